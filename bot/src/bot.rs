@@ -1,0 +1,49 @@
+//! The running bot: the engine plus what the HTTP ingress needs (secrets, dedupe, background).
+
+use crate::background::Background;
+use crate::engine::Engine;
+use preview_config::Secret;
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+
+/// How many GitHub delivery ids are remembered to drop duplicates.
+const REMEMBERED_DELIVERIES: usize = 10_000;
+
+pub struct Bot {
+    pub engine: Arc<Engine>,
+    pub slack_signing_secret: Option<Secret>,
+    pub github_webhook_secret: Option<Secret>,
+    pub background: Background,
+    deliveries: Mutex<(VecDeque<String>, HashSet<String>)>,
+    /// Unix seconds; replaceable so tests can check the replay window.
+    pub now: fn() -> i64,
+}
+
+impl Bot {
+    pub fn new(engine: Arc<Engine>, slack_signing_secret: Option<Secret>, github_webhook_secret: Option<Secret>) -> Bot {
+        Bot {
+            engine,
+            slack_signing_secret,
+            github_webhook_secret,
+            background: Background::default(),
+            deliveries: Mutex::new((VecDeque::new(), HashSet::new())),
+            now: || chrono::Utc::now().timestamp(),
+        }
+    }
+
+    /// True the first time a delivery id is seen.
+    pub fn first_delivery(&self, id: &str) -> bool {
+        let mut guard = self.deliveries.lock().unwrap_or_else(|p| p.into_inner());
+        let (order, seen) = &mut *guard;
+        if !seen.insert(id.to_string()) {
+            return false;
+        }
+        order.push_back(id.to_string());
+        if order.len() > REMEMBERED_DELIVERIES
+            && let Some(old) = order.pop_front()
+        {
+            seen.remove(&old);
+        }
+        true
+    }
+}

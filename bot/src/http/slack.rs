@@ -1,0 +1,98 @@
+//! `POST /slack/commands`: the `/preview` slash command.
+
+use super::{header, text};
+use crate::bot::Bot;
+use crate::dispatch::{self, needs_target};
+use crate::origin::Origin;
+use crate::signature::verify_slack;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use preview_commands::Action;
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+
+/// The fields of Slack's slash-command form the bot uses.
+#[derive(Debug, Deserialize)]
+struct SlashCommand {
+    command: String,
+    #[serde(default)]
+    text: String,
+    channel_id: String,
+    user_id: String,
+    #[serde(default)]
+    response_url: Option<String>,
+}
+
+fn ephemeral(message: impl Into<String>) -> Response {
+    Json(json!({ "response_type": "ephemeral", "text": message.into() })).into_response()
+}
+
+pub(super) async fn commands(State(bot): State<Arc<Bot>>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(secret) = &bot.slack_signing_secret else {
+        return text(StatusCode::NOT_FOUND, "Slack is not configured (SLACK_SIGNING_SECRET is unset)");
+    };
+    if let Err(e) = verify_slack(
+        secret.expose(),
+        header(&headers, "x-slack-request-timestamp"),
+        header(&headers, "x-slack-signature"),
+        &body,
+        (bot.now)(),
+    ) {
+        tracing::warn!(error = %e, "slack request refused");
+        return text(StatusCode::UNAUTHORIZED, format!("invalid Slack signature: {e}"));
+    }
+    if header(&headers, "x-slack-retry-num").is_some() {
+        // Slack retries only when our first answer was late; that one is being handled.
+        return StatusCode::OK.into_response();
+    }
+    let form: SlashCommand = match serde_urlencoded::from_bytes(&body) {
+        Ok(form) => form,
+        Err(e) => return text(StatusCode::BAD_REQUEST, format!("malformed slash command: {e}")),
+    };
+    let config = &bot.engine.config;
+    if !config.slack.allowed_channels.is_empty() && !config.slack.allowed_channels.contains(&form.channel_id) {
+        return ephemeral(format!(
+            "Previews can't be managed from this channel. Use {}.",
+            config.slack.allowed_channels.iter().map(|c| format!("<#{c}>")).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let prefix = if form.command.starts_with('/') { form.command.as_str() } else { "/preview" };
+    let command = match preview_commands::parse(&form.text) {
+        Ok(command) => command,
+        Err(e) => return ephemeral(e.render(prefix)),
+    };
+    if let Action::Help { topic } = &command.action {
+        return ephemeral(preview_commands::help(topic.as_deref(), prefix));
+    }
+    let previews = if needs_target(&command.action) {
+        match dispatch::resolve(config, command.target.as_ref(), None) {
+            Ok(previews) => previews,
+            Err(message) => return ephemeral(message),
+        }
+    } else {
+        Vec::new()
+    };
+    let origin = Origin::Slack {
+        channel: form.channel_id.clone(),
+        user: form.user_id.clone(),
+        response_url: form.response_url.clone(),
+    };
+    let ack = match &command.action {
+        Action::Up { .. } | Action::Redeploy | Action::Down => {
+            let names = previews.iter().map(|p| format!("{}#{}", p.app, p.pr)).collect::<Vec<_>>().join(", ");
+            format!("On it: `{prefix} {command}` for {names}. Progress goes to the preview's thread.")
+        }
+        _ => format!("Looking that up: `{prefix} {command}`…"),
+    };
+    let engine = bot.engine.clone();
+    bot.background.spawn(async move {
+        for outcome in dispatch::execute(&engine, &command, &previews, &origin).await {
+            engine.notifier.reply(&origin, &outcome.text).await;
+        }
+    });
+    ephemeral(ack)
+}

@@ -1,0 +1,21 @@
+//! preview-bot: a live, isolated preview of the application on Kubernetes for every pull
+//! request, driven from Slack and GitHub. This crate wires the pure command language
+//! (`preview-commands`) and the Kubernetes engine (`preview-deploy`) to Slack, GitHub and HTTP.
+
+pub mod background;
+pub mod bot;
+pub mod dispatch;
+pub mod engine;
+pub mod github;
+pub mod http;
+pub mod messages;
+pub mod notify;
+pub mod origin;
+pub mod signature;
+pub mod slack;
+pub mod source;
+#[cfg(feature = "testdrive")]
+pub mod testdrive;
+
+pub use bot::Bot;
+pub use engine::Engine;

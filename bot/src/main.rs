@@ -1,0 +1,190 @@
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use preview_bot::engine::Engine;
+use preview_bot::github::GitHubApi;
+use preview_bot::notify::Notifier;
+use preview_bot::slack::SlackApi;
+use preview_bot::source::SourceProvider;
+use preview_bot::{Bot, http};
+use preview_config::{Config, Secrets};
+use preview_deploy::Cluster;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// preview-bot: a live preview of every pull request on Kubernetes, driven from Slack and GitHub.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the bot: HTTP endpoints for Slack and GitHub.
+    Serve {
+        #[arg(long, env = "PREVIEW_BOT_CONFIG")]
+        config: PathBuf,
+    },
+    /// Validate a config file and print a summary.
+    CheckConfig {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Print the manifests an `up` would apply, rendered from a local checkout.
+    Render {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        app: String,
+        #[arg(long)]
+        pr: u64,
+        /// The checkout to render (default: the current directory).
+        #[arg(long, default_value = ".")]
+        repo_dir: PathBuf,
+        /// The commit to pin images to.
+        #[arg(long, default_value = "0000000000000000000000000000000000000000")]
+        sha: String,
+    },
+    #[cfg(feature = "testdrive")]
+    /// Try preview-bot on a simulated cluster with a bundled example app; no accounts needed.
+    Testdrive {
+        /// Where to write the kubeconfig of the simulated cluster.
+        #[arg(long)]
+        kubeconfig_out: Option<PathBuf>,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Cmd) -> anyhow::Result<()> {
+    match command {
+        Cmd::CheckConfig { config } => {
+            let config = Config::load(&config)?;
+            print!("{}", config.summary());
+            println!("config OK");
+            Ok(())
+        }
+        Cmd::Render { config, app, pr, repo_dir, sha } => render(&config, &app, pr, &repo_dir, &sha),
+        #[cfg(feature = "testdrive")]
+        Cmd::Testdrive { kubeconfig_out } => {
+            init_logging(false, "warn");
+            preview_bot::testdrive::run(kubeconfig_out).await
+        }
+        Cmd::Serve { config } => {
+            init_logging(true, "info");
+            serve(&config).await
+        }
+    }
+}
+
+fn init_logging(json: bool, default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn render(config: &std::path::Path, app_name: &str, pr: u64, repo_dir: &std::path::Path, sha: &str) -> anyhow::Result<()> {
+    let config = Config::load(config)?;
+    let app = config
+        .apps
+        .get(app_name)
+        .with_context(|| format!("no app `{app_name}` in the config"))?;
+    let dir = match app.manifests.source().map_err(anyhow::Error::msg)? {
+        preview_config::ManifestSource::Dir(dir) => dir,
+        other => anyhow::bail!("rendering {other:?} is not supported yet"),
+    };
+    let ctx = preview_deploy::PreviewContext::new(&config, app_name, app, pr, sha, None);
+    let rendered = preview_deploy::render::render_dir(repo_dir, &dir)?;
+    let transformed = preview_deploy::transform::transform(rendered, &ctx)?;
+    for warning in &transformed.warnings {
+        eprintln!("note: {warning}");
+    }
+    for object in &transformed.objects {
+        println!("---\n{}", serde_json::to_string_pretty(object)?);
+    }
+    Ok(())
+}
+
+async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
+    let config = Arc::new(Config::load(config_path)?);
+    let secrets = Secrets::from_env()?;
+    secrets.require_for_serving()?;
+    let client = kube::Client::try_default()
+        .await
+        .context("no Kubernetes configuration (set KUBECONFIG or run in a cluster)")?;
+    let cluster = Arc::new(Cluster::new(client, &config.bot.namespace_prefix));
+    if let Err(e) = cluster.ping().await {
+        tracing::warn!(error = %e, "the Kubernetes API is not reachable yet");
+    }
+    let slack = match &secrets.slack_bot_token {
+        Some(token) => Some(SlackApi::new(&config.slack.api_url, token)?),
+        None => None,
+    };
+    let github_auth = secrets.github.as_ref().context("GitHub credentials are required")?;
+    let github = GitHubApi::new(&config.github.api_url, github_auth)?;
+    let notifier = Notifier::new(config.clone(), slack, Some(github.clone()), None);
+    let engine = Arc::new(Engine::new(config.clone(), cluster, SourceProvider::GitHub(github), notifier));
+    let bot = Arc::new(Bot::new(
+        engine,
+        secrets.slack_signing_secret.clone(),
+        secrets.github_webhook_secret.clone(),
+    ));
+    let listener = tokio::net::TcpListener::bind(&config.bot.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.bot.listen))?;
+    tracing::info!(listen = %config.bot.listen, apps = config.apps.len(), "preview-bot serving");
+    let background = bot.background.clone();
+    axum::serve(listener, http::router(bot))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!(running = background.running(), "draining background work");
+    if tokio::time::timeout(Duration::from_secs(120), background.wait_idle()).await.is_err() {
+        tracing::warn!("background work still running at shutdown; it resumes from the cluster record on restart");
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

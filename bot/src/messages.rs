@@ -1,0 +1,153 @@
+//! Every text the bot shows people about a preview, in one place (pinned by snapshot tests).
+
+use preview_deploy::cluster::WorkloadState;
+use preview_deploy::{Phase, PreviewRecord};
+
+/// Hidden marker identifying the bot's sticky comment for one app on a PR.
+pub fn sticky_marker(app: &str) -> String {
+    format!("<!-- preview-bot:sticky:{app} -->")
+}
+
+fn phase_badge(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Deploying => "🚧 deploying",
+        Phase::Ready => "✅ ready",
+        Phase::Failed => "❌ failed",
+        Phase::Terminating => "🗑️ torn down",
+    }
+}
+
+pub fn short_sha(sha: &str) -> &str {
+    sha.get(..7).unwrap_or(sha)
+}
+
+/// The one-line summary used as the Slack root message and in `list`.
+pub fn summary_line(record: &PreviewRecord) -> String {
+    let mut line = format!(
+        "Preview *{}* ({} PR #{}): {} at `{}`",
+        record.id,
+        record.repo,
+        record.id.pr,
+        phase_badge(record.phase),
+        short_sha(&record.head_sha)
+    );
+    if let (Phase::Ready, Some(url)) = (record.phase, &record.url) {
+        line.push_str(&format!(" — {url}"));
+    }
+    if let (Phase::Failed, Some(message)) = (record.phase, &record.message) {
+        line.push_str(&format!(" — {}", first_line(message)));
+    }
+    line
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text)
+}
+
+/// The sticky status comment on the PR, edited in place on every change.
+pub fn sticky_comment(record: &PreviewRecord, log_url: Option<&str>, prefix: &str) -> String {
+    let mut body = format!(
+        "{}\n### Preview `{}`: {}\n\n| | |\n|---|---|\n",
+        sticky_marker(&record.id.app),
+        record.id,
+        phase_badge(record.phase)
+    );
+    if let Some(url) = &record.url
+        && record.phase != Phase::Terminating
+    {
+        body.push_str(&format!("| URL | {url} |\n"));
+    }
+    body.push_str(&format!("| Commit | `{}` |\n", short_sha(&record.head_sha)));
+    body.push_str(&format!("| Namespace | `{}` |\n", record.namespace));
+    if let Some(log_url) = log_url {
+        body.push_str(&format!("| Logs | [logs]({log_url}) |\n"));
+    }
+    body.push_str(&format!(
+        "| Updated | {} |\n",
+        record.last_activity.format("%Y-%m-%d %H:%M UTC")
+    ));
+    if let (Phase::Failed, Some(message)) = (record.phase, &record.message) {
+        body.push_str(&format!("\n**Why it failed**\n```\n{message}\n```\n"));
+    }
+    body.push_str(&format!(
+        "\n<sub>`{prefix} status` · `{prefix} up` · `{prefix} down` · `{prefix} help`</sub>\n"
+    ));
+    body
+}
+
+/// The answer to `status`.
+pub fn status_text(record: &PreviewRecord, workloads: &[WorkloadState], log_url: Option<&str>) -> String {
+    let mut text = format!("{}\n", summary_line(record));
+    text.push_str(&format!("• namespace `{}`, owner {}\n", record.namespace, display_owner(&record.owner)));
+    text.push_str(&format!(
+        "• created {}, last activity {}\n",
+        record.created.format("%Y-%m-%d %H:%M UTC"),
+        record.last_activity.format("%Y-%m-%d %H:%M UTC")
+    ));
+    if let Some(deadline) = record.deadline {
+        text.push_str(&format!("• expires {}\n", deadline.format("%Y-%m-%d %H:%M UTC")));
+    }
+    for w in workloads {
+        text.push_str(&format!(
+            "• {} `{}`: {}{}\n",
+            w.kind,
+            w.name,
+            w.detail,
+            if w.ready { "" } else { " (not ready)" }
+        ));
+    }
+    if let Some(url) = log_url {
+        text.push_str(&format!("• logs: {url}\n"));
+    }
+    text.trim_end().to_string()
+}
+
+fn display_owner(owner: &str) -> String {
+    if owner.is_empty() { "unknown".into() } else { owner.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+    use preview_deploy::PreviewId;
+
+    fn record(phase: Phase) -> PreviewRecord {
+        let id = PreviewId::new("collect", 42);
+        let ns = id.namespace("preview-");
+        let now = Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).single().expect("time");
+        let mut r = PreviewRecord::new(id, ns, "acme/collect", "octocat", &"ab12cd3".repeat(6)[..40], now);
+        r.phase = phase;
+        r.url = Some("https://collect-pr-42.preview.example.com".into());
+        if phase == Phase::Failed {
+            r.message = Some("Deployment `web`: 0/1 available, pod web-1: ImagePullBackOff".into());
+        }
+        r
+    }
+
+    #[test]
+    fn summary_lines() {
+        insta::assert_snapshot!(
+            [Phase::Deploying, Phase::Ready, Phase::Failed, Phase::Terminating]
+                .map(|p| summary_line(&record(p)))
+                .join("\n")
+        );
+    }
+
+    #[test]
+    fn sticky_comments() {
+        insta::assert_snapshot!("sticky_ready", sticky_comment(&record(Phase::Ready), Some("https://grafana/x"), "/preview"));
+        insta::assert_snapshot!("sticky_failed", sticky_comment(&record(Phase::Failed), None, "/preview"));
+    }
+
+    #[test]
+    fn status() {
+        let workloads = vec![WorkloadState {
+            kind: "Deployment".into(),
+            name: "web".into(),
+            ready: true,
+            detail: "1/1 available".into(),
+        }];
+        insta::assert_snapshot!(status_text(&record(Phase::Ready), &workloads, None));
+    }
+}

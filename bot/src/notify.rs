@@ -1,0 +1,201 @@
+//! Reporting back (SPEC section 5): the Slack root message and its thread, the sticky PR comment,
+//! reactions and GitHub Deployments, or the console in the try-out mode. A failed notification is
+//! logged and never fails the preview operation itself.
+
+use crate::github::GitHubApi;
+use crate::messages;
+use crate::origin::Origin;
+use crate::slack::SlackApi;
+use preview_config::Config;
+use preview_deploy::PreviewRecord;
+use preview_deploy::transform::TemplateVars;
+use std::sync::Arc;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// GitHub reactions the bot uses.
+pub mod reaction {
+    pub const SEEN: &str = "eyes";
+    pub const SUCCESS: &str = "rocket";
+    pub const FAILURE: &str = "confused";
+}
+
+/// GitHub Deployment states the bot reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeploymentState {
+    InProgress,
+    Success,
+    Failure,
+    Inactive,
+}
+
+impl DeploymentState {
+    fn as_str(self) -> &'static str {
+        match self {
+            DeploymentState::InProgress => "in_progress",
+            DeploymentState::Success => "success",
+            DeploymentState::Failure => "failure",
+            DeploymentState::Inactive => "inactive",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Notifier {
+    config: Arc<Config>,
+    slack: Option<SlackApi>,
+    github: Option<GitHubApi>,
+    console: Option<UnboundedSender<String>>,
+}
+
+impl Notifier {
+    pub fn new(
+        config: Arc<Config>,
+        slack: Option<SlackApi>,
+        github: Option<GitHubApi>,
+        console: Option<UnboundedSender<String>>,
+    ) -> Notifier {
+        Notifier {
+            config,
+            slack,
+            github,
+            console,
+        }
+    }
+
+    fn console(&self, text: &str) {
+        if let Some(console) = &self.console {
+            let _ = console.send(text.to_string());
+        }
+    }
+
+    /// The preview's log link from `domains.log_url_template`.
+    pub fn log_url(&self, record: &PreviewRecord) -> Option<String> {
+        let template = self.config.domains.log_url_template.as_deref()?;
+        let vars = TemplateVars {
+            app: &record.id.app,
+            pr: record.id.pr,
+            sha: &record.head_sha,
+            branch: record.branch.as_deref(),
+            namespace: record.namespace.as_str(),
+            base: &self.config.domains.base,
+        };
+        Some(vars.render(&template.replace("{workload}", &record.id.app)))
+    }
+
+    /// A direct answer to whoever sent the command: Slack ephemeral reply, PR comment, console.
+    pub async fn reply(&self, origin: &Origin, text: &str) {
+        match origin {
+            Origin::Slack { response_url: Some(url), .. } => {
+                if let Some(slack) = &self.slack
+                    && let Err(e) = slack.respond(url, text).await
+                {
+                    tracing::warn!(error = %e, "slack response_url failed");
+                }
+            }
+            Origin::Slack { response_url: None, .. } => {}
+            Origin::GitHub { owner, repo, pr, .. } => {
+                if let Some(github) = &self.github
+                    && let Err(e) = github.comment(owner, repo, *pr, text).await
+                {
+                    tracing::warn!(error = %e, "github reply comment failed");
+                }
+            }
+            Origin::Console => self.console(text),
+        }
+    }
+
+    /// A reaction on the command's PR comment, if it came from one.
+    pub async fn react(&self, origin: &Origin, content: &str) {
+        if let (Origin::GitHub { owner, repo, comment_id: Some(id), .. }, Some(github)) = (origin, &self.github)
+            && let Err(e) = github.react(owner, repo, *id, content).await
+        {
+            tracing::warn!(error = %e, "github reaction failed");
+        }
+    }
+
+    /// A progress line in the preview's Slack thread (created on first use) and on the console.
+    pub async fn progress(&self, record: &mut PreviewRecord, text: &str) {
+        self.console(&format!("[{}] {text}", record.id));
+        let Some(slack) = &self.slack else { return };
+        let Some(channel) = record.slack_channel.clone() else { return };
+        if record.slack_thread_ts.is_none() {
+            match slack.post(&channel, None, &messages::summary_line(record)).await {
+                Ok(ts) => record.slack_thread_ts = Some(ts),
+                Err(e) => {
+                    tracing::warn!(error = %e, %channel, "slack root message failed");
+                    return;
+                }
+            }
+        }
+        if let Some(ts) = &record.slack_thread_ts
+            && let Err(e) = slack.post(&channel, Some(ts), text).await
+        {
+            tracing::warn!(error = %e, %channel, "slack thread reply failed");
+        }
+    }
+
+    /// Brings the Slack root message and the sticky PR comment up to date with the record.
+    pub async fn sync(&self, record: &mut PreviewRecord) {
+        if let (Some(slack), Some(channel), Some(ts)) =
+            (&self.slack, record.slack_channel.clone(), record.slack_thread_ts.clone())
+            && let Err(e) = slack.update(&channel, &ts, &messages::summary_line(record)).await
+        {
+            tracing::warn!(error = %e, "slack root update failed");
+        }
+        let Some(github) = &self.github else { return };
+        let Some((owner, repo)) = record.repo.split_once('/').map(|(o, r)| (o.to_string(), r.to_string())) else {
+            return;
+        };
+        let body = messages::sticky_comment(record, self.log_url(record).as_deref(), &self.config.bot.command_prefix);
+        let result = match record.github_comment_id {
+            Some(id) => github.edit_comment(&owner, &repo, id, &body).await,
+            None => github.comment(&owner, &repo, record.id.pr, &body).await.map(|id| {
+                record.github_comment_id = Some(id);
+            }),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "github sticky comment failed");
+        }
+    }
+
+    /// Starts a GitHub Deployment for the record's commit (in_progress).
+    pub async fn deployment_started(&self, record: &mut PreviewRecord) {
+        let Some(github) = &self.github else { return };
+        let Some((owner, repo)) = record.repo.split_once('/') else { return };
+        let environment = format!("preview/{}-pr-{}", record.id.app, record.id.pr);
+        match github
+            .create_deployment(owner, repo, &record.head_sha, &environment, &format!("Preview {}", record.id))
+            .await
+        {
+            Ok(id) => {
+                record.github_deployment_id = Some(id);
+                self.deployment_state(record, DeploymentState::InProgress, "Deploying").await;
+            }
+            Err(e) => tracing::warn!(error = %e, "github deployment failed"),
+        }
+    }
+
+    /// Reports a state on the record's current GitHub Deployment.
+    pub async fn deployment_state(&self, record: &PreviewRecord, state: DeploymentState, description: &str) {
+        let (Some(github), Some(id)) = (&self.github, record.github_deployment_id) else { return };
+        let Some((owner, repo)) = record.repo.split_once('/') else { return };
+        let environment_url = match state {
+            DeploymentState::Inactive => None,
+            _ => record.url.as_deref(),
+        };
+        if let Err(e) = github
+            .deployment_status(
+                owner,
+                repo,
+                id,
+                state.as_str(),
+                environment_url,
+                self.log_url(record).as_deref(),
+                description,
+            )
+            .await
+        {
+            tracing::warn!(error = %e, "github deployment status failed");
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! Where a request came from, so that its answer goes back there.
+
+/// The sender of a command or event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// A slash command typed in a Slack channel.
+    Slack {
+        channel: String,
+        user: String,
+        response_url: Option<String>,
+    },
+    /// A PR comment (with its id, for reactions) or a PR event (label, push, close).
+    GitHub {
+        owner: String,
+        repo: String,
+        pr: u64,
+        comment_id: Option<u64>,
+        actor: String,
+    },
+    /// The try-out console or `exec` from a terminal.
+    Console,
+}
+
+impl Origin {
+    /// Who acted, for the record's owner and logs.
+    pub fn actor(&self) -> String {
+        match self {
+            Origin::Slack { user, .. } => format!("slack:{user}"),
+            Origin::GitHub { actor, .. } => actor.clone(),
+            Origin::Console => "console".into(),
+        }
+    }
+
+    pub fn slack_channel(&self) -> Option<&str> {
+        match self {
+            Origin::Slack { channel, .. } => Some(channel),
+            _ => None,
+        }
+    }
+}

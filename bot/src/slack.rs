@@ -1,0 +1,73 @@
+//! The Slack Web API through slack-morphism: root messages, thread replies and their updates.
+
+use preview_config::Secret;
+use slack_morphism::prelude::*;
+use std::sync::Arc;
+
+type Connector = SlackClientHyperConnector<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>>;
+
+/// A Slack bot session: the real client pointed at `slack.api_url`.
+#[derive(Clone)]
+pub struct SlackApi {
+    client: Arc<SlackClient<Connector>>,
+    token: SlackApiToken,
+}
+
+impl SlackApi {
+    /// `api_url` is Slack's (`https://slack.com/api/`) or a test server's; plain http is accepted
+    /// only for loopback test servers.
+    pub fn new(api_url: &str, token: &Secret) -> anyhow::Result<SlackApi> {
+        let builder = hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots();
+        let https = if is_loopback_http(api_url) {
+            builder.https_or_http().enable_http1().build()
+        } else {
+            builder.https_only().enable_http1().enable_http2().build()
+        };
+        // slack-morphism joins `{api_url}/{method}`: a trailing slash would give `//chat.postMessage`.
+        let api_url = api_url.trim_end_matches('/');
+        let connector = SlackClientHyperConnector::with_connector(https).with_slack_api_url(api_url);
+        Ok(SlackApi {
+            client: Arc::new(SlackClient::new(connector)),
+            token: SlackApiToken::new(token.expose().to_string().into()),
+        })
+    }
+
+    /// Posts a message (a thread reply when `thread_ts` is given); returns its ts.
+    pub async fn post(&self, channel: &str, thread_ts: Option<&str>, text: &str) -> anyhow::Result<String> {
+        let session = self.client.open_session(&self.token);
+        let mut request = SlackApiChatPostMessageRequest::new(
+            channel.to_string().into(),
+            SlackMessageContent::new().with_text(text.to_string()),
+        );
+        if let Some(ts) = thread_ts {
+            request = request.with_thread_ts(ts.to_string().into());
+        }
+        let response = session.chat_post_message(&request).await?;
+        Ok(response.ts.to_string())
+    }
+
+    /// Replaces the text of an earlier message (the preview's root message).
+    pub async fn update(&self, channel: &str, ts: &str, text: &str) -> anyhow::Result<()> {
+        let session = self.client.open_session(&self.token);
+        let request = SlackApiChatUpdateRequest::new(
+            channel.to_string().into(),
+            SlackMessageContent::new().with_text(text.to_string()),
+            ts.to_string().into(),
+        );
+        session.chat_update(&request).await?;
+        Ok(())
+    }
+
+    /// Answers a slash command through its `response_url` (ephemeral: only the user sees it).
+    pub async fn respond(&self, response_url: &str, text: &str) -> anyhow::Result<()> {
+        let url: url::Url = response_url.parse()?;
+        let request = SlackApiPostWebhookMessageRequest::new(SlackMessageContent::new().with_text(text.to_string()));
+        self.client.respond_to_event(&SlackResponseUrl::new(url), &request).await?;
+        Ok(())
+    }
+}
+
+fn is_loopback_http(url: &str) -> bool {
+    url.strip_prefix("http://")
+        .is_some_and(|rest| rest.starts_with("127.") || rest.starts_with("localhost") || rest.starts_with("[::1]"))
+}

@@ -1,0 +1,56 @@
+//! Where an app's manifests come from at a commit: GitHub's tarball endpoint in production, a
+//! local directory in the try-out mode and for `render --repo-dir`.
+
+use crate::github::{GitHubApi, PullRequest};
+use preview_deploy::archive::{ArchiveLimits, SourceTree};
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+
+#[derive(Clone)]
+pub enum SourceProvider {
+    GitHub(GitHubApi),
+    /// A local checkout standing in for every PR of every repository (simulation only).
+    Local(PathBuf),
+}
+
+impl SourceProvider {
+    pub fn github(&self) -> Option<&GitHubApi> {
+        match self {
+            SourceProvider::GitHub(api) => Some(api),
+            SourceProvider::Local(_) => None,
+        }
+    }
+
+    pub async fn pull_request(&self, owner: &str, repo: &str, number: u64) -> anyhow::Result<PullRequest> {
+        match self {
+            SourceProvider::GitHub(api) => api.pull_request(owner, repo, number).await,
+            SourceProvider::Local(_) => Ok(PullRequest {
+                number,
+                head_sha: simulated_sha(owner, repo, number),
+                head_ref: format!("simulated-pr-{number}"),
+                author: "you".into(),
+                open: true,
+                html_url: format!("https://github.com/{owner}/{repo}/pull/{number}"),
+            }),
+        }
+    }
+
+    pub async fn tree(&self, owner: &str, repo: &str, sha: &str) -> anyhow::Result<SourceTree> {
+        match self {
+            SourceProvider::GitHub(api) => {
+                let bytes = api.tarball(owner, repo, sha).await?;
+                Ok(tokio::task::spawn_blocking(move || SourceTree::from_tar_gz(&bytes, ArchiveLimits::default()))
+                    .await??)
+            }
+            SourceProvider::Local(dir) => {
+                let dir = dir.clone();
+                Ok(tokio::task::spawn_blocking(move || SourceTree::from_dir(&dir)).await??)
+            }
+        }
+    }
+}
+
+/// A stable fake commit id for simulated PRs.
+fn simulated_sha(owner: &str, repo: &str, number: u64) -> String {
+    hex::encode(Sha256::digest(format!("{owner}/{repo}#{number}")))[..40].to_string()
+}

@@ -1,0 +1,165 @@
+//! Property tests: the parser never panics, and canonical text round-trips.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use preview_commands::{
+    Action, AppName, Command, DEFAULT_PREFIX, PrNumber, Target, commands_in_comment, help, parse,
+    parse_duration, parse_line,
+};
+use proptest::prelude::*;
+
+fn app_name() -> impl Strategy<Value = AppName> {
+    "[a-z]([a-z0-9-]{0,38}[a-z0-9])?".prop_map(|s| AppName::new(&s).unwrap())
+}
+
+fn pr_number() -> impl Strategy<Value = PrNumber> {
+    (1u64..=1_000_000_000).prop_map(|n| PrNumber::new(n).unwrap())
+}
+
+fn target() -> impl Strategy<Value = Target> {
+    prop_oneof![
+        (app_name(), pr_number()).prop_map(|(app, pr)| Target::AppPr { app, pr }),
+        (
+            "[A-Za-z0-9]([A-Za-z0-9-]{0,37}[A-Za-z0-9])?",
+            "[A-Za-z0-9._-]{1,100}".prop_filter("not . or ..", |r| r != "." && r != ".."),
+            pr_number()
+        )
+            .prop_map(|(owner, repo, pr)| Target::RepoPr { owner, repo, pr }),
+        app_name().prop_map(|app| Target::App { app }),
+    ]
+}
+
+fn ttl() -> impl Strategy<Value = Duration> {
+    (1u64..=365 * 24 * 60).prop_map(|m| Duration::from_secs(m * 60))
+}
+
+fn command() -> impl Strategy<Value = Command> {
+    let targeted = prop_oneof![
+        proptest::option::of(ttl()).prop_map(|ttl| Action::Up { ttl }),
+        Just(Action::Down),
+        Just(Action::Redeploy),
+        Just(Action::Status),
+    ];
+    prop_oneof![
+        (targeted, proptest::option::of(target()))
+            .prop_map(|(action, target)| Command { action, target }),
+        (any::<bool>(), proptest::option::of(app_name())).prop_map(|(mine, app)| Command {
+            action: Action::List { mine, app },
+            target: None
+        }),
+        proptest::option::of(any::<String>().prop_filter("non-empty", |s| !s.is_empty())).prop_map(
+            |topic| Command {
+                action: Action::Help { topic },
+                target: None
+            }
+        ),
+    ]
+}
+
+/// Words from the grammar glued with noise, to reach deep into the parser.
+fn commandish() -> impl Strategy<Value = String> {
+    let word = prop_oneof![
+        Just("up".to_string()),
+        Just("list".to_string()),
+        Just("help".to_string()),
+        Just("--ttl".to_string()),
+        Just("--app".to_string()),
+        Just("--mine".to_string()),
+        Just("—ttl=".to_string()),
+        Just("pr-".to_string()),
+        Just("#".to_string()),
+        Just("\"".to_string()),
+        Just("\\".to_string()),
+        Just("https://github.com/".to_string()),
+        Just("/pull/".to_string()),
+        Just("<".to_string()),
+        "[0-9]{1,25}",
+        "[a-zA-Z/.#-]{1,8}",
+        "[0-9]{1,3}[dhms]",
+        any::<String>(),
+    ];
+    proptest::collection::vec(
+        (
+            word,
+            prop_oneof![Just(""), Just(" "), Just("\n"), Just("\u{a0}")],
+        ),
+        0..12,
+    )
+    .prop_map(|parts| {
+        parts
+            .into_iter()
+            .map(|(w, sep)| format!("{w}{sep}"))
+            .collect()
+    })
+}
+
+proptest! {
+    #[test]
+    fn parse_never_panics(text in any::<String>()) {
+        if let Err(e) = parse(&text) {
+            let _ = e.render(DEFAULT_PREFIX);
+        }
+    }
+
+    #[test]
+    fn commandish_never_panics(text in commandish()) {
+        match parse(&text) {
+            Ok(cmd) => {
+                // Whatever parses has a canonical form that parses back to it.
+                prop_assert_eq!(parse(&cmd.to_string()), Ok(cmd));
+            }
+            Err(e) => {
+                let msg = e.render("/pv");
+                prop_assert!(msg.ends_with("Run `/pv help` for all commands."));
+            }
+        }
+        let _ = parse_line(&text, DEFAULT_PREFIX);
+        let _ = parse_duration(&text);
+        let _ = help(Some(&text), DEFAULT_PREFIX);
+    }
+
+    #[test]
+    fn comments_never_panic(body in proptest::collection::vec(
+        prop_oneof![
+            Just("/preview ".to_string()),
+            Just("```".to_string()),
+            Just("~~~".to_string()),
+            Just("> ".to_string()),
+            Just("\r\n".to_string()),
+            Just("\n".to_string()),
+            any::<String>(),
+        ],
+        0..30,
+    ).prop_map(|v| v.concat())) {
+        let _ = commands_in_comment(&body, DEFAULT_PREFIX);
+    }
+
+    #[test]
+    fn valid_commands_round_trip(cmd in command()) {
+        prop_assert_eq!(parse(&cmd.to_string()), Ok(cmd.clone()));
+        prop_assert_eq!(parse_line(&format!("{DEFAULT_PREFIX} {cmd}"), DEFAULT_PREFIX), Some(Ok(cmd)));
+    }
+
+    #[test]
+    fn durations_round_trip(d in ttl()) {
+        prop_assert_eq!(parse_duration(&preview_commands::format_duration(d)), Ok(d));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// Bounded fuzzing over random UTF-8 (and random bytes made valid) through every entry point.
+    #[test]
+    fn fuzz_random_utf8(bytes in proptest::collection::vec(any::<u8>(), 0..600), text in "\\PC{0,300}") {
+        let lossy = String::from_utf8_lossy(&bytes);
+        for input in [lossy.as_ref(), text.as_str()] {
+            let _ = parse(input).map_err(|e| e.render(DEFAULT_PREFIX));
+            let _ = parse_line(input, DEFAULT_PREFIX);
+            let _ = commands_in_comment(input, DEFAULT_PREFIX);
+            let _ = parse_duration(input);
+            let _ = help(Some(input), DEFAULT_PREFIX);
+        }
+    }
+}

@@ -1,0 +1,452 @@
+use crate::duration::ConfigDuration;
+use crate::template;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The whole config file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub bot: BotConfig,
+    #[serde(default)]
+    pub slack: SlackConfig,
+    #[serde(default)]
+    pub github: GitHubConfig,
+    pub domains: DomainsConfig,
+    #[serde(default)]
+    pub deploy: DeployConfig,
+    #[serde(default)]
+    pub apps: BTreeMap<String, AppConfig>,
+}
+
+/// `[bot]`: the bot process itself.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BotConfig {
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Where people reach the bot: log links and the status page are built from it.
+    pub public_url: String,
+    /// Namespace the bot runs in (Lease, state ConfigMap).
+    #[serde(default = "default_bot_namespace")]
+    pub namespace: String,
+    #[serde(default = "default_prefix")]
+    pub namespace_prefix: String,
+    #[serde(default = "default_max_previews")]
+    pub max_previews: usize,
+    #[serde(default = "default_max_parallel_deploys")]
+    pub max_parallel_deploys: usize,
+    /// The command prefix in PR comments (Slack's is the slash command itself).
+    #[serde(default = "default_command_prefix")]
+    pub command_prefix: String,
+    /// Largest request body accepted on the webhook endpoints.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+}
+
+/// `[slack]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackConfig {
+    #[serde(default = "default_slack_api")]
+    pub api_url: String,
+    /// Channels where slash commands are accepted; empty means any channel.
+    #[serde(default)]
+    pub allowed_channels: Vec<String>,
+    pub digest_channel: Option<String>,
+    pub ops_channel: Option<String>,
+}
+
+impl Default for SlackConfig {
+    fn default() -> Self {
+        SlackConfig {
+            api_url: default_slack_api(),
+            allowed_channels: Vec::new(),
+            digest_channel: None,
+            ops_channel: None,
+        }
+    }
+}
+
+/// `[github]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitHubConfig {
+    #[serde(default = "default_github_api")]
+    pub api_url: String,
+    /// Adding this label to a PR starts its preview.
+    #[serde(default = "default_trigger_label")]
+    pub trigger_label: String,
+    /// Web URL used for PR links (differs from the API on GitHub Enterprise).
+    #[serde(default = "default_github_web")]
+    pub web_url: String,
+}
+
+impl Default for GitHubConfig {
+    fn default() -> Self {
+        GitHubConfig {
+            api_url: default_github_api(),
+            trigger_label: default_trigger_label(),
+            web_url: default_github_web(),
+        }
+    }
+}
+
+/// `[domains]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainsConfig {
+    pub base: String,
+    #[serde(default = "default_host_template")]
+    pub host_template: String,
+    /// `https` unless previews are served over plain HTTP.
+    #[serde(default = "default_scheme")]
+    pub scheme: String,
+    pub log_url_template: Option<String>,
+}
+
+/// `[deploy]`: how previews are applied and awaited.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployConfig {
+    #[serde(default = "default_ready_timeout")]
+    pub ready_timeout: ConfigDuration,
+    /// Upper bound on replicas of any workload in a preview.
+    #[serde(default = "default_max_replicas")]
+    pub max_replicas: u32,
+    /// Namespaced kinds a manifest may contain (`Kind` or `group/Kind`); empty means any
+    /// namespaced kind. Cluster-scoped kinds are always refused.
+    #[serde(default)]
+    pub allowed_kinds: Vec<String>,
+}
+
+impl Default for DeployConfig {
+    fn default() -> Self {
+        DeployConfig {
+            ready_timeout: default_ready_timeout(),
+            max_replicas: default_max_replicas(),
+            allowed_kinds: Vec::new(),
+        }
+    }
+}
+
+/// `[apps.NAME]`: one deployable application.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppConfig {
+    /// `OWNER/REPO`.
+    pub repo: String,
+    pub slack_channel: Option<String>,
+    pub manifests: ManifestsConfig,
+    /// The app's own image at the commit, e.g. `ghcr.io/acme/collect:{sha}`; containers whose
+    /// image repository matches are pinned to it.
+    pub image_template: Option<String>,
+    /// Overrides `domains.host_template` for this app.
+    pub host_template: Option<String>,
+    /// Extra environment variables for every container (values may use templates).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+/// `manifests = { dir = "..." }`: where the app's manifests live in its repository.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestsConfig {
+    pub dir: Option<String>,
+    pub kustomize: Option<String>,
+    pub image: Option<String>,
+    pub port: Option<u16>,
+}
+
+/// The one manifest source a `ManifestsConfig` names (checked at load time).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ManifestSource {
+    Dir(String),
+    Kustomize(String),
+    Image { image: String, port: u16 },
+}
+
+impl ManifestsConfig {
+    pub fn source(&self) -> Result<ManifestSource, String> {
+        match (&self.dir, &self.kustomize, &self.image, self.port) {
+            (Some(dir), None, None, None) => Ok(ManifestSource::Dir(dir.clone())),
+            (None, Some(k), None, None) => Ok(ManifestSource::Kustomize(k.clone())),
+            (None, None, Some(image), Some(port)) => Ok(ManifestSource::Image {
+                image: image.clone(),
+                port,
+            }),
+            (None, None, Some(_), None) => Err("`image` needs a `port`".into()),
+            _ => Err(
+                "give exactly one of { dir = \"PATH\" }, { kustomize = \"PATH\" } or { image = \"IMAGE\", port = N }"
+                    .into(),
+            ),
+        }
+    }
+}
+
+impl AppConfig {
+    /// `(owner, repo)` of `repo` (validated at load time).
+    pub fn owner_repo(&self) -> (&str, &str) {
+        self.repo.split_once('/').unwrap_or((self.repo.as_str(), ""))
+    }
+}
+
+impl Config {
+    /// The apps whose `repo` is `owner/repo` (case-insensitive, as GitHub names are).
+    pub fn apps_for_repo<'a>(
+        &'a self,
+        owner: &'a str,
+        repo: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a AppConfig)> + 'a {
+        self.apps.iter().filter_map(move |(name, app)| {
+            let (o, r) = app.owner_repo();
+            (o.eq_ignore_ascii_case(owner) && r.eq_ignore_ascii_case(repo))
+                .then_some((name.as_str(), app))
+        })
+    }
+
+    pub fn ready_timeout(&self) -> Duration {
+        self.deploy.ready_timeout.get()
+    }
+
+    /// A human summary for `check-config`.
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        out.push_str(&format!(
+            "bot: listens on {}, public URL {}, namespace prefix {:?}, at most {} previews\n",
+            self.bot.listen, self.bot.public_url, self.bot.namespace_prefix, self.bot.max_previews
+        ));
+        out.push_str(&format!(
+            "hosts: {} (base {})\n",
+            self.domains.host_template, self.domains.base
+        ));
+        out.push_str(&format!(
+            "github: {} (trigger label {:?})\nslack: {}\n",
+            self.github.api_url, self.github.trigger_label, self.slack.api_url
+        ));
+        out.push_str(&format!("apps ({}):\n", self.apps.len()));
+        for (name, app) in &self.apps {
+            let source = match app.manifests.source() {
+                Ok(ManifestSource::Dir(d)) => format!("plain YAML in {d}"),
+                Ok(ManifestSource::Kustomize(k)) => format!("kustomize {k}"),
+                Ok(ManifestSource::Image { image, port }) => format!("image {image} port {port}"),
+                Err(e) => e,
+            };
+            out.push_str(&format!(
+                "  {name}: {} — {source}{}\n",
+                app.repo,
+                app.slack_channel
+                    .as_deref()
+                    .map(|c| format!(", Slack {c}"))
+                    .unwrap_or_default()
+            ));
+        }
+        out
+    }
+
+    /// Semantic checks serde cannot express; the error is `(key, problem)`.
+    pub(crate) fn validate(&self) -> Result<(), (String, String)> {
+        let err = |key: &str, problem: String| Err((key.to_string(), problem));
+        if !is_dns_label_prefix(&self.bot.namespace_prefix) {
+            return err(
+                "bot.namespace_prefix",
+                format!(
+                    "{:?} must be 1-20 lowercase letters, digits or '-', starting with a letter",
+                    self.bot.namespace_prefix
+                ),
+            );
+        }
+        if !is_dns_label(&self.bot.namespace) {
+            return err(
+                "bot.namespace",
+                format!("{:?} is not a valid namespace name", self.bot.namespace),
+            );
+        }
+        if self.bot.listen.parse::<std::net::SocketAddr>().is_err() {
+            return err(
+                "bot.listen",
+                format!("{:?} is not an address like 0.0.0.0:8080", self.bot.listen),
+            );
+        }
+        for (key, url) in [
+            ("bot.public_url", &self.bot.public_url),
+            ("slack.api_url", &self.slack.api_url),
+            ("github.api_url", &self.github.api_url),
+            ("github.web_url", &self.github.web_url),
+        ] {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return err(key, format!("{url:?} must be an http(s) URL"));
+            }
+        }
+        if self.bot.max_parallel_deploys == 0 {
+            return err("bot.max_parallel_deploys", "must be at least 1".into());
+        }
+        if !self.bot.command_prefix.starts_with('/') || self.bot.command_prefix.contains(' ') {
+            return err(
+                "bot.command_prefix",
+                format!("{:?} must start with '/' and have no spaces", self.bot.command_prefix),
+            );
+        }
+        if self.github.trigger_label.trim().is_empty() {
+            return err("github.trigger_label", "must not be empty".into());
+        }
+        if self.domains.base.is_empty() || self.domains.base.contains(['/', ':', ' ']) {
+            return err(
+                "domains.base",
+                format!("{:?} must be a DNS domain like preview.example.com", self.domains.base),
+            );
+        }
+        if !matches!(self.domains.scheme.as_str(), "http" | "https") {
+            return err("domains.scheme", "must be \"http\" or \"https\"".into());
+        }
+        let host_vars = &["app", "pr", "short_sha", "branch", "namespace", "base"];
+        if let Err(e) = template::validate(&self.domains.host_template, host_vars) {
+            return err("domains.host_template", e);
+        }
+        if let Some(t) = &self.domains.log_url_template
+            && let Err(e) = template::validate(t, template::PLACEHOLDERS)
+        {
+            return err("domains.log_url_template", e);
+        }
+        if self.deploy.max_replicas == 0 {
+            return err("deploy.max_replicas", "must be at least 1".into());
+        }
+        if self.apps.is_empty() {
+            return err("apps", "configure at least one app ([apps.NAME])".into());
+        }
+        for (name, app) in &self.apps {
+            let key = |field: &str| format!("apps.{name}.{field}");
+            if !is_app_name(name) {
+                return err(
+                    &format!("apps.{name}"),
+                    "an app name must be 1-40 lowercase letters, digits or '-', starting with a letter".into(),
+                );
+            }
+            match app.repo.split_once('/') {
+                Some((o, r)) if is_github_name(o) && is_github_name(r) => {}
+                _ => {
+                    return err(
+                        &key("repo"),
+                        format!("{:?} must be OWNER/REPO, e.g. \"acme/collect\"", app.repo),
+                    );
+                }
+            }
+            if let Err(e) = app.manifests.source() {
+                return err(&key("manifests"), e);
+            }
+            if let Ok(ManifestSource::Dir(path) | ManifestSource::Kustomize(path)) =
+                app.manifests.source()
+                && !is_relative_repo_path(&path)
+            {
+                return err(
+                    &key("manifests"),
+                    format!("{path:?} must be a relative path inside the repository"),
+                );
+            }
+            for (field, value) in [
+                ("image_template", &app.image_template),
+                ("host_template", &app.host_template),
+            ] {
+                if let Some(t) = value
+                    && let Err(e) = template::validate(t, template::PLACEHOLDERS)
+                {
+                    return err(&key(field), e);
+                }
+            }
+            for (var, value) in &app.env {
+                if !is_env_name(var) {
+                    return err(&key("env"), format!("{var:?} is not an environment variable name"));
+                }
+                if let Err(e) = template::validate(value, template::PLACEHOLDERS) {
+                    return err(&key(&format!("env.{var}")), e);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn is_dns_label_prefix(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 20
+        && s.as_bytes()[0].is_ascii_lowercase()
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// App names become part of namespace and host names.
+pub fn is_app_name(s: &str) -> bool {
+    is_dns_label(s) && s.len() <= 40 && s.as_bytes()[0].is_ascii_lowercase()
+}
+
+fn is_github_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 100
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && s != "."
+        && s != ".."
+}
+
+fn is_env_name(s: &str) -> bool {
+    !s.is_empty()
+        && !s.as_bytes()[0].is_ascii_digit()
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+fn is_relative_repo_path(p: &str) -> bool {
+    !p.starts_with('/') && !p.split('/').any(|part| part == "..")
+}
+
+fn default_listen() -> String {
+    "0.0.0.0:8080".into()
+}
+fn default_bot_namespace() -> String {
+    "preview-bot".into()
+}
+fn default_prefix() -> String {
+    "preview-".into()
+}
+fn default_max_previews() -> usize {
+    50
+}
+fn default_max_parallel_deploys() -> usize {
+    4
+}
+fn default_command_prefix() -> String {
+    "/preview".into()
+}
+fn default_max_body_bytes() -> usize {
+    1024 * 1024
+}
+fn default_slack_api() -> String {
+    "https://slack.com/api/".into()
+}
+fn default_github_api() -> String {
+    "https://api.github.com/".into()
+}
+fn default_github_web() -> String {
+    "https://github.com".into()
+}
+fn default_trigger_label() -> String {
+    "preview".into()
+}
+fn default_host_template() -> String {
+    "{app}-pr-{pr}.{base}".into()
+}
+fn default_scheme() -> String {
+    "https".into()
+}
+fn default_ready_timeout() -> ConfigDuration {
+    ConfigDuration(Duration::from_secs(600))
+}
+fn default_max_replicas() -> u32 {
+    2
+}

@@ -1,0 +1,98 @@
+#![allow(clippy::unwrap_used)]
+
+use preview_config::{Config, ConfigError, GitHubAuth, ManifestSource, Secrets};
+use std::collections::HashMap;
+
+const MINIMAL: &str = r#"
+[bot]
+public_url = "https://preview-bot.example.com"
+
+[domains]
+base = "preview.example.com"
+
+[apps.collect]
+repo = "acme/collect"
+manifests = { dir = "deploy/preview" }
+image_template = "ghcr.io/acme/collect:{sha}"
+"#;
+
+fn invalid(text: &str) -> (String, String) {
+    match Config::parse(text, "preview-bot.toml") {
+        Err(ConfigError::Invalid { key, problem, .. }) => (key, problem),
+        other => panic!("expected a semantic error, got {other:?}"),
+    }
+}
+
+#[test]
+fn minimal_config_gets_defaults() {
+    let config = Config::parse(MINIMAL, "preview-bot.toml").unwrap();
+    assert_eq!(config.bot.namespace_prefix, "preview-");
+    assert_eq!(config.github.trigger_label, "preview");
+    assert_eq!(config.domains.host_template, "{app}-pr-{pr}.{base}");
+    assert_eq!(
+        config.apps["collect"].manifests.source().unwrap(),
+        ManifestSource::Dir("deploy/preview".into())
+    );
+    assert_eq!(config.apps_for_repo("Acme", "Collect").count(), 1);
+    assert!(config.summary().contains("collect: acme/collect — plain YAML in deploy/preview"));
+}
+
+#[test]
+fn unknown_key_is_an_error_naming_file_and_key() {
+    let text = MINIMAL.replace("[domains]", "[domains]\nhost_templat = \"x\"");
+    let err = Config::parse(&text, "preview-bot.toml").unwrap_err().to_string();
+    assert!(err.starts_with("preview-bot.toml:"), "{err}");
+    assert!(err.contains("host_templat"), "{err}");
+}
+
+#[test]
+fn semantic_errors_name_the_key() {
+    let (key, problem) = invalid(&MINIMAL.replace("acme/collect", "collect"));
+    assert_eq!(key, "apps.collect.repo");
+    assert!(problem.contains("OWNER/REPO"));
+
+    let (key, _) = invalid(&MINIMAL.replace("{sha}", "{commit}"));
+    assert_eq!(key, "apps.collect.image_template");
+
+    let (key, _) = invalid(&MINIMAL.replace(
+        "manifests = { dir = \"deploy/preview\" }",
+        "manifests = { dir = \"a\", kustomize = \"b\" }",
+    ));
+    assert_eq!(key, "apps.collect.manifests");
+
+    let (key, _) = invalid(&MINIMAL.replace("deploy/preview", "../../etc"));
+    assert_eq!(key, "apps.collect.manifests");
+
+    let (key, _) = invalid(&MINIMAL.replace("[apps.collect]", "[apps.Collect]"));
+    assert_eq!(key, "apps.Collect");
+}
+
+#[test]
+fn bad_duration_is_a_syntax_error_with_the_value() {
+    let text = format!("{MINIMAL}\n[deploy]\nready_timeout = \"soon\"\n");
+    let err = Config::parse(&text, "f.toml").unwrap_err().to_string();
+    assert!(err.contains("soon") && err.contains("ready_timeout"), "{err}");
+}
+
+#[test]
+fn secrets_come_from_the_environment_and_never_print() {
+    let env: HashMap<&str, &str> = [
+        ("SLACK_SIGNING_SECRET", "s3cr3t"),
+        ("SLACK_BOT_TOKEN", "xoxb-1"),
+        ("GITHUB_WEBHOOK_SECRET", "whs"),
+        ("GITHUB_TOKEN", "ghp_x"),
+    ]
+    .into();
+    let secrets = Secrets::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap();
+    secrets.require_for_serving().unwrap();
+    assert!(matches!(secrets.github, Some(GitHubAuth::Token(_))));
+    let debug = format!("{secrets:?}");
+    assert!(!debug.contains("s3cr3t") && !debug.contains("ghp_x"), "{debug}");
+
+    let missing = Secrets::from_lookup(|_| None).unwrap();
+    let err = missing.require_for_serving().unwrap_err().to_string();
+    assert!(err.contains("SLACK_SIGNING_SECRET") && err.contains("GITHUB_TOKEN"), "{err}");
+
+    let app_without_key = Secrets::from_lookup(|k| (k == "GITHUB_APP_ID").then(|| "12".into()));
+    assert!(app_without_key.unwrap_err().to_string().contains("GITHUB_APP_PRIVATE_KEY"));
+}

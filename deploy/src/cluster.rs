@@ -1,0 +1,583 @@
+//! Talking to the cluster: the namespace record, server-side apply, waiting for readiness,
+//! teardown and the inventory of previews. Every write is idempotent, so a retry or a restart is
+//! always safe.
+
+use crate::labels::{self, FIELD_MANAGER};
+use crate::naming::PreviewNamespace;
+use crate::record::{PreviewRecord, UnreadableRecord};
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Event, Namespace, Pod};
+use kube::api::{
+    Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, ValidationDirective,
+};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::discovery::{Scope, pinned_kind};
+use kube::runtime::wait::{Condition, await_condition};
+use kube::{Client, ResourceExt};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Mutex;
+use std::time::Duration;
+use thiserror::Error;
+
+/// How many objects are applied at once.
+const APPLY_CONCURRENCY: usize = 8;
+
+#[derive(Debug, Error)]
+pub enum DeployError {
+    #[error("Kubernetes: {action}: {message}")]
+    Kube { action: String, message: String },
+    #[error("namespace `{0}` exists but is not managed by preview-bot; it is left untouched")]
+    NotManaged(String),
+    #[error("namespace `{0}` is still being deleted; try again in a minute")]
+    Terminating(String),
+    #[error("{kind} `{name}` is cluster-scoped; previews may only contain namespaced objects")]
+    ClusterScoped { kind: String, name: String },
+    #[error("the cluster does not know {kind} ({api_version}): {message}")]
+    UnknownKind {
+        api_version: String,
+        kind: String,
+        message: String,
+    },
+    #[error("not ready after {timeout}: {report}")]
+    NotReady { timeout: String, report: ReadyReport },
+    #[error("{report}")]
+    Failed { report: ReadyReport },
+    #[error("the record of namespace `{}` is unreadable: {}", .0.namespace, .0.problem)]
+    Unreadable(UnreadableRecord),
+}
+
+impl DeployError {
+    fn kube(action: impl Into<String>, error: kube::Error) -> DeployError {
+        let message = match &error {
+            kube::Error::Api(status) => format!("{} ({} {})", status.message, status.code, status.reason),
+            other => other.to_string(),
+        };
+        DeployError::Kube {
+            action: action.into(),
+            message,
+        }
+    }
+}
+
+fn is_not_found(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(status) if status.code == 404)
+}
+
+/// One object the bot applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppliedRef {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+}
+
+/// Readiness of each workload of a preview, for the chat.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReadyReport {
+    pub workloads: Vec<WorkloadState>,
+    /// Recent warning events in the namespace.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkloadState {
+    pub kind: String,
+    pub name: String,
+    pub ready: bool,
+    pub detail: String,
+}
+
+impl fmt::Display for ReadyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self
+            .workloads
+            .iter()
+            .filter(|w| !w.ready)
+            .map(|w| format!("{} `{}`: {}", w.kind, w.name, w.detail))
+            .collect();
+        if parts.is_empty() {
+            f.write_str("all workloads ready")?;
+        } else {
+            f.write_str(&parts.join("; "))?;
+        }
+        if !self.warnings.is_empty() {
+            write!(f, " (events: {})", self.warnings.join("; "))?;
+        }
+        Ok(())
+    }
+}
+
+/// Every preview the cluster records, and the managed namespaces whose record is unreadable.
+#[derive(Clone, Debug, Default)]
+pub struct Inventory {
+    pub previews: Vec<PreviewRecord>,
+    pub unreadable: Vec<UnreadableRecord>,
+}
+
+/// What `teardown` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Teardown {
+    Deleted,
+    AlreadyGone,
+}
+
+/// The bot's handle on one cluster.
+pub struct Cluster {
+    client: Client,
+    prefix: String,
+    kinds: Mutex<HashMap<GroupVersionKind, (ApiResource, Scope)>>,
+}
+
+impl Cluster {
+    pub fn new(client: Client, namespace_prefix: &str) -> Cluster {
+        Cluster {
+            client,
+            prefix: namespace_prefix.to_string(),
+            kinds: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    fn namespaces(&self) -> Api<Namespace> {
+        Api::all(self.client.clone())
+    }
+
+    /// Checks the API server answers (for readiness and start-up).
+    pub async fn ping(&self) -> Result<(), DeployError> {
+        self.client
+            .apiserver_version()
+            .await
+            .map(|_| ())
+            .map_err(|e| DeployError::kube("reach the API server", e))
+    }
+
+    /// The preview's record, `None` when its namespace does not exist. A namespace that exists
+    /// but is not the bot's is an error: it is never touched.
+    pub async fn get_record(&self, ns: &PreviewNamespace) -> Result<Option<PreviewRecord>, DeployError> {
+        let Some(namespace) = self
+            .namespaces()
+            .get_opt(ns.as_str())
+            .await
+            .map_err(|e| DeployError::kube(format!("read namespace {ns}"), e))?
+        else {
+            return Ok(None);
+        };
+        if !is_managed(&namespace) {
+            return Err(DeployError::NotManaged(ns.to_string()));
+        }
+        PreviewRecord::from_namespace(&namespace, &self.prefix)
+            .map(Some)
+            .map_err(DeployError::Unreadable)
+    }
+
+    /// Every managed namespace, read with one list request.
+    pub async fn inventory(&self) -> Result<Inventory, DeployError> {
+        let list = self
+            .namespaces()
+            .list(&ListParams::default().labels(&labels::managed_selector()))
+            .await
+            .map_err(|e| DeployError::kube("list preview namespaces", e))?;
+        let mut inventory = Inventory::default();
+        for namespace in list.items {
+            if !namespace.name_any().starts_with(&self.prefix) {
+                continue;
+            }
+            match PreviewRecord::from_namespace(&namespace, &self.prefix) {
+                Ok(record) => inventory.previews.push(record),
+                Err(unreadable) => inventory.unreadable.push(unreadable),
+            }
+        }
+        inventory.previews.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(inventory)
+    }
+
+    /// Creates the namespace or updates its record (server-side apply of the whole record).
+    /// Refuses a namespace that exists without the managed-by label, or is being deleted.
+    pub async fn save_record(&self, record: &PreviewRecord) -> Result<(), DeployError> {
+        let ns = &record.namespace;
+        if let Some(existing) = self
+            .namespaces()
+            .get_opt(ns.as_str())
+            .await
+            .map_err(|e| DeployError::kube(format!("read namespace {ns}"), e))?
+        {
+            if !is_managed(&existing) {
+                return Err(DeployError::NotManaged(ns.to_string()));
+            }
+            if existing.metadata.deletion_timestamp.is_some() {
+                return Err(DeployError::Terminating(ns.to_string()));
+            }
+        }
+        self.namespaces()
+            .patch(ns.as_str(), &apply_params(), &Patch::Apply(record.namespace_manifest()))
+            .await
+            .map_err(|e| DeployError::kube(format!("apply namespace {ns}"), e))?;
+        Ok(())
+    }
+
+    /// Waits until a Terminating namespace is gone (an `up` right after a `down`, SPEC 8a).
+    pub async fn wait_until_gone(&self, ns: &PreviewNamespace, timeout: Duration) -> Result<(), DeployError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let current = self
+                .namespaces()
+                .get_opt(ns.as_str())
+                .await
+                .map_err(|e| DeployError::kube(format!("read namespace {ns}"), e))?;
+            match current {
+                None => return Ok(()),
+                Some(n) if n.metadata.deletion_timestamp.is_none() => return Ok(()),
+                Some(_) if tokio::time::Instant::now() >= deadline => {
+                    return Err(DeployError::Terminating(ns.to_string()));
+                }
+                Some(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+            }
+        }
+    }
+
+    async fn resolve(&self, api_version: &str, kind: &str) -> Result<(ApiResource, Scope), DeployError> {
+        let (group, version) = match api_version.rsplit_once('/') {
+            Some((g, v)) => (g, v),
+            None => ("", api_version),
+        };
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        if let Some(found) = self.kinds.lock().ok().and_then(|k| k.get(&gvk).cloned()) {
+            return Ok(found);
+        }
+        let (resource, capabilities) = pinned_kind(&self.client, &gvk).await.map_err(|e| {
+            DeployError::UnknownKind {
+                api_version: api_version.to_string(),
+                kind: kind.to_string(),
+                message: match e {
+                    kube::Error::Api(s) => s.message,
+                    other => other.to_string(),
+                },
+            }
+        })?;
+        let found = (resource, capabilities.scope);
+        if let Ok(mut kinds) = self.kinds.lock() {
+            kinds.insert(gvk, found.clone());
+        }
+        Ok(found)
+    }
+
+    /// Server-side applies every object into `ns` (field manager `preview-bot`, strict field
+    /// validation), a few at a time. Cluster-scoped kinds are refused before anything is written.
+    pub async fn apply(&self, ns: &PreviewNamespace, objects: &[Value]) -> Result<Vec<AppliedRef>, DeployError> {
+        let mut resolved = Vec::with_capacity(objects.len());
+        for object in objects {
+            let api_version = str_at(object, "/apiVersion");
+            let kind = str_at(object, "/kind");
+            let name = str_at(object, "/metadata/name");
+            let (resource, scope) = self.resolve(&api_version, &kind).await?;
+            if matches!(scope, Scope::Cluster) {
+                return Err(DeployError::ClusterScoped { kind, name });
+            }
+            resolved.push((resource, AppliedRef { api_version, kind, name }, object));
+        }
+        // Boxed futures rather than a closure over the stream: keeps the future `Send` for any lifetime.
+        let mut applies: Vec<futures::future::BoxFuture<'_, Result<AppliedRef, DeployError>>> = Vec::new();
+        for (resource, applied, object) in resolved {
+            let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), ns.as_str(), &resource);
+            applies.push(Box::pin(async move {
+                api.patch(&applied.name, &apply_params(), &Patch::Apply(object))
+                    .await
+                    .map_err(|e| DeployError::kube(format!("apply {} `{}`", applied.kind, applied.name), e))?;
+                Ok(applied)
+            }));
+        }
+        futures::stream::iter(applies)
+            .buffer_unordered(APPLY_CONCURRENCY)
+            .try_collect()
+            .await
+    }
+
+    /// Waits until every Deployment and StatefulSet has finished its rollout and every Job has
+    /// completed, up to `timeout`; on failure or timeout explains why per workload.
+    pub async fn wait_ready(
+        &self,
+        ns: &PreviewNamespace,
+        applied: &[AppliedRef],
+        timeout: Duration,
+    ) -> Result<ReadyReport, DeployError> {
+        let waits = applied.iter().filter_map(|a| {
+            let client = self.client.clone();
+            let name = a.name.clone();
+            let ns = ns.as_str().to_string();
+            let fut: futures::future::BoxFuture<'static, Result<bool, String>> = match a.kind.as_str() {
+                "Deployment" => Box::pin(async move {
+                    let api: Api<Deployment> = Api::namespaced(client, &ns);
+                    await_condition(api, &name, deployment_rolled_out()).await.map_err(|e| e.to_string())?;
+                    Ok(true)
+                }),
+                "StatefulSet" => Box::pin(async move {
+                    let api: Api<StatefulSet> = Api::namespaced(client, &ns);
+                    await_condition(api, &name, statefulset_rolled_out()).await.map_err(|e| e.to_string())?;
+                    Ok(true)
+                }),
+                "Job" => Box::pin(async move {
+                    let api: Api<Job> = Api::namespaced(client, &ns);
+                    let job = await_condition(api, &name, job_finished()).await.map_err(|e| e.to_string())?;
+                    Ok(!job.as_ref().is_some_and(|j| job_condition(j, "Failed")))
+                }),
+                _ => return None,
+            };
+            Some(fut)
+        });
+        let all = futures::future::try_join_all(waits);
+        match tokio::time::timeout(timeout, all).await {
+            Ok(Ok(results)) if results.iter().all(|ok| *ok) => self.report(ns, applied).await,
+            Ok(Ok(_)) => Err(DeployError::Failed {
+                report: self.report(ns, applied).await?,
+            }),
+            Ok(Err(message)) => Err(DeployError::Kube {
+                action: "watch the rollout".into(),
+                message,
+            }),
+            Err(_) => Err(DeployError::NotReady {
+                timeout: humanize(timeout),
+                report: self.report(ns, applied).await?,
+            }),
+        }
+    }
+
+    /// The state of each workload applied, with the waiting reasons of pods that are not ready
+    /// and the namespace's recent warning events.
+    pub async fn report(&self, ns: &PreviewNamespace, applied: &[AppliedRef]) -> Result<ReadyReport, DeployError> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), ns.as_str());
+        let pods = pods
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| DeployError::kube(format!("list pods in {ns}"), e))?
+            .items;
+        let pod_problems: Vec<String> = pods.iter().filter_map(pod_problem).collect();
+        let mut report = ReadyReport::default();
+        for a in applied {
+            let state = match a.kind.as_str() {
+                "Deployment" => {
+                    let api: Api<Deployment> = Api::namespaced(self.client.clone(), ns.as_str());
+                    api.get_opt(&a.name).await.map_err(|e| DeployError::kube("read deployment", e))?.map(|d| {
+                        let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+                        let available = d.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0);
+                        (deployment_rolled_out().matches_object(Some(&d)), format!("{available}/{desired} available"))
+                    })
+                }
+                "StatefulSet" => {
+                    let api: Api<StatefulSet> = Api::namespaced(self.client.clone(), ns.as_str());
+                    api.get_opt(&a.name).await.map_err(|e| DeployError::kube("read statefulset", e))?.map(|s| {
+                        let desired = s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+                        let ready = s.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0);
+                        (statefulset_rolled_out().matches_object(Some(&s)), format!("{ready}/{desired} ready"))
+                    })
+                }
+                "Job" => {
+                    let api: Api<Job> = Api::namespaced(self.client.clone(), ns.as_str());
+                    api.get_opt(&a.name).await.map_err(|e| DeployError::kube("read job", e))?.map(|j| {
+                        if job_condition(&j, "Complete") {
+                            (true, "complete".to_string())
+                        } else if job_condition(&j, "Failed") {
+                            (false, "failed".to_string())
+                        } else {
+                            (false, "running".to_string())
+                        }
+                    })
+                }
+                _ => continue,
+            };
+            let (ready, mut detail) = state.unwrap_or((false, "missing".to_string()));
+            if !ready {
+                let related: Vec<&String> = pod_problems
+                    .iter()
+                    .filter(|p| p.starts_with(&format!("pod {}-", a.name)))
+                    .collect();
+                if let Some(problem) = related.first() {
+                    detail = format!("{detail}, {problem}");
+                }
+            }
+            report.workloads.push(WorkloadState {
+                kind: a.kind.clone(),
+                name: a.name.clone(),
+                ready,
+                detail,
+            });
+        }
+        if report.workloads.iter().any(|w| !w.ready) {
+            let events: Api<Event> = Api::namespaced(self.client.clone(), ns.as_str());
+            if let Ok(list) = events.list(&ListParams::default()).await {
+                let mut warnings: Vec<&Event> = list
+                    .items
+                    .iter()
+                    .filter(|e| e.type_.as_deref() == Some("Warning"))
+                    .collect();
+                warnings.sort_by_key(|e| e.last_timestamp.clone().map(|t| t.0));
+                report.warnings = warnings
+                    .iter()
+                    .rev()
+                    .take(3)
+                    .map(|e| {
+                        format!(
+                            "{} {}: {}",
+                            e.involved_object.name.clone().unwrap_or_default(),
+                            e.reason.clone().unwrap_or_default(),
+                            e.message.clone().unwrap_or_default()
+                        )
+                    })
+                    .collect();
+            }
+        }
+        Ok(report)
+    }
+
+    /// Deletes the preview's namespace, and with it everything in it; only a namespace with the
+    /// managed-by label and the prefix is ever deleted.
+    pub async fn teardown(&self, ns: &PreviewNamespace) -> Result<Teardown, DeployError> {
+        let Some(existing) = self
+            .namespaces()
+            .get_opt(ns.as_str())
+            .await
+            .map_err(|e| DeployError::kube(format!("read namespace {ns}"), e))?
+        else {
+            return Ok(Teardown::AlreadyGone);
+        };
+        if !is_managed(&existing) || !ns.as_str().starts_with(&self.prefix) {
+            return Err(DeployError::NotManaged(ns.to_string()));
+        }
+        match self.namespaces().delete(ns.as_str(), &DeleteParams::background()).await {
+            Ok(_) => Ok(Teardown::Deleted),
+            Err(e) if is_not_found(&e) => Ok(Teardown::AlreadyGone),
+            Err(e) => Err(DeployError::kube(format!("delete namespace {ns}"), e)),
+        }
+    }
+
+    /// The workloads running in a preview, `(kind, name, ready, desired)`, for `status`.
+    pub async fn workloads(&self, ns: &PreviewNamespace) -> Result<Vec<WorkloadState>, DeployError> {
+        let api: Api<Deployment> = Api::namespaced(self.client.clone(), ns.as_str());
+        let list = api
+            .list(&ListParams::default().labels(&labels::managed_selector()))
+            .await
+            .map_err(|e| DeployError::kube(format!("list deployments in {ns}"), e))?;
+        Ok(list
+            .items
+            .iter()
+            .map(|d| {
+                let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+                let available = d.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0);
+                WorkloadState {
+                    kind: "Deployment".into(),
+                    name: d.name_any(),
+                    ready: deployment_rolled_out().matches_object(Some(d)),
+                    detail: format!("{available}/{desired} available"),
+                }
+            })
+            .collect())
+    }
+}
+
+fn apply_params() -> PatchParams {
+    let mut params = PatchParams::apply(FIELD_MANAGER).force();
+    params.field_validation = Some(ValidationDirective::Strict);
+    params
+}
+
+fn is_managed(namespace: &Namespace) -> bool {
+    namespace
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(labels::MANAGED_BY))
+        .is_some_and(|v| v == labels::MANAGED_BY_VALUE)
+}
+
+fn str_at(value: &Value, pointer: &str) -> String {
+    value.pointer(pointer).and_then(Value::as_str).unwrap_or_default().to_string()
+}
+
+fn humanize(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs >= 60 && secs % 60 == 0 {
+        format!("{}m", secs / 60)
+    } else {
+        format!("{secs}s")
+    }
+}
+
+/// A rollout is finished only when the controller has seen the newest generation and updated,
+/// ready and available replicas all equal the desired count, with no old pods left (SPEC 8a).
+pub fn deployment_rolled_out() -> impl Condition<Deployment> {
+    |object: Option<&Deployment>| {
+        let Some(d) = object else { return false };
+        let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+        let Some(status) = &d.status else { return false };
+        let generation = d.metadata.generation.unwrap_or(0);
+        status.observed_generation.unwrap_or(0) >= generation
+            && status.updated_replicas.unwrap_or(0) == desired
+            && status.ready_replicas.unwrap_or(0) == desired
+            && status.available_replicas.unwrap_or(0) == desired
+            && status.replicas.unwrap_or(0) == desired
+    }
+}
+
+pub fn statefulset_rolled_out() -> impl Condition<StatefulSet> {
+    |object: Option<&StatefulSet>| {
+        let Some(s) = object else { return false };
+        let desired = s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+        let Some(status) = &s.status else { return false };
+        status.observed_generation.unwrap_or(0) >= s.metadata.generation.unwrap_or(0)
+            && status.ready_replicas.unwrap_or(0) == desired
+            && status.updated_replicas.unwrap_or(0) == desired
+            && status.replicas == desired
+    }
+}
+
+fn job_condition(job: &Job, kind: &str) -> bool {
+    job.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == kind && c.status == "True"))
+}
+
+fn job_finished() -> impl Condition<Job> {
+    |object: Option<&Job>| object.is_some_and(|j| job_condition(j, "Complete") || job_condition(j, "Failed"))
+}
+
+/// "pod web-abc: ImagePullBackOff: Back-off pulling image ..." for a pod that is not running.
+fn pod_problem(pod: &Pod) -> Option<String> {
+    let status = pod.status.as_ref()?;
+    let statuses = status
+        .init_container_statuses
+        .iter()
+        .flatten()
+        .chain(status.container_statuses.iter().flatten());
+    for container in statuses {
+        if let Some(waiting) = container.state.as_ref().and_then(|s| s.waiting.as_ref()) {
+            let reason = waiting.reason.clone().unwrap_or_else(|| "Waiting".into());
+            if reason == "PodInitializing" || reason == "ContainerCreating" {
+                continue;
+            }
+            let message = waiting.message.clone().unwrap_or_default();
+            return Some(format!("pod {}: {reason}: {message}", pod.name_any()));
+        }
+        if let Some(terminated) = container.state.as_ref().and_then(|s| s.terminated.as_ref())
+            && terminated.exit_code != 0
+        {
+            return Some(format!(
+                "pod {}: container {} exited with {}",
+                pod.name_any(),
+                container.name,
+                terminated.exit_code
+            ));
+        }
+    }
+    None
+}

@@ -1,0 +1,35 @@
+//! Label and annotation keys the bot writes. The managed-by label is what makes a namespace the
+//! bot's to touch (SPEC section 3).
+
+pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+pub const MANAGED_BY_VALUE: &str = "preview-bot";
+pub const FIELD_MANAGER: &str = "preview-bot";
+
+pub const APP: &str = "preview-bot.dev/app";
+pub const PR: &str = "preview-bot.dev/pr";
+/// On every applied object: the preview namespace it belongs to.
+pub const PREVIEW: &str = "preview-bot.dev/preview";
+
+/// Namespace record annotations (SPEC section 3).
+pub mod annotations {
+    pub const REPO: &str = "preview-bot.dev/repo";
+    pub const OWNER: &str = "preview-bot.dev/owner";
+    pub const HEAD_SHA: &str = "preview-bot.dev/head-sha";
+    pub const BRANCH: &str = "preview-bot.dev/branch";
+    pub const PHASE: &str = "preview-bot.dev/phase";
+    pub const MESSAGE: &str = "preview-bot.dev/message";
+    pub const CREATED: &str = "preview-bot.dev/created";
+    pub const LAST_ACTIVITY: &str = "preview-bot.dev/last-activity";
+    pub const DEADLINE: &str = "preview-bot.dev/deadline";
+    pub const PINNED: &str = "preview-bot.dev/pinned";
+    pub const URL: &str = "preview-bot.dev/url";
+    pub const SLACK_CHANNEL: &str = "preview-bot.dev/slack-channel";
+    pub const SLACK_THREAD: &str = "preview-bot.dev/slack-thread-ts";
+    pub const GITHUB_COMMENT: &str = "preview-bot.dev/github-comment-id";
+    pub const GITHUB_DEPLOYMENT: &str = "preview-bot.dev/github-deployment-id";
+}
+
+/// The label selector that finds every namespace the bot manages.
+pub fn managed_selector() -> String {
+    format!("{MANAGED_BY}={MANAGED_BY_VALUE}")
+}

@@ -1,0 +1,17 @@
+//! Everything preview-bot knows about Kubernetes, and nothing about chat: preview identity and
+//! namespace naming, the namespace record, repository archives, rendering, the transforms of
+//! SPEC section 4 step 4, server-side apply, waiting for readiness, teardown and inventory.
+
+pub mod archive;
+pub mod cluster;
+pub mod labels;
+pub mod naming;
+pub mod record;
+pub mod render;
+pub mod transform;
+
+pub use cluster::{Cluster, DeployError, ReadyReport};
+pub use naming::{PreviewId, PreviewNamespace};
+pub use record::{Phase, PreviewRecord};
+pub use render::RenderError;
+pub use transform::{PreviewContext, TransformError, Transformed};

@@ -1,0 +1,268 @@
+//! The preview's record, kept in its namespace's labels and annotations: the cluster is the
+//! database (SPEC section 3).
+
+use crate::labels::{self, annotations as a};
+use crate::naming::{PreviewId, PreviewNamespace};
+use chrono::{DateTime, Utc};
+use k8s_openapi::api::core::v1::Namespace;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Where a preview is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// A deploy is in progress.
+    Deploying,
+    /// Everything applied is available.
+    Ready,
+    /// The last deploy failed; `message` says why.
+    Failed,
+    /// Being deleted.
+    Terminating,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Deploying => "deploying",
+            Phase::Ready => "ready",
+            Phase::Failed => "failed",
+            Phase::Terminating => "terminating",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Phase> {
+        Some(match s {
+            "deploying" => Phase::Deploying,
+            "ready" => Phase::Ready,
+            "failed" => Phase::Failed,
+            "terminating" => Phase::Terminating,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Everything the bot knows about one preview.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PreviewRecord {
+    pub id: PreviewId,
+    pub namespace: PreviewNamespace,
+    /// `OWNER/REPO`.
+    pub repo: String,
+    /// Who asked for it (GitHub login or Slack user).
+    pub owner: String,
+    pub head_sha: String,
+    pub branch: Option<String>,
+    pub phase: Phase,
+    /// Why the last deploy failed, when it did.
+    pub message: Option<String>,
+    pub created: DateTime<Utc>,
+    pub last_activity: DateTime<Utc>,
+    pub deadline: Option<DateTime<Utc>>,
+    pub pinned: bool,
+    pub url: Option<String>,
+    pub slack_channel: Option<String>,
+    pub slack_thread_ts: Option<String>,
+    pub github_comment_id: Option<u64>,
+    pub github_deployment_id: Option<u64>,
+}
+
+/// A managed namespace whose record cannot be read (reported, never guessed at).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnreadableRecord {
+    pub namespace: String,
+    pub problem: String,
+}
+
+impl PreviewRecord {
+    /// A fresh record for a preview about to be created.
+    pub fn new(
+        id: PreviewId,
+        namespace: PreviewNamespace,
+        repo: &str,
+        owner: &str,
+        head_sha: &str,
+        now: DateTime<Utc>,
+    ) -> PreviewRecord {
+        PreviewRecord {
+            id,
+            namespace,
+            repo: repo.to_string(),
+            owner: owner.to_string(),
+            head_sha: head_sha.to_string(),
+            branch: None,
+            phase: Phase::Deploying,
+            message: None,
+            created: now,
+            last_activity: now,
+            deadline: None,
+            pinned: false,
+            url: None,
+            slack_channel: None,
+            slack_thread_ts: None,
+            github_comment_id: None,
+            github_deployment_id: None,
+        }
+    }
+
+    /// The labels every namespace of the bot carries.
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (labels::MANAGED_BY.into(), labels::MANAGED_BY_VALUE.into()),
+            (labels::APP.into(), self.id.app.clone()),
+            (labels::PR.into(), self.id.pr.to_string()),
+        ])
+    }
+
+    pub fn annotations(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::from([
+            (a::REPO.into(), self.repo.clone()),
+            (a::OWNER.into(), self.owner.clone()),
+            (a::HEAD_SHA.into(), self.head_sha.clone()),
+            (a::PHASE.into(), self.phase.as_str().into()),
+            (a::CREATED.into(), self.created.to_rfc3339()),
+            (a::LAST_ACTIVITY.into(), self.last_activity.to_rfc3339()),
+            (a::PINNED.into(), self.pinned.to_string()),
+        ]);
+        let optional = [
+            (a::BRANCH, self.branch.clone()),
+            (a::MESSAGE, self.message.clone()),
+            (a::DEADLINE, self.deadline.map(|d| d.to_rfc3339())),
+            (a::URL, self.url.clone()),
+            (a::SLACK_CHANNEL, self.slack_channel.clone()),
+            (a::SLACK_THREAD, self.slack_thread_ts.clone()),
+            (a::GITHUB_COMMENT, self.github_comment_id.map(|i| i.to_string())),
+            (a::GITHUB_DEPLOYMENT, self.github_deployment_id.map(|i| i.to_string())),
+        ];
+        for (key, value) in optional {
+            if let Some(value) = value {
+                out.insert(key.into(), value);
+            }
+        }
+        out
+    }
+
+    /// The whole Namespace object the bot server-side applies: every apply carries the full
+    /// record, so a field dropped from the record is removed from the cluster too.
+    pub fn namespace_manifest(&self) -> Value {
+        json!({
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": self.namespace.as_str(),
+                "labels": self.labels(),
+                "annotations": self.annotations(),
+            }
+        })
+    }
+
+    /// Reads the record back from a namespace; `prefix` guards against foreign namespaces.
+    pub fn from_namespace(ns: &Namespace, prefix: &str) -> Result<PreviewRecord, UnreadableRecord> {
+        let name = ns.metadata.name.clone().unwrap_or_default();
+        let fail = |problem: String| UnreadableRecord {
+            namespace: name.clone(),
+            problem,
+        };
+        let namespace = PreviewNamespace::parse(&name, prefix)
+            .ok_or_else(|| fail(format!("name is outside the prefix {prefix:?}")))?;
+        let empty = BTreeMap::new();
+        let labels = ns.metadata.labels.as_ref().unwrap_or(&empty);
+        let notes = ns.metadata.annotations.as_ref().unwrap_or(&empty);
+        if labels.get(labels::MANAGED_BY).map(String::as_str) != Some(labels::MANAGED_BY_VALUE) {
+            return Err(fail("not managed by preview-bot".into()));
+        }
+        let label = |key: &str| {
+            labels
+                .get(key)
+                .cloned()
+                .ok_or_else(|| fail(format!("label {key} is missing")))
+        };
+        let note = |key: &str| notes.get(key).cloned().filter(|v| !v.is_empty());
+        let required = |key: &str| note(key).ok_or_else(|| fail(format!("annotation {key} is missing")));
+        let time = |key: &str, value: &str| {
+            DateTime::parse_from_rfc3339(value)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| fail(format!("annotation {key} is not a timestamp: {value:?}")))
+        };
+        let number = |key: &str| -> Result<Option<u64>, UnreadableRecord> {
+            note(key)
+                .map(|v| v.parse::<u64>().map_err(|_| fail(format!("annotation {key} is not a number"))))
+                .transpose()
+        };
+        let pr = label(labels::PR)?
+            .parse::<u64>()
+            .map_err(|_| fail(format!("label {} is not a PR number", labels::PR)))?;
+        let phase_text = required(a::PHASE)?;
+        let mut phase = Phase::parse(&phase_text)
+            .ok_or_else(|| fail(format!("unknown phase {phase_text:?}")))?;
+        if ns.metadata.deletion_timestamp.is_some() {
+            phase = Phase::Terminating;
+        }
+        let created = time(a::CREATED, &required(a::CREATED)?)?;
+        let last_activity = match note(a::LAST_ACTIVITY) {
+            Some(v) => time(a::LAST_ACTIVITY, &v)?,
+            None => created,
+        };
+        let deadline = note(a::DEADLINE).map(|v| time(a::DEADLINE, &v)).transpose()?;
+        Ok(PreviewRecord {
+            id: PreviewId::new(label(labels::APP)?, pr),
+            namespace,
+            repo: required(a::REPO)?,
+            owner: note(a::OWNER).unwrap_or_default(),
+            head_sha: required(a::HEAD_SHA)?,
+            branch: note(a::BRANCH),
+            phase,
+            message: note(a::MESSAGE),
+            created,
+            last_activity,
+            deadline,
+            pinned: note(a::PINNED).as_deref() == Some("true"),
+            url: note(a::URL),
+            slack_channel: note(a::SLACK_CHANNEL),
+            slack_thread_ts: note(a::SLACK_THREAD),
+            github_comment_id: number(a::GITHUB_COMMENT)?,
+            github_deployment_id: number(a::GITHUB_DEPLOYMENT)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn namespace_from(value: Value) -> Namespace {
+        serde_json::from_value(value).expect("namespace")
+    }
+
+    #[test]
+    fn record_round_trips_through_a_namespace() {
+        let id = PreviewId::new("collect", 42);
+        let ns = id.namespace("preview-");
+        let mut record = PreviewRecord::new(id, ns, "acme/collect", "octocat", "a".repeat(40).as_str(), Utc::now());
+        record.url = Some("https://collect-pr-42.preview.example.com".into());
+        record.github_comment_id = Some(7);
+        record.slack_thread_ts = Some("1700000000.000100".into());
+        record.created = DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z").expect("t").with_timezone(&Utc);
+        record.last_activity = record.created;
+        let back = PreviewRecord::from_namespace(&namespace_from(record.namespace_manifest()), "preview-")
+            .expect("readable");
+        assert_eq!(back, record);
+    }
+
+    #[test]
+    fn unmanaged_or_broken_namespaces_are_unreadable() {
+        let unmanaged = namespace_from(json!({"metadata": {"name": "preview-x-pr-1"}}));
+        assert!(PreviewRecord::from_namespace(&unmanaged, "preview-").is_err());
+        let broken = namespace_from(json!({"metadata": {"name": "preview-x-pr-1", "labels": {
+            "app.kubernetes.io/managed-by": "preview-bot", "preview-bot.dev/app": "x", "preview-bot.dev/pr": "zz"}}}));
+        let err = PreviewRecord::from_namespace(&broken, "preview-").unwrap_err();
+        assert!(err.problem.contains("PR number"), "{}", err.problem);
+    }
+}

@@ -1,0 +1,272 @@
+//! `meta.k8s.io/v1` Table answers for kubectl (`Accept: application/json;as=Table;...`).
+
+use super::resources::Res;
+use super::server::Query;
+use serde_json::{Value, json};
+
+/// Whether the client asked for a Table.
+pub(crate) fn wants_table(accept: &str) -> bool {
+    accept.contains("as=Table")
+}
+
+fn col(name: &str, kind: &str, format: &str, description: &str) -> Value {
+    json!({"name": name, "type": kind, "format": format, "description": description, "priority": 0})
+}
+
+/// Age like kubectl prints it: 5s, 3m, 2h, 4d.
+fn age(obj: &Value) -> String {
+    let Some(ts) = obj
+        .pointer("/metadata/creationTimestamp")
+        .and_then(Value::as_str)
+    else {
+        return "<unknown>".into();
+    };
+    let Ok(t) = chrono::DateTime::parse_from_rfc3339(ts) else {
+        return "<unknown>".into();
+    };
+    let secs = (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
+        .num_seconds()
+        .max(0);
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86400),
+    }
+}
+
+fn int_at(obj: &Value, ptr: &str) -> i64 {
+    obj.pointer(ptr).and_then(Value::as_i64).unwrap_or(0)
+}
+
+fn str_at<'a>(obj: &'a Value, ptr: &str) -> &'a str {
+    obj.pointer(ptr).and_then(Value::as_str).unwrap_or("")
+}
+
+fn name_of(obj: &Value) -> String {
+    str_at(obj, "/metadata/name").to_string()
+}
+
+fn containers_and_images(obj: &Value) -> (String, String) {
+    let cs = obj
+        .pointer("/spec/template/spec/containers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let names: Vec<&str> = cs
+        .iter()
+        .filter_map(|c| c.get("name").and_then(Value::as_str))
+        .collect();
+    let images: Vec<&str> = cs
+        .iter()
+        .filter_map(|c| c.get("image").and_then(Value::as_str))
+        .collect();
+    (names.join(","), images.join(","))
+}
+
+fn pod_status(obj: &Value) -> String {
+    if obj.pointer("/metadata/deletionTimestamp").is_some() {
+        return "Terminating".into();
+    }
+    let statuses = obj
+        .pointer("/status/containerStatuses")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for c in &statuses {
+        if let Some(reason) = c.pointer("/state/waiting/reason").and_then(Value::as_str) {
+            return reason.to_string();
+        }
+        if let Some(reason) = c
+            .pointer("/state/terminated/reason")
+            .and_then(Value::as_str)
+            && str_at(obj, "/status/phase") != "Succeeded"
+        {
+            return reason.to_string();
+        }
+    }
+    match str_at(obj, "/status/phase") {
+        "" => "Pending".into(),
+        "Succeeded" => "Completed".into(),
+        p => p.to_string(),
+    }
+}
+
+/// Column definitions and cells for one kind.
+fn columns(res: &Res) -> (Vec<Value>, fn(&Value) -> Vec<Value>) {
+    let name_col = col(
+        "Name",
+        "string",
+        "name",
+        "Name must be unique within a namespace.",
+    );
+    let age_col = col(
+        "Age",
+        "string",
+        "",
+        "CreationTimestamp is a timestamp representing the server time when this object was created.",
+    );
+    match (res.group, res.plural) {
+        ("", "namespaces") => (
+            vec![
+                name_col,
+                col("Status", "string", "", "The status of the namespace"),
+                age_col,
+            ],
+            |o| {
+                vec![
+                    json!(name_of(o)),
+                    json!(str_at(o, "/status/phase")),
+                    json!(age(o)),
+                ]
+            },
+        ),
+        ("apps", "deployments") => (
+            vec![
+                name_col,
+                col("Ready", "string", "", "Number of the pod with ready state"),
+                col("Up-to-date", "string", "", "Total number of non-terminated pods targeted by this deployment that have the desired template spec."),
+                col("Available", "string", "", "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment."),
+                age_col,
+                col("Containers", "string", "", "Names of each container in the template."),
+                col("Images", "string", "", "Images referenced by each container in the template."),
+                col("Selector", "string", "", "Label selector for pods."),
+            ],
+            |o| {
+                let (c, i) = containers_and_images(o);
+                let selector = o
+                    .pointer("/spec/selector/matchLabels")
+                    .and_then(Value::as_object)
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
+                    .unwrap_or_default();
+                vec![
+                    json!(name_of(o)),
+                    json!(format!(
+                        "{}/{}",
+                        int_at(o, "/status/readyReplicas"),
+                        int_at(o, "/spec/replicas")
+                    )),
+                    json!(int_at(o, "/status/updatedReplicas")),
+                    json!(int_at(o, "/status/availableReplicas")),
+                    json!(age(o)),
+                    json!(c),
+                    json!(i),
+                    json!(selector),
+                ]
+            },
+        ),
+        ("apps", "statefulsets") => (
+            vec![
+                name_col,
+                col("Ready", "string", "", "Number of the pod with ready state"),
+                age_col,
+            ],
+            |o| {
+                vec![
+                    json!(name_of(o)),
+                    json!(format!(
+                        "{}/{}",
+                        int_at(o, "/status/readyReplicas"),
+                        int_at(o, "/spec/replicas")
+                    )),
+                    json!(age(o)),
+                ]
+            },
+        ),
+        ("", "pods") => (
+            vec![
+                name_col,
+                col("Ready", "string", "", "The aggregate readiness state of this pod for accepting traffic."),
+                col("Status", "string", "", "The aggregate status of the containers in this pod."),
+                col("Restarts", "string", "", "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted."),
+                age_col,
+            ],
+            |o| {
+                let total = o
+                    .pointer("/spec/containers")
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len);
+                let ready = o
+                    .pointer("/status/containerStatuses")
+                    .and_then(Value::as_array)
+                    .map_or(0, |cs| {
+                        cs.iter()
+                            .filter(|c| c.get("ready").and_then(Value::as_bool) == Some(true))
+                            .count()
+                    });
+                vec![
+                    json!(name_of(o)),
+                    json!(format!("{ready}/{total}")),
+                    json!(pod_status(o)),
+                    json!(0),
+                    json!(age(o)),
+                ]
+            },
+        ),
+        ("batch", "jobs") => (
+            vec![
+                name_col,
+                col("Status", "string", "", "Status of the job."),
+                col("Completions", "string", "", "The completion status of the job."),
+                age_col,
+            ],
+            |o| {
+                let done = o
+                    .pointer("/status/conditions")
+                    .and_then(Value::as_array)
+                    .is_some_and(|cs| {
+                        cs.iter().any(|c| {
+                            c.get("type").and_then(Value::as_str) == Some("Complete")
+                                && c.get("status").and_then(Value::as_str) == Some("True")
+                        })
+                    });
+                vec![
+                    json!(name_of(o)),
+                    json!(if done { "Complete" } else { "Running" }),
+                    json!(format!(
+                        "{}/{}",
+                        int_at(o, "/status/succeeded"),
+                        o.pointer("/spec/completions").and_then(Value::as_i64).unwrap_or(1)
+                    )),
+                    json!(age(o)),
+                ]
+            },
+        ),
+        _ => (vec![name_col, age_col], |o| {
+            vec![json!(name_of(o)), json!(age(o))]
+        }),
+    }
+}
+
+/// A Table of `items`.
+pub(crate) fn table(res: &Res, items: &[Value], metadata: Value, query: &Query) -> Value {
+    let (defs, cells) = columns(res);
+    let include = query.get("includeObject").unwrap_or("PartialObjectMetadata");
+    let rows: Vec<Value> = items
+        .iter()
+        .map(|o| {
+            let object = match include {
+                "None" => Value::Null,
+                "Object" => o.clone(),
+                _ => json!({
+                    "kind": "PartialObjectMetadata",
+                    "apiVersion": "meta.k8s.io/v1",
+                    "metadata": o.get("metadata").cloned().unwrap_or(json!({})),
+                }),
+            };
+            json!({"cells": cells(o), "object": object})
+        })
+        .collect();
+    json!({
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": metadata,
+        "columnDefinitions": defs,
+        "rows": rows,
+    })
+}

@@ -1,0 +1,261 @@
+//! The scenario world: the bot's real router and clients wired to the fake Kubernetes API server
+//! (TLS), the fake Slack Web API and the fake GitHub REST API. Requests go through the real
+//! router with real signatures.
+#![allow(clippy::unwrap_used, dead_code)]
+
+use axum::Router;
+use axum::body::Body;
+use http::{Request, StatusCode};
+use preview_bot::engine::Engine;
+use preview_bot::github::GitHubApi;
+use preview_bot::notify::Notifier;
+use preview_bot::slack::SlackApi;
+use preview_bot::source::SourceProvider;
+use preview_bot::{Bot, http as bot_http};
+use preview_config::{Config, GitHubAuth, Secret};
+use preview_deploy::Cluster;
+use preview_testkit::github_api::{self, FakeGitHub, PullSpec};
+use preview_testkit::kube_api::FakeKube;
+use preview_testkit::slack_api::{self, FakeSlack, SlashCommand};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceExt;
+
+pub const SLACK_SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+pub const GITHUB_WEBHOOK_SECRET: &str = "It's a Secret to Everybody";
+pub const OWNER: &str = "Codertocat";
+pub const REPO: &str = "Hello-World";
+/// The PR of the published payloads.
+pub const PR: u64 = 2;
+pub const HEAD_SHA: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
+pub const SECOND_SHA: &str = "5d4c2f4f5e1d5b3a2a6c7b8d9e0f1a2b3c4d5e6f";
+pub const BAD_IMAGE_SHA: &str = "baadbaadbaadbaadbaadbaadbaadbaadbaadbaad";
+pub const CHANNEL: &str = "C0HELLO";
+pub const NAMESPACE: &str = "preview-hello-pr-2";
+pub const URL: &str = "https://hello-pr-2.preview.example.com";
+
+/// The app's manifests as they would sit in its repository.
+pub const APP_MANIFEST: &str = r#"
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: hello-config
+data:
+  GREETING: hi
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: hello
+spec:
+  replicas: 5
+  selector:
+    matchLabels: {app: hello}
+  template:
+    metadata:
+      labels: {app: hello}
+    spec:
+      containers:
+        - name: hello
+          image: ghcr.io/codertocat/hello-world:latest
+          ports: [{containerPort: 8080}]
+          envFrom: [{configMapRef: {name: hello-config}}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: hello
+spec:
+  selector: {app: hello}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: hello
+spec:
+  tls:
+    - hosts: [hello.example.com]
+      secretName: hello-tls
+  rules:
+    - host: hello.example.com
+      http:
+        paths:
+          - path: /
+            pathType: Prefix
+            backend: {service: {name: hello, port: {number: 80}}}
+"#;
+
+pub struct World {
+    pub kube: FakeKube,
+    pub slack: FakeSlack,
+    pub github: FakeGitHub,
+    pub bot: Arc<Bot>,
+    pub router: Router,
+    pub client: kube::Client,
+}
+
+pub fn config_text(slack_api: &str, github_api: &str) -> String {
+    format!(
+        r#"
+[bot]
+public_url = "https://preview-bot.example.com"
+max_previews = 5
+
+[slack]
+api_url = "{slack_api}"
+allowed_channels = ["{CHANNEL}", "C0OTHER"]
+
+[github]
+api_url = "{github_api}"
+trigger_label = "preview"
+
+[domains]
+base = "preview.example.com"
+log_url_template = "https://grafana.example.com/explore?namespace={{namespace}}&workload={{workload}}"
+
+[deploy]
+ready_timeout = "5s"
+
+[apps.hello]
+repo = "{OWNER}/{REPO}"
+slack_channel = "{CHANNEL}"
+manifests = {{ dir = "deploy/preview" }}
+image_template = "ghcr.io/codertocat/hello-world:{{sha}}"
+"#
+    )
+}
+
+impl World {
+    pub async fn start() -> World {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let kube = FakeKube::start().await;
+        let slack = FakeSlack::start().await;
+        let github = FakeGitHub::start().await;
+        github.add_repo(OWNER, REPO);
+        for sha in [HEAD_SHA, SECOND_SHA, BAD_IMAGE_SHA] {
+            github.add_commit_tree(OWNER, REPO, sha, vec![("deploy/preview/app.yaml".into(), APP_MANIFEST.as_bytes().to_vec())]);
+        }
+        github.add_pull(PullSpec::new(OWNER, REPO, PR, HEAD_SHA, "changes", "Codertocat"));
+
+        let config = Arc::new(Config::parse(&config_text(&slack.api_url(), &github.url()), "scenario.toml").unwrap());
+        let client = kube.client().await;
+        let cluster = Arc::new(Cluster::new(client.clone(), &config.bot.namespace_prefix));
+        let slack_api = SlackApi::new(&config.slack.api_url, &Secret::new(slack_api::SLACK_BOT_TOKEN)).unwrap();
+        let github_api = GitHubApi::new(&config.github.api_url, &GitHubAuth::Token(Secret::new(github_api::GITHUB_TOKEN))).unwrap();
+        let notifier = Notifier::new(config.clone(), Some(slack_api), Some(github_api.clone()), None);
+        let engine = Arc::new(Engine::new(config, cluster, SourceProvider::GitHub(github_api), notifier));
+        let bot = Arc::new(Bot::new(
+            engine,
+            Some(Secret::new(SLACK_SIGNING_SECRET)),
+            Some(Secret::new(GITHUB_WEBHOOK_SECRET)),
+        ));
+        let router = bot_http::router(bot.clone());
+        World { kube, slack, github, bot, router, client }
+    }
+
+    /// Sends a request through the bot's router.
+    pub async fn send(&self, request: Request<Body>) -> (StatusCode, String) {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// A signed GitHub delivery.
+    pub async fn github_event(&self, event: &str, body: &Value) -> (StatusCode, String) {
+        let body = serde_json::to_string(body).unwrap();
+        let mut request = Request::post("/github/webhook");
+        for (name, value) in github_api::signed_webhook(GITHUB_WEBHOOK_SECRET, event, &body) {
+            request = request.header(name, value);
+        }
+        self.send(request.body(Body::from(body)).unwrap()).await
+    }
+
+    /// A signed slash command typed by `user` in `channel`; returns the immediate answer.
+    pub async fn slack_command(&self, channel: &str, user: &str, text: &str) -> (StatusCode, Value) {
+        let mut command = SlashCommand::new(channel, user, text);
+        command.response_url = self.slack.response_url(&format!("{user}-{}", self.slack.calls().len()));
+        self.slack_signed(&command, chrono::Utc::now().timestamp(), SLACK_SIGNING_SECRET).await
+    }
+
+    pub async fn slack_signed(&self, command: &SlashCommand, timestamp: i64, secret: &str) -> (StatusCode, Value) {
+        let (body, headers) = slack_api::signed_slash_command(secret, timestamp, command);
+        let mut request = Request::post("/slack/commands");
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let (status, text) = self.send(request.body(Body::from(body)).unwrap()).await;
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// Waits until the bot has finished all background work.
+    pub async fn settle(&self) {
+        tokio::time::timeout(Duration::from_secs(60), self.bot.background.wait_idle())
+            .await
+            .expect("the bot's background work did not finish in 60 s");
+    }
+
+    /// Waits until the namespace is gone (deletion is asynchronous, as on a real cluster).
+    pub async fn wait_namespace_gone(&self, name: &str) {
+        let api: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(self.client.clone());
+        for _ in 0..100 {
+            if api.get_opt(name).await.unwrap().is_none() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("namespace {name} still exists");
+    }
+
+    pub async fn namespace(&self, name: &str) -> Option<k8s_openapi::api::core::v1::Namespace> {
+        let api: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(self.client.clone());
+        api.get_opt(name).await.unwrap()
+    }
+
+    pub fn annotation(ns: &k8s_openapi::api::core::v1::Namespace, key: &str) -> Option<String> {
+        ns.metadata.annotations.as_ref().and_then(|a| a.get(key).cloned())
+    }
+
+    /// Kubernetes writes the bot made (everything but reads and watches).
+    pub fn kube_writes(&self) -> usize {
+        self.kube.mutating_requests().len()
+    }
+}
+
+/// A published payload with the trigger label instead of `bug`.
+pub fn labeled_payload() -> Value {
+    let mut body = preview_testkit::fixtures::json("github/pull_request.labeled.json");
+    body["label"]["name"] = "preview".into();
+    body["pull_request"]["labels"][0]["name"] = "preview".into();
+    body
+}
+
+/// The published synchronize payload moved to `sha`.
+pub fn push_payload(sha: &str) -> Value {
+    let mut body = preview_testkit::fixtures::json("github/pull_request.synchronize.json");
+    body["pull_request"]["head"]["sha"] = sha.into();
+    body["after"] = sha.into();
+    body
+}
+
+/// The published closed payload, merged (GitHub published no merged example).
+pub fn merged_payload() -> Value {
+    let mut body = preview_testkit::fixtures::json("github/pull_request.closed.json");
+    body["pull_request"]["merged"] = true.into();
+    body
+}
+
+/// The published issue comment moved onto PR 2 (GitHub published none on a PR) with `text`.
+pub fn pr_comment_payload(comment_id: u64, text: &str) -> Value {
+    let mut body = preview_testkit::fixtures::json("github/issue_comment.created.json");
+    body["issue"]["number"] = PR.into();
+    body["issue"]["pull_request"] = serde_json::json!({
+        "url": format!("https://api.github.com/repos/{OWNER}/{REPO}/pulls/{PR}"),
+        "html_url": format!("https://github.com/{OWNER}/{REPO}/pull/{PR}"),
+    });
+    body["comment"]["id"] = comment_id.into();
+    body["comment"]["body"] = text.into();
+    body
+}
