@@ -20,7 +20,11 @@ pub struct Bot {
 }
 
 impl Bot {
-    pub fn new(engine: Arc<Engine>, slack_signing_secret: Option<Secret>, github_webhook_secret: Option<Secret>) -> Bot {
+    pub fn new(
+        engine: Arc<Engine>,
+        slack_signing_secret: Option<Secret>,
+        github_webhook_secret: Option<Secret>,
+    ) -> Bot {
         Bot {
             engine,
             slack_signing_secret,

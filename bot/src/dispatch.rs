@@ -20,14 +20,23 @@ pub fn needs_target(action: &Action) -> bool {
 }
 
 /// The previews a target names, checked against the config; the error is shown to the user.
-pub fn resolve(config: &Config, target: Option<&Target>, implied: Option<&Implied>) -> Result<Vec<PreviewRef>, String> {
+pub fn resolve(
+    config: &Config,
+    target: Option<&Target>,
+    implied: Option<&Implied>,
+) -> Result<Vec<PreviewRef>, String> {
     let prefix = &config.bot.command_prefix;
     let by_repo = |owner: &str, repo: &str, pr: u64| -> Result<Vec<PreviewRef>, String> {
         let apps: Vec<PreviewRef> = config
             .apps_for_repo(owner, repo)
             .map(|(name, app)| {
                 let (o, r) = app.owner_repo();
-                PreviewRef { app: name.to_string(), owner: o.to_string(), repo: r.to_string(), pr }
+                PreviewRef {
+                    app: name.to_string(),
+                    owner: o.to_string(),
+                    repo: r.to_string(),
+                    pr,
+                }
             })
             .collect();
         if apps.is_empty() {
@@ -42,9 +51,17 @@ pub fn resolve(config: &Config, target: Option<&Target>, implied: Option<&Implie
     match (target, implied) {
         (Some(Target::AppPr { app, pr }), _) => {
             let name = app.as_str();
-            let app_config = config.apps.get(name).ok_or_else(|| unknown_app(config, name))?;
+            let app_config = config
+                .apps
+                .get(name)
+                .ok_or_else(|| unknown_app(config, name))?;
             let (owner, repo) = app_config.owner_repo();
-            Ok(vec![PreviewRef { app: name.to_string(), owner: owner.to_string(), repo: repo.to_string(), pr: pr.get() }])
+            Ok(vec![PreviewRef {
+                app: name.to_string(),
+                owner: owner.to_string(),
+                repo: repo.to_string(),
+                pr: pr.get(),
+            }])
         }
         (Some(Target::RepoPr { owner, repo, pr }), _) => by_repo(owner, repo, pr.get()),
         (Some(Target::App { app }), Some(implied)) => {
@@ -74,13 +91,23 @@ pub fn resolve(config: &Config, target: Option<&Target>, implied: Option<&Implie
         (None, Some(implied)) => by_repo(&implied.owner, &implied.repo, implied.pr),
         (None, None) => Err(format!(
             "Name the preview: `APP#N`, `APP pr-N`, `OWNER/REPO#N` or a PR URL, for example `{prefix} up {}#42`.",
-            config.apps.keys().next().map(String::as_str).unwrap_or("app")
+            config
+                .apps
+                .keys()
+                .next()
+                .map(String::as_str)
+                .unwrap_or("app")
         )),
     }
 }
 
 fn known_apps(config: &Config) -> String {
-    config.apps.keys().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
+    config
+        .apps
+        .keys()
+        .map(|a| format!("`{a}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn unknown_app(config: &Config, name: &str) -> String {
@@ -90,26 +117,52 @@ fn unknown_app(config: &Config, name: &str) -> String {
         .map(|k| (strsim::levenshtein(k, name), k))
         .filter(|(d, _)| *d <= 2)
         .min();
-    let hint = nearest.map(|(_, k)| format!(" Did you mean `{k}`?")).unwrap_or_default();
-    format!("Unknown app `{name}`.{hint} Configured apps: {}.", known_apps(config))
+    let hint = nearest
+        .map(|(_, k)| format!(" Did you mean `{k}`?"))
+        .unwrap_or_default();
+    format!(
+        "Unknown app `{name}`.{hint} Configured apps: {}.",
+        known_apps(config)
+    )
 }
 
 /// Runs one command on the previews `resolve` found; one outcome per preview (none for events
 /// that had nothing to do).
-pub async fn execute(engine: &Engine, command: &Command, previews: &[PreviewRef], origin: &Origin) -> Vec<Outcome> {
+pub async fn execute(
+    engine: &Engine,
+    command: &Command,
+    previews: &[PreviewRef],
+    origin: &Origin,
+) -> Vec<Outcome> {
     let prefix = &engine.config.bot.command_prefix;
     match &command.action {
-        Action::Help { topic } => vec![Outcome::ok(preview_commands::help(topic.as_deref(), prefix))],
+        Action::Help { topic } => vec![Outcome::ok(preview_commands::help(
+            topic.as_deref(),
+            prefix,
+        ))],
         Action::List { mine, app } => {
             let owner = mine.then(|| origin.actor());
-            vec![engine.list(app.as_ref().map(|a| a.as_str()), owner.as_deref()).await]
+            vec![
+                engine
+                    .list(app.as_ref().map(|a| a.as_str()), owner.as_deref())
+                    .await,
+            ]
         }
         action => {
             let mut outcomes = Vec::with_capacity(previews.len());
             for preview in previews {
                 let outcome = match action {
                     Action::Up { ttl } => {
-                        engine.up(preview, origin, UpOptions { ttl: *ttl, ..UpOptions::default() }).await
+                        engine
+                            .up(
+                                preview,
+                                origin,
+                                UpOptions {
+                                    ttl: *ttl,
+                                    ..UpOptions::default()
+                                },
+                            )
+                            .await
                     }
                     Action::Redeploy => engine.up(preview, origin, UpOptions::default()).await,
                     Action::Down => engine.down(preview, origin, false).await,

@@ -44,10 +44,16 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn ok(text: impl Into<String>) -> Outcome {
-        Outcome { ok: true, text: text.into() }
+        Outcome {
+            ok: true,
+            text: text.into(),
+        }
     }
     pub fn refused(text: impl Into<String>) -> Outcome {
-        Outcome { ok: false, text: text.into() }
+        Outcome {
+            ok: false,
+            text: text.into(),
+        }
     }
 }
 
@@ -71,7 +77,12 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(config: Arc<Config>, cluster: Arc<Cluster>, source: SourceProvider, notifier: Notifier) -> Engine {
+    pub fn new(
+        config: Arc<Config>,
+        cluster: Arc<Cluster>,
+        source: SourceProvider,
+        notifier: Notifier,
+    ) -> Engine {
         let slots = config.bot.max_parallel_deploys;
         Engine {
             config,
@@ -85,7 +96,10 @@ impl Engine {
 
     async fn lock(&self, id: &PreviewId) -> tokio::sync::OwnedMutexGuard<()> {
         let lock = {
-            let mut locks = self.locks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut locks = self
+                .locks
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             locks.entry(id.clone()).or_default().clone()
         };
         lock.lock_owned().await
@@ -97,7 +111,12 @@ impl Engine {
 
     /// Creates or updates the preview at the PR's head commit (or `options.sha`).
     /// Returns `None` when there was nothing to do (a push to a PR without a preview).
-    pub async fn up(&self, target: &PreviewRef, origin: &Origin, options: UpOptions) -> Option<Outcome> {
+    pub async fn up(
+        &self,
+        target: &PreviewRef,
+        origin: &Origin,
+        options: UpOptions,
+    ) -> Option<Outcome> {
         let id = target.id();
         let _guard = self.lock(&id).await;
         let Some(app) = self.app(&target.app) else {
@@ -108,12 +127,18 @@ impl Engine {
             Ok(record) => record,
             Err(e) => return Some(Outcome::refused(format!("Cannot deploy {id}: {e}"))),
         };
-        if existing.as_ref().is_some_and(|r| r.phase == Phase::Terminating) {
+        if existing
+            .as_ref()
+            .is_some_and(|r| r.phase == Phase::Terminating)
+        {
             if options.only_if_exists {
                 return None;
             }
             self.notifier
-                .reply(origin, &format!("Preview {id} is still being torn down; waiting for it to finish…"))
+                .reply(
+                    origin,
+                    &format!("Preview {id} is still being torn down; waiting for it to finish…"),
+                )
                 .await;
             if let Err(e) = self.cluster.wait_until_gone(&ns, TERMINATING_WAIT).await {
                 return Some(Outcome::refused(format!("Cannot deploy {id}: {e}")));
@@ -137,7 +162,11 @@ impl Engine {
                 Err(e) => return Some(Outcome::refused(format!("Cannot deploy {id}: {e}"))),
             }
         }
-        let pull = match self.source.pull_request(&target.owner, &target.repo, target.pr).await {
+        let pull = match self
+            .source
+            .pull_request(&target.owner, &target.repo, target.pr)
+            .await
+        {
             Ok(pull) => pull,
             Err(e) => {
                 return Some(Outcome::refused(format!(
@@ -156,7 +185,11 @@ impl Engine {
         let now = Utc::now();
         let repo_name = format!("{}/{}", target.owner, target.repo);
         let mut record = existing.unwrap_or_else(|| {
-            let owner = if pull.author.is_empty() { origin.actor() } else { pull.author.clone() };
+            let owner = if pull.author.is_empty() {
+                origin.actor()
+            } else {
+                pull.author.clone()
+            };
             PreviewRecord::new(id.clone(), ns.clone(), &repo_name, &owner, &sha, now)
         });
         record.head_sha = sha.clone();
@@ -173,13 +206,27 @@ impl Engine {
                 .clone()
                 .or_else(|| origin.slack_channel().map(str::to_string));
         }
-        let ctx = PreviewContext::new(&self.config, &target.app, app, target.pr, &sha, Some(&pull.head_ref));
+        let ctx = PreviewContext::new(
+            &self.config,
+            &target.app,
+            app,
+            target.pr,
+            &sha,
+            Some(&pull.head_ref),
+        );
         if let Err(e) = self.cluster.save_record(&record).await {
             return Some(Outcome::refused(format!("Cannot deploy {id}: {e}")));
         }
         self.notifier.deployment_started(&mut record).await;
         self.notifier
-            .progress(&mut record, &format!("Deploying `{}` (requested by {})…", messages::short_sha(&sha), origin.actor()))
+            .progress(
+                &mut record,
+                &format!(
+                    "Deploying `{}` (requested by {})…",
+                    messages::short_sha(&sha),
+                    origin.actor()
+                ),
+            )
             .await;
         self.notifier.sync(&mut record).await;
         self.save_quietly(&record).await;
@@ -192,10 +239,19 @@ impl Engine {
         let outcome = match result {
             Ok(transformed) => {
                 record.phase = Phase::Ready;
-                record.url = transformed.hosts.first().map(|host| format!("{}://{host}", self.config.domains.scheme));
+                record.url = transformed
+                    .hosts
+                    .first()
+                    .map(|host| format!("{}://{host}", self.config.domains.scheme));
                 let mut text = match &record.url {
-                    Some(url) => format!("Preview {id} is ready at {url} (commit `{}`).", messages::short_sha(&sha)),
-                    None => format!("Preview {id} is ready (commit `{}`).", messages::short_sha(&sha)),
+                    Some(url) => format!(
+                        "Preview {id} is ready at {url} (commit `{}`).",
+                        messages::short_sha(&sha)
+                    ),
+                    None => format!(
+                        "Preview {id} is ready (commit `{}`).",
+                        messages::short_sha(&sha)
+                    ),
                 };
                 for warning in &transformed.warnings {
                     text.push_str(&format!("\nNote: {warning}."));
@@ -205,7 +261,10 @@ impl Engine {
             Err(message) => {
                 record.phase = Phase::Failed;
                 record.message = Some(message.clone());
-                Outcome::refused(format!("Preview {id} failed at commit `{}`: {message}", messages::short_sha(&sha)))
+                Outcome::refused(format!(
+                    "Preview {id} failed at commit `{}`: {message}",
+                    messages::short_sha(&sha)
+                ))
             }
         };
         self.save_quietly(&record).await;
@@ -215,17 +274,31 @@ impl Engine {
         } else {
             (DeploymentState::Failure, "Preview failed")
         };
-        self.notifier.deployment_state(&record, state, description).await;
+        self.notifier
+            .deployment_state(&record, state, description)
+            .await;
         self.notifier.sync(&mut record).await;
         self.save_quietly(&record).await;
         self.notifier
-            .react(origin, if outcome.ok { reaction::SUCCESS } else { reaction::FAILURE })
+            .react(
+                origin,
+                if outcome.ok {
+                    reaction::SUCCESS
+                } else {
+                    reaction::FAILURE
+                },
+            )
             .await;
         Some(outcome)
     }
 
     /// Fetches, renders, transforms, applies and waits; the error is the user-facing reason.
-    async fn deploy(&self, record: &PreviewRecord, ctx: &PreviewContext, app: &AppConfig) -> Result<Transformed, String> {
+    async fn deploy(
+        &self,
+        record: &PreviewRecord,
+        ctx: &PreviewContext,
+        app: &AppConfig,
+    ) -> Result<Transformed, String> {
         let (owner, repo) = record.repo.split_once('/').unwrap_or((&record.repo, ""));
         let tree = self
             .source
@@ -233,9 +306,11 @@ impl Engine {
             .await
             .map_err(|e| format!("cannot get the repository at this commit: {e}"))?;
         let rendered = match app.manifests.source() {
-            Ok(ManifestSource::Dir(dir)) => tokio::task::spawn_blocking(move || render::render_dir(tree.root(), &dir))
-                .await
-                .map_err(|e| format!("rendering crashed: {e}"))?,
+            Ok(ManifestSource::Dir(dir)) => {
+                tokio::task::spawn_blocking(move || render::render_dir(tree.root(), &dir))
+                    .await
+                    .map_err(|e| format!("rendering crashed: {e}"))?
+            }
             Ok(ManifestSource::Kustomize(_)) => Err(RenderError::Unsupported(
                 "kustomize manifests (use `manifests = { dir = ... }` for now)".into(),
             )),
@@ -265,21 +340,33 @@ impl Engine {
     }
 
     /// Tears the preview down. `quiet_if_missing` is for PR closes: no preview, no message.
-    pub async fn down(&self, target: &PreviewRef, origin: &Origin, quiet_if_missing: bool) -> Option<Outcome> {
+    pub async fn down(
+        &self,
+        target: &PreviewRef,
+        origin: &Origin,
+        quiet_if_missing: bool,
+    ) -> Option<Outcome> {
         let id = target.id();
         let _guard = self.lock(&id).await;
         let ns = id.namespace(&self.config.bot.namespace_prefix);
         let mut record = match self.cluster.get_record(&ns).await {
             Ok(Some(record)) => record,
             Ok(None) if quiet_if_missing => return None,
-            Ok(None) => return Some(Outcome::refused(format!("There is no preview {id} to tear down."))),
+            Ok(None) => {
+                return Some(Outcome::refused(format!(
+                    "There is no preview {id} to tear down."
+                )));
+            }
             Err(e) => return Some(Outcome::refused(format!("Cannot tear down {id}: {e}"))),
         };
         match self.cluster.teardown(&ns).await {
             Ok(Teardown::Deleted) | Ok(Teardown::AlreadyGone) => {
                 record.phase = Phase::Terminating;
                 record.last_activity = Utc::now();
-                let text = format!("Preview {id} torn down by {}; namespace `{ns}` is being deleted.", origin.actor());
+                let text = format!(
+                    "Preview {id} torn down by {}; namespace `{ns}` is being deleted.",
+                    origin.actor()
+                );
                 self.notifier.progress(&mut record, &text).await;
                 self.notifier
                     .deployment_state(&record, DeploymentState::Inactive, "Preview torn down")
@@ -288,7 +375,9 @@ impl Engine {
                 self.notifier.react(origin, reaction::SUCCESS).await;
                 Some(Outcome::ok(text))
             }
-            Err(e @ DeployError::NotManaged(_)) => Some(Outcome::refused(format!("Refusing to tear down {id}: {e}"))),
+            Err(e @ DeployError::NotManaged(_)) => {
+                Some(Outcome::refused(format!("Refusing to tear down {id}: {e}")))
+            }
             Err(e) => {
                 self.notifier.react(origin, reaction::FAILURE).await;
                 Some(Outcome::refused(format!("Tearing down {id} failed: {e}")))
@@ -307,7 +396,11 @@ impl Engine {
                 } else {
                     self.cluster.workloads(&ns).await.unwrap_or_default()
                 };
-                Outcome::ok(messages::status_text(&record, &workloads, self.notifier.log_url(&record).as_deref()))
+                Outcome::ok(messages::status_text(
+                    &record,
+                    &workloads,
+                    self.notifier.log_url(&record).as_deref(),
+                ))
             }
             Ok(None) => Outcome::ok(format!(
                 "There is no preview {id}. Start one with `{} up {id}`.",

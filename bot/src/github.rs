@@ -68,8 +68,14 @@ impl GitHubApi {
             .set_connect_timeout(Some(Duration::from_secs(10)))
             .set_read_timeout(Some(Duration::from_secs(60)));
         let (root, is_app) = match auth {
-            GitHubAuth::Token(token) => (builder.personal_token(token.expose().to_string()).build()?, false),
-            GitHubAuth::App { app_id, private_key } => (
+            GitHubAuth::Token(token) => (
+                builder.personal_token(token.expose().to_string()).build()?,
+                false,
+            ),
+            GitHubAuth::App {
+                app_id,
+                private_key,
+            } => (
                 builder
                     .app_from_rsa_pem(AppId(*app_id), private_key.expose().as_bytes())?
                     .build()?,
@@ -84,7 +90,12 @@ impl GitHubApi {
     }
 
     /// Remembers the installation a webhook named for a repository (saves a lookup).
-    pub fn note_installation(&self, owner: &str, repo: &str, installation_id: u64) -> anyhow::Result<()> {
+    pub fn note_installation(
+        &self,
+        owner: &str,
+        repo: &str,
+        installation_id: u64,
+    ) -> anyhow::Result<()> {
         if self.is_app {
             let client = self.root.installation(InstallationId(installation_id))?;
             if let Ok(mut map) = self.installations.lock() {
@@ -100,7 +111,12 @@ impl GitHubApi {
             return Ok(self.root.clone());
         }
         let key = repo_key(owner, repo);
-        if let Some(client) = self.installations.lock().ok().and_then(|m| m.get(&key).cloned()) {
+        if let Some(client) = self
+            .installations
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).cloned())
+        {
             return Ok(client);
         }
         let installation: WithId = self
@@ -114,7 +130,12 @@ impl GitHubApi {
         Ok(client)
     }
 
-    pub async fn pull_request(&self, owner: &str, repo: &str, number: u64) -> anyhow::Result<PullRequest> {
+    pub async fn pull_request(
+        &self,
+        owner: &str,
+        repo: &str,
+        number: u64,
+    ) -> anyhow::Result<PullRequest> {
         let pr: PullResponse = self
             .client(owner, repo)
             .await?
@@ -151,7 +172,13 @@ impl GitHubApi {
         Ok(bytes.to_vec())
     }
 
-    pub async fn react(&self, owner: &str, repo: &str, comment_id: u64, content: &str) -> anyhow::Result<()> {
+    pub async fn react(
+        &self,
+        owner: &str,
+        repo: &str,
+        comment_id: u64,
+        content: &str,
+    ) -> anyhow::Result<()> {
         let _: Value = self
             .client(owner, repo)
             .await?
@@ -163,16 +190,31 @@ impl GitHubApi {
         Ok(())
     }
 
-    pub async fn comment(&self, owner: &str, repo: &str, pr: u64, body: &str) -> anyhow::Result<u64> {
+    pub async fn comment(
+        &self,
+        owner: &str,
+        repo: &str,
+        pr: u64,
+        body: &str,
+    ) -> anyhow::Result<u64> {
         let created: WithId = self
             .client(owner, repo)
             .await?
-            .post(format!("/repos/{owner}/{repo}/issues/{pr}/comments"), Some(&json!({ "body": body })))
+            .post(
+                format!("/repos/{owner}/{repo}/issues/{pr}/comments"),
+                Some(&json!({ "body": body })),
+            )
             .await?;
         Ok(created.id)
     }
 
-    pub async fn edit_comment(&self, owner: &str, repo: &str, comment_id: u64, body: &str) -> anyhow::Result<()> {
+    pub async fn edit_comment(
+        &self,
+        owner: &str,
+        repo: &str,
+        comment_id: u64,
+        body: &str,
+    ) -> anyhow::Result<()> {
         let _: Value = self
             .client(owner, repo)
             .await?
@@ -218,33 +260,46 @@ impl GitHubApi {
         owner: &str,
         repo: &str,
         deployment_id: u64,
-        state: &str,
-        environment_url: Option<&str>,
-        log_url: Option<&str>,
-        description: &str,
+        status: &DeploymentStatus<'_>,
     ) -> anyhow::Result<()> {
         let mut body = json!({
-            "state": state,
-            "description": truncate(description, 140),
+            "state": status.state,
+            "description": truncate(status.description, 140),
             "auto_inactive": true,
         });
-        if let Some(url) = environment_url {
+        if let Some(url) = status.environment_url {
             body["environment_url"] = json!(url);
         }
-        if let Some(url) = log_url {
+        if let Some(url) = status.log_url {
             body["log_url"] = json!(url);
         }
         let _: Value = self
             .client(owner, repo)
             .await?
-            .post(format!("/repos/{owner}/{repo}/deployments/{deployment_id}/statuses"), Some(&body))
+            .post(
+                format!("/repos/{owner}/{repo}/deployments/{deployment_id}/statuses"),
+                Some(&body),
+            )
             .await?;
         Ok(())
     }
 }
 
+/// One Deployment status report.
+pub struct DeploymentStatus<'a> {
+    /// `in_progress`, `success`, `failure`, `inactive`, ...
+    pub state: &'a str,
+    pub environment_url: Option<&'a str>,
+    pub log_url: Option<&'a str>,
+    pub description: &'a str,
+}
+
 fn repo_key(owner: &str, repo: &str) -> String {
-    format!("{}/{}", owner.to_ascii_lowercase(), repo.to_ascii_lowercase())
+    format!(
+        "{}/{}",
+        owner.to_ascii_lowercase(),
+        repo.to_ascii_lowercase()
+    )
 }
 
 /// GitHub limits deployment status descriptions to 140 characters.

@@ -83,7 +83,13 @@ async fn run(command: Cmd) -> anyhow::Result<()> {
             println!("config OK");
             Ok(())
         }
-        Cmd::Render { config, app, pr, repo_dir, sha } => render(&config, &app, pr, &repo_dir, &sha),
+        Cmd::Render {
+            config,
+            app,
+            pr,
+            repo_dir,
+            sha,
+        } => render(&config, &app, pr, &repo_dir, &sha),
         #[cfg(feature = "testdrive")]
         Cmd::Testdrive { kubeconfig_out } => {
             init_logging(false, "warn");
@@ -99,7 +105,9 @@ async fn run(command: Cmd) -> anyhow::Result<()> {
 fn init_logging(json: bool, default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
@@ -107,7 +115,13 @@ fn init_logging(json: bool, default: &str) {
     }
 }
 
-fn render(config: &std::path::Path, app_name: &str, pr: u64, repo_dir: &std::path::Path, sha: &str) -> anyhow::Result<()> {
+fn render(
+    config: &std::path::Path,
+    app_name: &str,
+    pr: u64,
+    repo_dir: &std::path::Path,
+    sha: &str,
+) -> anyhow::Result<()> {
     let config = Config::load(config)?;
     let app = config
         .apps
@@ -144,10 +158,18 @@ async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
         Some(token) => Some(SlackApi::new(&config.slack.api_url, token)?),
         None => None,
     };
-    let github_auth = secrets.github.as_ref().context("GitHub credentials are required")?;
+    let github_auth = secrets
+        .github
+        .as_ref()
+        .context("GitHub credentials are required")?;
     let github = GitHubApi::new(&config.github.api_url, github_auth)?;
     let notifier = Notifier::new(config.clone(), slack, Some(github.clone()), None);
-    let engine = Arc::new(Engine::new(config.clone(), cluster, SourceProvider::GitHub(github), notifier));
+    let engine = Arc::new(Engine::new(
+        config.clone(),
+        cluster,
+        SourceProvider::GitHub(github),
+        notifier,
+    ));
     let bot = Arc::new(Bot::new(
         engine,
         secrets.slack_signing_secret.clone(),
@@ -162,8 +184,13 @@ async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     tracing::info!(running = background.running(), "draining background work");
-    if tokio::time::timeout(Duration::from_secs(120), background.wait_idle()).await.is_err() {
-        tracing::warn!("background work still running at shutdown; it resumes from the cluster record on restart");
+    if tokio::time::timeout(Duration::from_secs(120), background.wait_idle())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "background work still running at shutdown; it resumes from the cluster record on restart"
+        );
     }
     Ok(())
 }

@@ -76,16 +76,27 @@ pub fn sticky_comment(record: &PreviewRecord, log_url: Option<&str>, prefix: &st
 }
 
 /// The answer to `status`.
-pub fn status_text(record: &PreviewRecord, workloads: &[WorkloadState], log_url: Option<&str>) -> String {
+pub fn status_text(
+    record: &PreviewRecord,
+    workloads: &[WorkloadState],
+    log_url: Option<&str>,
+) -> String {
     let mut text = format!("{}\n", summary_line(record));
-    text.push_str(&format!("• namespace `{}`, owner {}\n", record.namespace, display_owner(&record.owner)));
+    text.push_str(&format!(
+        "• namespace `{}`, owner {}\n",
+        record.namespace,
+        display_owner(&record.owner)
+    ));
     text.push_str(&format!(
         "• created {}, last activity {}\n",
         record.created.format("%Y-%m-%d %H:%M UTC"),
         record.last_activity.format("%Y-%m-%d %H:%M UTC")
     ));
     if let Some(deadline) = record.deadline {
-        text.push_str(&format!("• expires {}\n", deadline.format("%Y-%m-%d %H:%M UTC")));
+        text.push_str(&format!(
+            "• expires {}\n",
+            deadline.format("%Y-%m-%d %H:%M UTC")
+        ));
     }
     for w in workloads {
         text.push_str(&format!(
@@ -103,7 +114,11 @@ pub fn status_text(record: &PreviewRecord, workloads: &[WorkloadState], log_url:
 }
 
 fn display_owner(owner: &str) -> String {
-    if owner.is_empty() { "unknown".into() } else { owner.to_string() }
+    if owner.is_empty() {
+        "unknown".into()
+    } else {
+        owner.to_string()
+    }
 }
 
 #[cfg(test)]
@@ -115,8 +130,18 @@ mod tests {
     fn record(phase: Phase) -> PreviewRecord {
         let id = PreviewId::new("collect", 42);
         let ns = id.namespace("preview-");
-        let now = Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).single().expect("time");
-        let mut r = PreviewRecord::new(id, ns, "acme/collect", "octocat", &"ab12cd3".repeat(6)[..40], now);
+        let now = Utc
+            .with_ymd_and_hms(2026, 11, 22, 10, 0, 0)
+            .single()
+            .expect("time");
+        let mut r = PreviewRecord::new(
+            id,
+            ns,
+            "acme/collect",
+            "octocat",
+            &"ab12cd3".repeat(6)[..40],
+            now,
+        );
         r.phase = phase;
         r.url = Some("https://collect-pr-42.preview.example.com".into());
         if phase == Phase::Failed {
@@ -128,16 +153,27 @@ mod tests {
     #[test]
     fn summary_lines() {
         insta::assert_snapshot!(
-            [Phase::Deploying, Phase::Ready, Phase::Failed, Phase::Terminating]
-                .map(|p| summary_line(&record(p)))
-                .join("\n")
+            [
+                Phase::Deploying,
+                Phase::Ready,
+                Phase::Failed,
+                Phase::Terminating
+            ]
+            .map(|p| summary_line(&record(p)))
+            .join("\n")
         );
     }
 
     #[test]
     fn sticky_comments() {
-        insta::assert_snapshot!("sticky_ready", sticky_comment(&record(Phase::Ready), Some("https://grafana/x"), "/preview"));
-        insta::assert_snapshot!("sticky_failed", sticky_comment(&record(Phase::Failed), None, "/preview"));
+        insta::assert_snapshot!(
+            "sticky_ready",
+            sticky_comment(&record(Phase::Ready), Some("https://grafana/x"), "/preview")
+        );
+        insta::assert_snapshot!(
+            "sticky_failed",
+            sticky_comment(&record(Phase::Failed), None, "/preview")
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! reactions and GitHub Deployments, or the console in the try-out mode. A failed notification is
 //! logged and never fails the preview operation itself.
 
-use crate::github::GitHubApi;
+use crate::github::{DeploymentStatus, GitHubApi};
 use crate::messages;
 use crate::origin::Origin;
 use crate::slack::SlackApi;
@@ -85,15 +85,22 @@ impl Notifier {
     /// A direct answer to whoever sent the command: Slack ephemeral reply, PR comment, console.
     pub async fn reply(&self, origin: &Origin, text: &str) {
         match origin {
-            Origin::Slack { response_url: Some(url), .. } => {
+            Origin::Slack {
+                response_url: Some(url),
+                ..
+            } => {
                 if let Some(slack) = &self.slack
                     && let Err(e) = slack.respond(url, text).await
                 {
                     tracing::warn!(error = %e, "slack response_url failed");
                 }
             }
-            Origin::Slack { response_url: None, .. } => {}
-            Origin::GitHub { owner, repo, pr, .. } => {
+            Origin::Slack {
+                response_url: None, ..
+            } => {}
+            Origin::GitHub {
+                owner, repo, pr, ..
+            } => {
                 if let Some(github) = &self.github
                     && let Err(e) = github.comment(owner, repo, *pr, text).await
                 {
@@ -106,7 +113,15 @@ impl Notifier {
 
     /// A reaction on the command's PR comment, if it came from one.
     pub async fn react(&self, origin: &Origin, content: &str) {
-        if let (Origin::GitHub { owner, repo, comment_id: Some(id), .. }, Some(github)) = (origin, &self.github)
+        if let (
+            Origin::GitHub {
+                owner,
+                repo,
+                comment_id: Some(id),
+                ..
+            },
+            Some(github),
+        ) = (origin, &self.github)
             && let Err(e) = github.react(owner, repo, *id, content).await
         {
             tracing::warn!(error = %e, "github reaction failed");
@@ -117,9 +132,14 @@ impl Notifier {
     pub async fn progress(&self, record: &mut PreviewRecord, text: &str) {
         self.console(&format!("[{}] {text}", record.id));
         let Some(slack) = &self.slack else { return };
-        let Some(channel) = record.slack_channel.clone() else { return };
+        let Some(channel) = record.slack_channel.clone() else {
+            return;
+        };
         if record.slack_thread_ts.is_none() {
-            match slack.post(&channel, None, &messages::summary_line(record)).await {
+            match slack
+                .post(&channel, None, &messages::summary_line(record))
+                .await
+            {
                 Ok(ts) => record.slack_thread_ts = Some(ts),
                 Err(e) => {
                     tracing::warn!(error = %e, %channel, "slack root message failed");
@@ -136,22 +156,37 @@ impl Notifier {
 
     /// Brings the Slack root message and the sticky PR comment up to date with the record.
     pub async fn sync(&self, record: &mut PreviewRecord) {
-        if let (Some(slack), Some(channel), Some(ts)) =
-            (&self.slack, record.slack_channel.clone(), record.slack_thread_ts.clone())
-            && let Err(e) = slack.update(&channel, &ts, &messages::summary_line(record)).await
+        if let (Some(slack), Some(channel), Some(ts)) = (
+            &self.slack,
+            record.slack_channel.clone(),
+            record.slack_thread_ts.clone(),
+        ) && let Err(e) = slack
+            .update(&channel, &ts, &messages::summary_line(record))
+            .await
         {
             tracing::warn!(error = %e, "slack root update failed");
         }
         let Some(github) = &self.github else { return };
-        let Some((owner, repo)) = record.repo.split_once('/').map(|(o, r)| (o.to_string(), r.to_string())) else {
+        let Some((owner, repo)) = record
+            .repo
+            .split_once('/')
+            .map(|(o, r)| (o.to_string(), r.to_string()))
+        else {
             return;
         };
-        let body = messages::sticky_comment(record, self.log_url(record).as_deref(), &self.config.bot.command_prefix);
+        let body = messages::sticky_comment(
+            record,
+            self.log_url(record).as_deref(),
+            &self.config.bot.command_prefix,
+        );
         let result = match record.github_comment_id {
             Some(id) => github.edit_comment(&owner, &repo, id, &body).await,
-            None => github.comment(&owner, &repo, record.id.pr, &body).await.map(|id| {
-                record.github_comment_id = Some(id);
-            }),
+            None => github
+                .comment(&owner, &repo, record.id.pr, &body)
+                .await
+                .map(|id| {
+                    record.github_comment_id = Some(id);
+                }),
         };
         if let Err(e) = result {
             tracing::warn!(error = %e, "github sticky comment failed");
@@ -161,40 +196,54 @@ impl Notifier {
     /// Starts a GitHub Deployment for the record's commit (in_progress).
     pub async fn deployment_started(&self, record: &mut PreviewRecord) {
         let Some(github) = &self.github else { return };
-        let Some((owner, repo)) = record.repo.split_once('/') else { return };
+        let Some((owner, repo)) = record.repo.split_once('/') else {
+            return;
+        };
         let environment = format!("preview/{}-pr-{}", record.id.app, record.id.pr);
         match github
-            .create_deployment(owner, repo, &record.head_sha, &environment, &format!("Preview {}", record.id))
+            .create_deployment(
+                owner,
+                repo,
+                &record.head_sha,
+                &environment,
+                &format!("Preview {}", record.id),
+            )
             .await
         {
             Ok(id) => {
                 record.github_deployment_id = Some(id);
-                self.deployment_state(record, DeploymentState::InProgress, "Deploying").await;
+                self.deployment_state(record, DeploymentState::InProgress, "Deploying")
+                    .await;
             }
             Err(e) => tracing::warn!(error = %e, "github deployment failed"),
         }
     }
 
     /// Reports a state on the record's current GitHub Deployment.
-    pub async fn deployment_state(&self, record: &PreviewRecord, state: DeploymentState, description: &str) {
-        let (Some(github), Some(id)) = (&self.github, record.github_deployment_id) else { return };
-        let Some((owner, repo)) = record.repo.split_once('/') else { return };
+    pub async fn deployment_state(
+        &self,
+        record: &PreviewRecord,
+        state: DeploymentState,
+        description: &str,
+    ) {
+        let (Some(github), Some(id)) = (&self.github, record.github_deployment_id) else {
+            return;
+        };
+        let Some((owner, repo)) = record.repo.split_once('/') else {
+            return;
+        };
         let environment_url = match state {
             DeploymentState::Inactive => None,
             _ => record.url.as_deref(),
         };
-        if let Err(e) = github
-            .deployment_status(
-                owner,
-                repo,
-                id,
-                state.as_str(),
-                environment_url,
-                self.log_url(record).as_deref(),
-                description,
-            )
-            .await
-        {
+        let log_url = self.log_url(record);
+        let status = DeploymentStatus {
+            state: state.as_str(),
+            environment_url,
+            log_url: log_url.as_deref(),
+            description,
+        };
+        if let Err(e) = github.deployment_status(owner, repo, id, &status).await {
             tracing::warn!(error = %e, "github deployment status failed");
         }
     }

@@ -43,24 +43,32 @@ pub fn verify_slack(
         .strip_prefix("v0=")
         .and_then(|h| hex::decode(h).ok())
         .ok_or(SignatureError::Malformed("X-Slack-Signature"))?;
-    let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).map_err(|_| SignatureError::Mismatch)?;
+    let mut mac =
+        HmacSha256::new_from_slice(secret.as_bytes()).map_err(|_| SignatureError::Mismatch)?;
     mac.update(b"v0:");
     mac.update(timestamp.as_bytes());
     mac.update(b":");
     mac.update(body);
-    mac.verify_slice(&expected).map_err(|_| SignatureError::Mismatch)
+    mac.verify_slice(&expected)
+        .map_err(|_| SignatureError::Mismatch)
 }
 
 /// Verifies a GitHub delivery: `sha256=` + hex(HMAC-SHA256(secret, body)).
-pub fn verify_github(secret: &str, signature: Option<&str>, body: &[u8]) -> Result<(), SignatureError> {
+pub fn verify_github(
+    secret: &str,
+    signature: Option<&str>,
+    body: &[u8],
+) -> Result<(), SignatureError> {
     let signature = signature.ok_or(SignatureError::Missing("X-Hub-Signature-256"))?;
     let expected = signature
         .strip_prefix("sha256=")
         .and_then(|h| hex::decode(h).ok())
         .ok_or(SignatureError::Malformed("X-Hub-Signature-256"))?;
-    let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).map_err(|_| SignatureError::Mismatch)?;
+    let mut mac =
+        HmacSha256::new_from_slice(secret.as_bytes()).map_err(|_| SignatureError::Mismatch)?;
     mac.update(body);
-    mac.verify_slice(&expected).map_err(|_| SignatureError::Mismatch)
+    mac.verify_slice(&expected)
+        .map_err(|_| SignatureError::Mismatch)
 }
 
 #[cfg(test)]
@@ -74,7 +82,10 @@ mod tests {
 
     #[test]
     fn github_vector() {
-        assert_eq!(verify_github(GITHUB_SECRET, Some(GITHUB_SIGNATURE), b"Hello, World!"), Ok(()));
+        assert_eq!(
+            verify_github(GITHUB_SECRET, Some(GITHUB_SIGNATURE), b"Hello, World!"),
+            Ok(())
+        );
         assert_eq!(
             verify_github(GITHUB_SECRET, Some(GITHUB_SIGNATURE), b"Hello, World?"),
             Err(SignatureError::Mismatch)
@@ -96,7 +107,10 @@ mod tests {
         let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("key");
         mac.update(b"v0:1000:token=x");
         let sig = format!("v0={}", hex::encode(mac.finalize().into_bytes()));
-        assert_eq!(verify_slack(secret, Some("1000"), Some(&sig), body, 1000 + 299), Ok(()));
+        assert_eq!(
+            verify_slack(secret, Some("1000"), Some(&sig), body, 1000 + 299),
+            Ok(())
+        );
         assert_eq!(
             verify_slack(secret, Some("1000"), Some(&sig), body, 1000 + 301),
             Err(SignatureError::Stale)

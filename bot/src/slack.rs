@@ -4,7 +4,9 @@ use preview_config::Secret;
 use slack_morphism::prelude::*;
 use std::sync::Arc;
 
-type Connector = SlackClientHyperConnector<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>>;
+type Connector = SlackClientHyperConnector<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+>;
 
 /// A Slack bot session: the real client pointed at `slack.api_url`.
 #[derive(Clone)]
@@ -25,7 +27,8 @@ impl SlackApi {
         };
         // slack-morphism joins `{api_url}/{method}`: a trailing slash would give `//chat.postMessage`.
         let api_url = api_url.trim_end_matches('/');
-        let connector = SlackClientHyperConnector::with_connector(https).with_slack_api_url(api_url);
+        let connector =
+            SlackClientHyperConnector::with_connector(https).with_slack_api_url(api_url);
         Ok(SlackApi {
             client: Arc::new(SlackClient::new(connector)),
             token: SlackApiToken::new(token.expose().to_string().into()),
@@ -33,7 +36,12 @@ impl SlackApi {
     }
 
     /// Posts a message (a thread reply when `thread_ts` is given); returns its ts.
-    pub async fn post(&self, channel: &str, thread_ts: Option<&str>, text: &str) -> anyhow::Result<String> {
+    pub async fn post(
+        &self,
+        channel: &str,
+        thread_ts: Option<&str>,
+        text: &str,
+    ) -> anyhow::Result<String> {
         let session = self.client.open_session(&self.token);
         let mut request = SlackApiChatPostMessageRequest::new(
             channel.to_string().into(),
@@ -61,13 +69,18 @@ impl SlackApi {
     /// Answers a slash command through its `response_url` (ephemeral: only the user sees it).
     pub async fn respond(&self, response_url: &str, text: &str) -> anyhow::Result<()> {
         let url: url::Url = response_url.parse()?;
-        let request = SlackApiPostWebhookMessageRequest::new(SlackMessageContent::new().with_text(text.to_string()));
-        self.client.respond_to_event(&SlackResponseUrl::new(url), &request).await?;
+        let request = SlackApiPostWebhookMessageRequest::new(
+            SlackMessageContent::new().with_text(text.to_string()),
+        );
+        self.client
+            .respond_to_event(&SlackResponseUrl::new(url), &request)
+            .await?;
         Ok(())
     }
 }
 
 fn is_loopback_http(url: &str) -> bool {
-    url.strip_prefix("http://")
-        .is_some_and(|rest| rest.starts_with("127.") || rest.starts_with("localhost") || rest.starts_with("[::1]"))
+    url.strip_prefix("http://").is_some_and(|rest| {
+        rest.starts_with("127.") || rest.starts_with("localhost") || rest.starts_with("[::1]")
+    })
 }

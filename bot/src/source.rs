@@ -21,7 +21,12 @@ impl SourceProvider {
         }
     }
 
-    pub async fn pull_request(&self, owner: &str, repo: &str, number: u64) -> anyhow::Result<PullRequest> {
+    pub async fn pull_request(
+        &self,
+        owner: &str,
+        repo: &str,
+        number: u64,
+    ) -> anyhow::Result<PullRequest> {
         match self {
             SourceProvider::GitHub(api) => api.pull_request(owner, repo, number).await,
             SourceProvider::Local(_) => Ok(PullRequest {
@@ -39,8 +44,10 @@ impl SourceProvider {
         match self {
             SourceProvider::GitHub(api) => {
                 let bytes = api.tarball(owner, repo, sha).await?;
-                Ok(tokio::task::spawn_blocking(move || SourceTree::from_tar_gz(&bytes, ArchiveLimits::default()))
-                    .await??)
+                Ok(tokio::task::spawn_blocking(move || {
+                    SourceTree::from_tar_gz(&bytes, ArchiveLimits::default())
+                })
+                .await??)
             }
             SourceProvider::Local(dir) => {
                 let dir = dir.clone();

@@ -9,7 +9,7 @@ use crate::source::SourceProvider;
 use preview_config::Config;
 use preview_deploy::Cluster;
 use preview_testkit::kube_api::FakeKube;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -28,21 +28,38 @@ const BANNER: &str = "\
 /// Runs the try-out until `exit` or end of input.
 pub async fn run(kubeconfig_out: Option<PathBuf>) -> anyhow::Result<()> {
     let kube = FakeKube::start().await;
-    let kubeconfig = kubeconfig_out.unwrap_or_else(|| std::env::temp_dir().join("preview-bot-testdrive.kubeconfig"));
+    let kubeconfig = kubeconfig_out
+        .unwrap_or_else(|| std::env::temp_dir().join("preview-bot-testdrive.kubeconfig"));
     std::fs::write(&kubeconfig, kube.kubeconfig_yaml())?;
 
-    let repo = tempfile::Builder::new().prefix("preview-bot-demo-").tempdir()?;
+    let repo = tempfile::Builder::new()
+        .prefix("preview-bot-demo-")
+        .tempdir()?;
     write_demo_repo(repo.path())?;
-    let config = Arc::new(Config::parse(DEMO_CONFIG, "examples/demo/preview-bot.toml")?);
-    let cluster = Arc::new(Cluster::new(kube.client().await, &config.bot.namespace_prefix));
+    let config = Arc::new(Config::parse(
+        DEMO_CONFIG,
+        "examples/demo/preview-bot.toml",
+    )?);
+    let cluster = Arc::new(Cluster::new(
+        kube.client().await,
+        &config.bot.namespace_prefix,
+    ));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let notifier = Notifier::new(config.clone(), None, None, Some(tx));
-    let engine = Engine::new(config.clone(), cluster, SourceProvider::Local(repo.path().to_path_buf()), notifier);
+    let engine = Engine::new(
+        config.clone(),
+        cluster,
+        SourceProvider::Local(repo.path().to_path_buf()),
+        notifier,
+    );
 
     println!("{BANNER}");
     println!("Simulated cluster: {}", kube.url());
     println!("Kubeconfig for kubectl: {}", kubeconfig.display());
-    println!("  try: kubectl --kubeconfig {} get ns", kubeconfig.display());
+    println!(
+        "  try: kubectl --kubeconfig {} get ns",
+        kubeconfig.display()
+    );
     println!();
     println!("Type commands as you would in Slack, for example:");
     println!("  /preview up demo#1");
@@ -51,13 +68,25 @@ pub async fn run(kubeconfig_out: Option<PathBuf>) -> anyhow::Result<()> {
     println!("  /preview help");
     println!("`exit` or Ctrl-D leaves.");
 
+    // Thread lines come as "[app#N] text"; the direct reply repeats the final one, so a reply
+    // equal to the thread line just printed is not printed again.
     let printer = tokio::spawn(async move {
+        let mut last = String::new();
         while let Some(line) = rx.recv().await {
+            let bare = line
+                .split_once("] ")
+                .filter(|_| line.starts_with('['))
+                .map_or(line.as_str(), |(_, t)| t);
+            if bare == last && !line.starts_with('[') {
+                continue;
+            }
+            last = bare.to_string();
             for part in line.lines() {
                 println!("  {part}");
             }
         }
     });
+    let echo = !std::io::stdin().is_terminal();
 
     let prefix = config.bot.command_prefix.clone();
     let mut implied: Option<Implied> = None;
@@ -65,7 +94,9 @@ pub async fn run(kubeconfig_out: Option<PathBuf>) -> anyhow::Result<()> {
     loop {
         print!("> ");
         let _ = std::io::stdout().flush();
-        let Some(line) = lines.next_line().await? else { break };
+        let Some(line) = lines.next_line().await? else {
+            break;
+        };
         let line = line.trim();
         if line.is_empty() {
             continue;
@@ -73,7 +104,9 @@ pub async fn run(kubeconfig_out: Option<PathBuf>) -> anyhow::Result<()> {
         if matches!(line, "exit" | "quit") {
             break;
         }
-        println!("{line}");
+        if echo {
+            println!("{line}");
+        }
         let Some(parsed) = preview_commands::parse_line(line, &prefix) else {
             println!("  Commands start with `{prefix}`, for example `{prefix} up demo#1`.");
             continue;
@@ -98,7 +131,11 @@ pub async fn run(kubeconfig_out: Option<PathBuf>) -> anyhow::Result<()> {
         };
         // Later commands without a target mean the preview named last, as on a PR.
         if let Some(first) = previews.first() {
-            implied = Some(Implied { owner: first.owner.clone(), repo: first.repo.clone(), pr: first.pr });
+            implied = Some(Implied {
+                owner: first.owner.clone(),
+                repo: first.repo.clone(),
+                pr: first.pr,
+            });
         }
         for outcome in dispatch::execute(&engine, &command, &previews, &Origin::Console).await {
             engine.notifier.reply(&Origin::Console, &outcome.text).await;

@@ -33,7 +33,11 @@ impl Console {
                 }
             }
         });
-        Console { child, lines, seen: Vec::new() }
+        Console {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
     }
 
     fn type_line(&mut self, line: &str) {
@@ -52,7 +56,10 @@ impl Console {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
                 Ok(line) => self.seen.push(line),
-                Err(_) => panic!("no `{needle}` in the console output:\n{}", self.seen.join("\n")),
+                Err(_) => panic!(
+                    "no `{needle}` in the console output:\n{}",
+                    self.seen.join("\n")
+                ),
             }
         }
     }
@@ -65,12 +72,20 @@ fn try_out_mode_deploys_and_tears_down_the_example() {
     let mut console = Console::start(&kubeconfig);
     let banner = console.expect("Type commands");
     assert!(banner.contains("SIMULATION"), "{banner}");
-    assert!(banner.contains(&kubeconfig.display().to_string()), "{banner}");
+    assert!(
+        banner.contains(&kubeconfig.display().to_string()),
+        "{banner}"
+    );
 
     console.type_line("/preview up demo#1");
     console.expect("Preview demo#1 is ready at https://demo-pr-1.preview.example.com");
 
-    if Command::new("kubectl").arg("version").arg("--client").output().is_ok() {
+    if Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .output()
+        .is_ok()
+    {
         let output = Command::new("kubectl")
             .arg("--kubeconfig")
             .arg(&kubeconfig)
@@ -78,7 +93,11 @@ fn try_out_mode_deploys_and_tears_down_the_example() {
             .output()
             .unwrap();
         let listing = String::from_utf8_lossy(&output.stdout);
-        assert!(output.status.success(), "kubectl failed: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "kubectl failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         assert!(listing.contains("preview-demo-pr-1"), "{listing}");
     } else {
         eprintln!("kubectl is not installed: skipping the kubectl check");

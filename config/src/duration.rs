@@ -27,7 +27,9 @@ impl<'de> Deserialize<'de> for ConfigDuration {
             ))
         })?;
         if duration.is_zero() {
-            return Err(serde::de::Error::custom("a duration must be longer than zero"));
+            return Err(serde::de::Error::custom(
+                "a duration must be longer than zero",
+            ));
         }
         Ok(ConfigDuration(duration))
     }

@@ -33,11 +33,13 @@ impl Config {
             file: file.to_string(),
             message: e.to_string(),
         })?;
-        config.validate().map_err(|(key, problem)| ConfigError::Invalid {
-            file: file.to_string(),
-            key,
-            problem,
-        })?;
+        config
+            .validate()
+            .map_err(|(key, problem)| ConfigError::Invalid {
+                file: file.to_string(),
+                key,
+                problem,
+            })?;
         Ok(config)
     }
 }

@@ -188,7 +188,9 @@ impl ManifestsConfig {
 impl AppConfig {
     /// `(owner, repo)` of `repo` (validated at load time).
     pub fn owner_repo(&self) -> (&str, &str) {
-        self.repo.split_once('/').unwrap_or((self.repo.as_str(), ""))
+        self.repo
+            .split_once('/')
+            .unwrap_or((self.repo.as_str(), ""))
     }
 }
 
@@ -285,7 +287,10 @@ impl Config {
         if !self.bot.command_prefix.starts_with('/') || self.bot.command_prefix.contains(' ') {
             return err(
                 "bot.command_prefix",
-                format!("{:?} must start with '/' and have no spaces", self.bot.command_prefix),
+                format!(
+                    "{:?} must start with '/' and have no spaces",
+                    self.bot.command_prefix
+                ),
             );
         }
         if self.github.trigger_label.trim().is_empty() {
@@ -294,7 +299,10 @@ impl Config {
         if self.domains.base.is_empty() || self.domains.base.contains(['/', ':', ' ']) {
             return err(
                 "domains.base",
-                format!("{:?} must be a DNS domain like preview.example.com", self.domains.base),
+                format!(
+                    "{:?} must be a DNS domain like preview.example.com",
+                    self.domains.base
+                ),
             );
         }
         if !matches!(self.domains.scheme.as_str(), "http" | "https") {
@@ -356,7 +364,10 @@ impl Config {
             }
             for (var, value) in &app.env {
                 if !is_env_name(var) {
-                    return err(&key("env"), format!("{var:?} is not an environment variable name"));
+                    return err(
+                        &key("env"),
+                        format!("{var:?} is not an environment variable name"),
+                    );
                 }
                 if let Err(e) = template::validate(value, template::PLACEHOLDERS) {
                     return err(&key(&format!("env.{var}")), e);
@@ -370,7 +381,8 @@ impl Config {
 fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -379,7 +391,8 @@ fn is_dns_label_prefix(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 20
         && s.as_bytes()[0].is_ascii_lowercase()
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// App names become part of namespace and host names.
@@ -390,7 +403,8 @@ pub fn is_app_name(s: &str) -> bool {
 fn is_github_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 100
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
         && s != "."
         && s != ".."
 }

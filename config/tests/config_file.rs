@@ -34,13 +34,19 @@ fn minimal_config_gets_defaults() {
         ManifestSource::Dir("deploy/preview".into())
     );
     assert_eq!(config.apps_for_repo("Acme", "Collect").count(), 1);
-    assert!(config.summary().contains("collect: acme/collect — plain YAML in deploy/preview"));
+    assert!(
+        config
+            .summary()
+            .contains("collect: acme/collect — plain YAML in deploy/preview")
+    );
 }
 
 #[test]
 fn unknown_key_is_an_error_naming_file_and_key() {
     let text = MINIMAL.replace("[domains]", "[domains]\nhost_templat = \"x\"");
-    let err = Config::parse(&text, "preview-bot.toml").unwrap_err().to_string();
+    let err = Config::parse(&text, "preview-bot.toml")
+        .unwrap_err()
+        .to_string();
     assert!(err.starts_with("preview-bot.toml:"), "{err}");
     assert!(err.contains("host_templat"), "{err}");
 }
@@ -71,7 +77,10 @@ fn semantic_errors_name_the_key() {
 fn bad_duration_is_a_syntax_error_with_the_value() {
     let text = format!("{MINIMAL}\n[deploy]\nready_timeout = \"soon\"\n");
     let err = Config::parse(&text, "f.toml").unwrap_err().to_string();
-    assert!(err.contains("soon") && err.contains("ready_timeout"), "{err}");
+    assert!(
+        err.contains("soon") && err.contains("ready_timeout"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -87,12 +96,23 @@ fn secrets_come_from_the_environment_and_never_print() {
     secrets.require_for_serving().unwrap();
     assert!(matches!(secrets.github, Some(GitHubAuth::Token(_))));
     let debug = format!("{secrets:?}");
-    assert!(!debug.contains("s3cr3t") && !debug.contains("ghp_x"), "{debug}");
+    assert!(
+        !debug.contains("s3cr3t") && !debug.contains("ghp_x"),
+        "{debug}"
+    );
 
     let missing = Secrets::from_lookup(|_| None).unwrap();
     let err = missing.require_for_serving().unwrap_err().to_string();
-    assert!(err.contains("SLACK_SIGNING_SECRET") && err.contains("GITHUB_TOKEN"), "{err}");
+    assert!(
+        err.contains("SLACK_SIGNING_SECRET") && err.contains("GITHUB_TOKEN"),
+        "{err}"
+    );
 
     let app_without_key = Secrets::from_lookup(|k| (k == "GITHUB_APP_ID").then(|| "12".into()));
-    assert!(app_without_key.unwrap_err().to_string().contains("GITHUB_APP_PRIVATE_KEY"));
+    assert!(
+        app_without_key
+            .unwrap_err()
+            .to_string()
+            .contains("GITHUB_APP_PRIVATE_KEY")
+    );
 }

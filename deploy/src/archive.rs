@@ -179,8 +179,14 @@ mod tests {
         assert!(tree.root().join("ok.txt").exists());
 
         let big = tar_gz(&[("top/big", &[0u8; 2048])]);
-        let limits = ArchiveLimits { max_total_bytes: 1024, max_entries: 10 };
-        assert!(matches!(SourceTree::from_tar_gz(&big, limits), Err(ArchiveError::TooLarge(_))));
+        let limits = ArchiveLimits {
+            max_total_bytes: 1024,
+            max_entries: 10,
+        };
+        assert!(matches!(
+            SourceTree::from_tar_gz(&big, limits),
+            Err(ArchiveError::TooLarge(_))
+        ));
         assert!(matches!(
             SourceTree::from_tar_gz(b"not a tarball", ArchiveLimits::default()),
             Err(ArchiveError::Corrupt(_))

@@ -43,7 +43,10 @@ pub enum DeployError {
         message: String,
     },
     #[error("not ready after {timeout}: {report}")]
-    NotReady { timeout: String, report: ReadyReport },
+    NotReady {
+        timeout: String,
+        report: ReadyReport,
+    },
     #[error("{report}")]
     Failed { report: ReadyReport },
     #[error("the record of namespace `{}` is unreadable: {}", .0.namespace, .0.problem)]
@@ -53,7 +56,9 @@ pub enum DeployError {
 impl DeployError {
     fn kube(action: impl Into<String>, error: kube::Error) -> DeployError {
         let message = match &error {
-            kube::Error::Api(status) => format!("{} ({} {})", status.message, status.code, status.reason),
+            kube::Error::Api(status) => {
+                format!("{} ({} {})", status.message, status.code, status.reason)
+            }
             other => other.to_string(),
         };
         DeployError::Kube {
@@ -164,7 +169,10 @@ impl Cluster {
 
     /// The preview's record, `None` when its namespace does not exist. A namespace that exists
     /// but is not the bot's is an error: it is never touched.
-    pub async fn get_record(&self, ns: &PreviewNamespace) -> Result<Option<PreviewRecord>, DeployError> {
+    pub async fn get_record(
+        &self,
+        ns: &PreviewNamespace,
+    ) -> Result<Option<PreviewRecord>, DeployError> {
         let Some(namespace) = self
             .namespaces()
             .get_opt(ns.as_str())
@@ -220,14 +228,22 @@ impl Cluster {
             }
         }
         self.namespaces()
-            .patch(ns.as_str(), &apply_params(), &Patch::Apply(record.namespace_manifest()))
+            .patch(
+                ns.as_str(),
+                &apply_params(),
+                &Patch::Apply(record.namespace_manifest()),
+            )
             .await
             .map_err(|e| DeployError::kube(format!("apply namespace {ns}"), e))?;
         Ok(())
     }
 
     /// Waits until a Terminating namespace is gone (an `up` right after a `down`, SPEC 8a).
-    pub async fn wait_until_gone(&self, ns: &PreviewNamespace, timeout: Duration) -> Result<(), DeployError> {
+    pub async fn wait_until_gone(
+        &self,
+        ns: &PreviewNamespace,
+        timeout: Duration,
+    ) -> Result<(), DeployError> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let current = self
@@ -246,7 +262,11 @@ impl Cluster {
         }
     }
 
-    async fn resolve(&self, api_version: &str, kind: &str) -> Result<(ApiResource, Scope), DeployError> {
+    async fn resolve(
+        &self,
+        api_version: &str,
+        kind: &str,
+    ) -> Result<(ApiResource, Scope), DeployError> {
         let (group, version) = match api_version.rsplit_once('/') {
             Some((g, v)) => (g, v),
             None => ("", api_version),
@@ -255,16 +275,17 @@ impl Cluster {
         if let Some(found) = self.kinds.lock().ok().and_then(|k| k.get(&gvk).cloned()) {
             return Ok(found);
         }
-        let (resource, capabilities) = pinned_kind(&self.client, &gvk).await.map_err(|e| {
-            DeployError::UnknownKind {
-                api_version: api_version.to_string(),
-                kind: kind.to_string(),
-                message: match e {
-                    kube::Error::Api(s) => s.message,
-                    other => other.to_string(),
-                },
-            }
-        })?;
+        let (resource, capabilities) =
+            pinned_kind(&self.client, &gvk)
+                .await
+                .map_err(|e| DeployError::UnknownKind {
+                    api_version: api_version.to_string(),
+                    kind: kind.to_string(),
+                    message: match e {
+                        kube::Error::Api(s) => s.message,
+                        other => other.to_string(),
+                    },
+                })?;
         let found = (resource, capabilities.scope);
         if let Ok(mut kinds) = self.kinds.lock() {
             kinds.insert(gvk, found.clone());
@@ -274,7 +295,11 @@ impl Cluster {
 
     /// Server-side applies every object into `ns` (field manager `preview-bot`, strict field
     /// validation), a few at a time. Cluster-scoped kinds are refused before anything is written.
-    pub async fn apply(&self, ns: &PreviewNamespace, objects: &[Value]) -> Result<Vec<AppliedRef>, DeployError> {
+    pub async fn apply(
+        &self,
+        ns: &PreviewNamespace,
+        objects: &[Value],
+    ) -> Result<Vec<AppliedRef>, DeployError> {
         let mut resolved = Vec::with_capacity(objects.len());
         for object in objects {
             let api_version = str_at(object, "/apiVersion");
@@ -284,16 +309,28 @@ impl Cluster {
             if matches!(scope, Scope::Cluster) {
                 return Err(DeployError::ClusterScoped { kind, name });
             }
-            resolved.push((resource, AppliedRef { api_version, kind, name }, object));
+            resolved.push((
+                resource,
+                AppliedRef {
+                    api_version,
+                    kind,
+                    name,
+                },
+                object,
+            ));
         }
         // Boxed futures rather than a closure over the stream: keeps the future `Send` for any lifetime.
-        let mut applies: Vec<futures::future::BoxFuture<'_, Result<AppliedRef, DeployError>>> = Vec::new();
+        let mut applies: Vec<futures::future::BoxFuture<'_, Result<AppliedRef, DeployError>>> =
+            Vec::new();
         for (resource, applied, object) in resolved {
-            let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), ns.as_str(), &resource);
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(self.client.clone(), ns.as_str(), &resource);
             applies.push(Box::pin(async move {
                 api.patch(&applied.name, &apply_params(), &Patch::Apply(object))
                     .await
-                    .map_err(|e| DeployError::kube(format!("apply {} `{}`", applied.kind, applied.name), e))?;
+                    .map_err(|e| {
+                        DeployError::kube(format!("apply {} `{}`", applied.kind, applied.name), e)
+                    })?;
                 Ok(applied)
             }));
         }
@@ -315,24 +352,31 @@ impl Cluster {
             let client = self.client.clone();
             let name = a.name.clone();
             let ns = ns.as_str().to_string();
-            let fut: futures::future::BoxFuture<'static, Result<bool, String>> = match a.kind.as_str() {
-                "Deployment" => Box::pin(async move {
-                    let api: Api<Deployment> = Api::namespaced(client, &ns);
-                    await_condition(api, &name, deployment_rolled_out()).await.map_err(|e| e.to_string())?;
-                    Ok(true)
-                }),
-                "StatefulSet" => Box::pin(async move {
-                    let api: Api<StatefulSet> = Api::namespaced(client, &ns);
-                    await_condition(api, &name, statefulset_rolled_out()).await.map_err(|e| e.to_string())?;
-                    Ok(true)
-                }),
-                "Job" => Box::pin(async move {
-                    let api: Api<Job> = Api::namespaced(client, &ns);
-                    let job = await_condition(api, &name, job_finished()).await.map_err(|e| e.to_string())?;
-                    Ok(!job.as_ref().is_some_and(|j| job_condition(j, "Failed")))
-                }),
-                _ => return None,
-            };
+            let fut: futures::future::BoxFuture<'static, Result<bool, String>> =
+                match a.kind.as_str() {
+                    "Deployment" => Box::pin(async move {
+                        let api: Api<Deployment> = Api::namespaced(client, &ns);
+                        await_condition(api, &name, deployment_rolled_out())
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        Ok(true)
+                    }),
+                    "StatefulSet" => Box::pin(async move {
+                        let api: Api<StatefulSet> = Api::namespaced(client, &ns);
+                        await_condition(api, &name, statefulset_rolled_out())
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        Ok(true)
+                    }),
+                    "Job" => Box::pin(async move {
+                        let api: Api<Job> = Api::namespaced(client, &ns);
+                        let job = await_condition(api, &name, job_finished())
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        Ok(!job.as_ref().is_some_and(|j| job_condition(j, "Failed")))
+                    }),
+                    _ => return None,
+                };
             Some(fut)
         });
         let all = futures::future::try_join_all(waits);
@@ -354,7 +398,11 @@ impl Cluster {
 
     /// The state of each workload applied, with the waiting reasons of pods that are not ready
     /// and the namespace's recent warning events.
-    pub async fn report(&self, ns: &PreviewNamespace, applied: &[AppliedRef]) -> Result<ReadyReport, DeployError> {
+    pub async fn report(
+        &self,
+        ns: &PreviewNamespace,
+        applied: &[AppliedRef],
+    ) -> Result<ReadyReport, DeployError> {
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), ns.as_str());
         let pods = pods
             .list(&ListParams::default())
@@ -367,31 +415,54 @@ impl Cluster {
             let state = match a.kind.as_str() {
                 "Deployment" => {
                     let api: Api<Deployment> = Api::namespaced(self.client.clone(), ns.as_str());
-                    api.get_opt(&a.name).await.map_err(|e| DeployError::kube("read deployment", e))?.map(|d| {
-                        let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-                        let available = d.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0);
-                        (deployment_rolled_out().matches_object(Some(&d)), format!("{available}/{desired} available"))
-                    })
+                    api.get_opt(&a.name)
+                        .await
+                        .map_err(|e| DeployError::kube("read deployment", e))?
+                        .map(|d| {
+                            let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+                            let available = d
+                                .status
+                                .as_ref()
+                                .and_then(|s| s.available_replicas)
+                                .unwrap_or(0);
+                            (
+                                deployment_rolled_out().matches_object(Some(&d)),
+                                format!("{available}/{desired} available"),
+                            )
+                        })
                 }
                 "StatefulSet" => {
                     let api: Api<StatefulSet> = Api::namespaced(self.client.clone(), ns.as_str());
-                    api.get_opt(&a.name).await.map_err(|e| DeployError::kube("read statefulset", e))?.map(|s| {
-                        let desired = s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-                        let ready = s.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0);
-                        (statefulset_rolled_out().matches_object(Some(&s)), format!("{ready}/{desired} ready"))
-                    })
+                    api.get_opt(&a.name)
+                        .await
+                        .map_err(|e| DeployError::kube("read statefulset", e))?
+                        .map(|s| {
+                            let desired = s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+                            let ready = s
+                                .status
+                                .as_ref()
+                                .and_then(|s| s.ready_replicas)
+                                .unwrap_or(0);
+                            (
+                                statefulset_rolled_out().matches_object(Some(&s)),
+                                format!("{ready}/{desired} ready"),
+                            )
+                        })
                 }
                 "Job" => {
                     let api: Api<Job> = Api::namespaced(self.client.clone(), ns.as_str());
-                    api.get_opt(&a.name).await.map_err(|e| DeployError::kube("read job", e))?.map(|j| {
-                        if job_condition(&j, "Complete") {
-                            (true, "complete".to_string())
-                        } else if job_condition(&j, "Failed") {
-                            (false, "failed".to_string())
-                        } else {
-                            (false, "running".to_string())
-                        }
-                    })
+                    api.get_opt(&a.name)
+                        .await
+                        .map_err(|e| DeployError::kube("read job", e))?
+                        .map(|j| {
+                            if job_condition(&j, "Complete") {
+                                (true, "complete".to_string())
+                            } else if job_condition(&j, "Failed") {
+                                (false, "failed".to_string())
+                            } else {
+                                (false, "running".to_string())
+                            }
+                        })
                 }
                 _ => continue,
             };
@@ -453,7 +524,11 @@ impl Cluster {
         if !is_managed(&existing) || !ns.as_str().starts_with(&self.prefix) {
             return Err(DeployError::NotManaged(ns.to_string()));
         }
-        match self.namespaces().delete(ns.as_str(), &DeleteParams::background()).await {
+        match self
+            .namespaces()
+            .delete(ns.as_str(), &DeleteParams::background())
+            .await
+        {
             Ok(_) => Ok(Teardown::Deleted),
             Err(e) if is_not_found(&e) => Ok(Teardown::AlreadyGone),
             Err(e) => Err(DeployError::kube(format!("delete namespace {ns}"), e)),
@@ -461,7 +536,10 @@ impl Cluster {
     }
 
     /// The workloads running in a preview, `(kind, name, ready, desired)`, for `status`.
-    pub async fn workloads(&self, ns: &PreviewNamespace) -> Result<Vec<WorkloadState>, DeployError> {
+    pub async fn workloads(
+        &self,
+        ns: &PreviewNamespace,
+    ) -> Result<Vec<WorkloadState>, DeployError> {
         let api: Api<Deployment> = Api::namespaced(self.client.clone(), ns.as_str());
         let list = api
             .list(&ListParams::default().labels(&labels::managed_selector()))
@@ -472,7 +550,11 @@ impl Cluster {
             .iter()
             .map(|d| {
                 let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-                let available = d.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0);
+                let available = d
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.available_replicas)
+                    .unwrap_or(0);
                 WorkloadState {
                     kind: "Deployment".into(),
                     name: d.name_any(),
@@ -500,12 +582,16 @@ fn is_managed(namespace: &Namespace) -> bool {
 }
 
 fn str_at(value: &Value, pointer: &str) -> String {
-    value.pointer(pointer).and_then(Value::as_str).unwrap_or_default().to_string()
+    value
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn humanize(d: Duration) -> String {
     let secs = d.as_secs();
-    if secs >= 60 && secs % 60 == 0 {
+    if secs >= 60 && secs.is_multiple_of(60) {
         format!("{}m", secs / 60)
     } else {
         format!("{secs}s")
@@ -518,7 +604,9 @@ pub fn deployment_rolled_out() -> impl Condition<Deployment> {
     |object: Option<&Deployment>| {
         let Some(d) = object else { return false };
         let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-        let Some(status) = &d.status else { return false };
+        let Some(status) = &d.status else {
+            return false;
+        };
         let generation = d.metadata.generation.unwrap_or(0);
         status.observed_generation.unwrap_or(0) >= generation
             && status.updated_replicas.unwrap_or(0) == desired
@@ -532,7 +620,9 @@ pub fn statefulset_rolled_out() -> impl Condition<StatefulSet> {
     |object: Option<&StatefulSet>| {
         let Some(s) = object else { return false };
         let desired = s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-        let Some(status) = &s.status else { return false };
+        let Some(status) = &s.status else {
+            return false;
+        };
         status.observed_generation.unwrap_or(0) >= s.metadata.generation.unwrap_or(0)
             && status.ready_replicas.unwrap_or(0) == desired
             && status.updated_replicas.unwrap_or(0) == desired
@@ -548,7 +638,9 @@ fn job_condition(job: &Job, kind: &str) -> bool {
 }
 
 fn job_finished() -> impl Condition<Job> {
-    |object: Option<&Job>| object.is_some_and(|j| job_condition(j, "Complete") || job_condition(j, "Failed"))
+    |object: Option<&Job>| {
+        object.is_some_and(|j| job_condition(j, "Complete") || job_condition(j, "Failed"))
+    }
 }
 
 /// "pod web-abc: ImagePullBackOff: Back-off pulling image ..." for a pod that is not running.

@@ -75,7 +75,8 @@ impl fmt::Display for PreviewNamespace {
 pub fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= MAX_NAMESPACE_LEN
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -128,7 +129,9 @@ mod tests {
         assert!(PreviewNamespace::parse("kube-system", "preview-").is_none());
         assert!(PreviewNamespace::parse("preview-", "preview-").is_none());
         assert!(PreviewNamespace::parse("preview-../x", "preview-").is_none());
-        assert!(PreviewNamespace::parse(&format!("preview-{}", "a".repeat(60)), "preview-").is_none());
+        assert!(
+            PreviewNamespace::parse(&format!("preview-{}", "a".repeat(60)), "preview-").is_none()
+        );
     }
 
     #[test]

@@ -138,8 +138,14 @@ impl PreviewRecord {
             (a::URL, self.url.clone()),
             (a::SLACK_CHANNEL, self.slack_channel.clone()),
             (a::SLACK_THREAD, self.slack_thread_ts.clone()),
-            (a::GITHUB_COMMENT, self.github_comment_id.map(|i| i.to_string())),
-            (a::GITHUB_DEPLOYMENT, self.github_deployment_id.map(|i| i.to_string())),
+            (
+                a::GITHUB_COMMENT,
+                self.github_comment_id.map(|i| i.to_string()),
+            ),
+            (
+                a::GITHUB_DEPLOYMENT,
+                self.github_deployment_id.map(|i| i.to_string()),
+            ),
         ];
         for (key, value) in optional {
             if let Some(value) = value {
@@ -185,7 +191,8 @@ impl PreviewRecord {
                 .ok_or_else(|| fail(format!("label {key} is missing")))
         };
         let note = |key: &str| notes.get(key).cloned().filter(|v| !v.is_empty());
-        let required = |key: &str| note(key).ok_or_else(|| fail(format!("annotation {key} is missing")));
+        let required =
+            |key: &str| note(key).ok_or_else(|| fail(format!("annotation {key} is missing")));
         let time = |key: &str, value: &str| {
             DateTime::parse_from_rfc3339(value)
                 .map(|t| t.with_timezone(&Utc))
@@ -193,7 +200,10 @@ impl PreviewRecord {
         };
         let number = |key: &str| -> Result<Option<u64>, UnreadableRecord> {
             note(key)
-                .map(|v| v.parse::<u64>().map_err(|_| fail(format!("annotation {key} is not a number"))))
+                .map(|v| {
+                    v.parse::<u64>()
+                        .map_err(|_| fail(format!("annotation {key} is not a number")))
+                })
                 .transpose()
         };
         let pr = label(labels::PR)?
@@ -210,7 +220,9 @@ impl PreviewRecord {
             Some(v) => time(a::LAST_ACTIVITY, &v)?,
             None => created,
         };
-        let deadline = note(a::DEADLINE).map(|v| time(a::DEADLINE, &v)).transpose()?;
+        let deadline = note(a::DEADLINE)
+            .map(|v| time(a::DEADLINE, &v))
+            .transpose()?;
         Ok(PreviewRecord {
             id: PreviewId::new(label(labels::APP)?, pr),
             namespace,
@@ -245,14 +257,24 @@ mod tests {
     fn record_round_trips_through_a_namespace() {
         let id = PreviewId::new("collect", 42);
         let ns = id.namespace("preview-");
-        let mut record = PreviewRecord::new(id, ns, "acme/collect", "octocat", "a".repeat(40).as_str(), Utc::now());
+        let mut record = PreviewRecord::new(
+            id,
+            ns,
+            "acme/collect",
+            "octocat",
+            "a".repeat(40).as_str(),
+            Utc::now(),
+        );
         record.url = Some("https://collect-pr-42.preview.example.com".into());
         record.github_comment_id = Some(7);
         record.slack_thread_ts = Some("1700000000.000100".into());
-        record.created = DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z").expect("t").with_timezone(&Utc);
+        record.created = DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z")
+            .expect("t")
+            .with_timezone(&Utc);
         record.last_activity = record.created;
-        let back = PreviewRecord::from_namespace(&namespace_from(record.namespace_manifest()), "preview-")
-            .expect("readable");
+        let back =
+            PreviewRecord::from_namespace(&namespace_from(record.namespace_manifest()), "preview-")
+                .expect("readable");
         assert_eq!(back, record);
     }
 

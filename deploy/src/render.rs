@@ -34,9 +34,10 @@ const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
 /// Reads every `*.yaml`, `*.yml` and `*.json` file directly in `root/dir` (not recursive, as
 /// `kubectl apply -f DIR`), in name order, each possibly holding several documents.
 pub fn render_dir(root: &Path, dir: &str) -> Result<Vec<Rendered>, RenderError> {
-    let base = root
-        .canonicalize()
-        .map_err(|e| RenderError::Io { file: ".".into(), problem: e.to_string() })?;
+    let base = root.canonicalize().map_err(|e| RenderError::Io {
+        file: ".".into(),
+        problem: e.to_string(),
+    })?;
     let wanted = base.join(dir);
     let path = wanted
         .canonicalize()
@@ -48,7 +49,10 @@ pub fn render_dir(root: &Path, dir: &str) -> Result<Vec<Rendered>, RenderError> 
         return Err(RenderError::MissingDir(dir.to_string()));
     }
     let mut files: Vec<PathBuf> = std::fs::read_dir(&path)
-        .map_err(|e| RenderError::Io { file: dir.into(), problem: e.to_string() })?
+        .map_err(|e| RenderError::Io {
+            file: dir.into(),
+            problem: e.to_string(),
+        })?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|p| {
             p.is_file()
@@ -88,10 +92,11 @@ pub fn render_dir(root: &Path, dir: &str) -> Result<Vec<Rendered>, RenderError> 
 /// Parses a multi-document YAML (or JSON) text into objects; empty documents are skipped and
 /// `kind: List` / `*List` documents are expanded into their items.
 pub fn parse_documents(text: &str, source: &str) -> Result<Vec<Rendered>, RenderError> {
-    let documents: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| RenderError::Invalid {
-        file: source.to_string(),
-        problem: format!("not valid YAML: {e}"),
-    })?;
+    let documents: Vec<Value> =
+        serde_saphyr::from_multiple(text).map_err(|e| RenderError::Invalid {
+            file: source.to_string(),
+            problem: format!("not valid YAML: {e}"),
+        })?;
     let mut out = Vec::new();
     for (index, document) in documents.into_iter().enumerate() {
         let at = format!("{source} (document {})", index + 1);
@@ -105,17 +110,30 @@ pub fn parse_documents(text: &str, source: &str) -> Result<Vec<Rendered>, Render
                 });
             }
         }
-        let kind = document.get("kind").and_then(Value::as_str).unwrap_or_default();
+        let kind = document
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if kind == "List" || (kind.ends_with("List") && document.get("items").is_some()) {
-            let items = document.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
+            let items = document
+                .get("items")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             for (item_index, item) in items.into_iter().enumerate() {
                 let item_at = format!("{at}, item {}", item_index + 1);
                 check_object(&item, &item_at)?;
-                out.push(Rendered { source: item_at, object: item });
+                out.push(Rendered {
+                    source: item_at,
+                    object: item,
+                });
             }
         } else {
             check_object(&document, &at)?;
-            out.push(Rendered { source: at, object: document });
+            out.push(Rendered {
+                source: at,
+                object: document,
+            });
         }
     }
     Ok(out)
@@ -127,9 +145,16 @@ fn check_object(object: &Value, at: &str) -> Result<(), RenderError> {
         problem: problem.to_string(),
     };
     if !object.is_object() {
-        return Err(invalid("a document must be a Kubernetes object (a mapping)"));
+        return Err(invalid(
+            "a document must be a Kubernetes object (a mapping)",
+        ));
     }
-    let text = |key: &str| object.get(key).and_then(Value::as_str).filter(|s| !s.is_empty());
+    let text = |key: &str| {
+        object
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
     if text("apiVersion").is_none() {
         return Err(invalid("`apiVersion` is missing"));
     }
@@ -141,7 +166,9 @@ fn check_object(object: &Value, at: &str) -> Result<(), RenderError> {
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty());
     if name.is_none() {
-        return Err(invalid("`metadata.name` is missing (generateName is not supported: objects must be prunable by name)"));
+        return Err(invalid(
+            "`metadata.name` is missing (generateName is not supported: objects must be prunable by name)",
+        ));
     }
     Ok(())
 }
@@ -154,31 +181,57 @@ mod tests {
     fn multi_document_yaml_with_lists_and_empty_documents() {
         let text = "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n---\napiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Service\n  metadata: {name: b}\n";
         let objects = parse_documents(text, "x.yaml").expect("parse");
-        let names: Vec<_> = objects.iter().map(|r| r.object["metadata"]["name"].as_str().unwrap_or("")).collect();
+        let names: Vec<_> = objects
+            .iter()
+            .map(|r| r.object["metadata"]["name"].as_str().unwrap_or(""))
+            .collect();
         assert_eq!(names, ["a", "b"]);
     }
 
     #[test]
     fn broken_documents_name_file_and_problem() {
         let err = parse_documents("apiVersion: v1\nmetadata: {name: a}\n", "app.yaml").unwrap_err();
-        assert_eq!(err.to_string(), "`app.yaml (document 1)`: `kind` is missing");
+        assert_eq!(
+            err.to_string(),
+            "`app.yaml (document 1)`: `kind` is missing"
+        );
         let err = parse_documents("key: [unclosed\n", "bad.yaml").unwrap_err();
-        assert!(err.to_string().starts_with("`bad.yaml`: not valid YAML"), "{err}");
+        assert!(
+            err.to_string().starts_with("`bad.yaml`: not valid YAML"),
+            "{err}"
+        );
         let err = parse_documents("- just\n- a list\n", "list.yaml").unwrap_err();
-        assert!(err.to_string().contains("must be a Kubernetes object"), "{err}");
+        assert!(
+            err.to_string().contains("must be a Kubernetes object"),
+            "{err}"
+        );
     }
 
     #[test]
     fn directory_rendering_refuses_escapes_and_missing_dirs() {
         let root = tempfile::tempdir().expect("tmp");
         std::fs::create_dir_all(root.path().join("deploy")).expect("mkdir");
-        std::fs::write(root.path().join("deploy/b.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n").expect("w");
-        std::fs::write(root.path().join("deploy/a.yml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n").expect("w");
+        std::fs::write(
+            root.path().join("deploy/b.yaml"),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n",
+        )
+        .expect("w");
+        std::fs::write(
+            root.path().join("deploy/a.yml"),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
+        )
+        .expect("w");
         std::fs::write(root.path().join("deploy/notes.txt"), "ignored").expect("w");
         let objects = render_dir(root.path(), "deploy").expect("render");
         assert_eq!(objects.len(), 2);
         assert_eq!(objects[0].object["metadata"]["name"], "a");
-        assert_eq!(render_dir(root.path(), "nope"), Err(RenderError::MissingDir("nope".into())));
-        assert!(matches!(render_dir(root.path(), ".."), Err(RenderError::Escapes(_))));
+        assert_eq!(
+            render_dir(root.path(), "nope"),
+            Err(RenderError::MissingDir("nope".into()))
+        );
+        assert!(matches!(
+            render_dir(root.path(), ".."),
+            Err(RenderError::Escapes(_))
+        ));
     }
 }

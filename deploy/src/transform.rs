@@ -182,7 +182,10 @@ pub struct Transformed {
 
 /// Applies every transform to every object; refuses the whole set on the first violation so
 /// nothing is half-applied.
-pub fn transform(rendered: Vec<Rendered>, ctx: &PreviewContext) -> Result<Transformed, TransformError> {
+pub fn transform(
+    rendered: Vec<Rendered>,
+    ctx: &PreviewContext,
+) -> Result<Transformed, TransformError> {
     let mut seen: Vec<((String, String), String)> = Vec::new();
     let hpa_targets = hpa_targets(&rendered);
     let mut out = Transformed {
@@ -196,12 +199,22 @@ pub fn transform(rendered: Vec<Rendered>, ctx: &PreviewContext) -> Result<Transf
         let api_version = text(&object, "/apiVersion");
         let name = text(&object, "/metadata/name");
         if CLUSTER_SCOPED_KINDS.contains(&kind.as_str()) {
-            return Err(TransformError::ClusterScoped { origin: source, kind, name });
+            return Err(TransformError::ClusterScoped {
+                origin: source,
+                kind,
+                name,
+            });
         }
         if !kind_allowed(&ctx.allowed_kinds, &api_version, &kind) {
-            return Err(TransformError::KindNotAllowed { origin: source, kind });
+            return Err(TransformError::KindNotAllowed {
+                origin: source,
+                kind,
+            });
         }
-        let key = (group_of(&api_version).to_string() + "/" + &kind, name.clone());
+        let key = (
+            group_of(&api_version).to_string() + "/" + &kind,
+            name.clone(),
+        );
         if let Some((_, first)) = seen.iter().find(|(k, _)| *k == key) {
             return Err(TransformError::Duplicate {
                 origin: source,
@@ -237,9 +250,7 @@ pub fn transform(rendered: Vec<Rendered>, ctx: &PreviewContext) -> Result<Transf
             inject_env(pod_spec, &ctx.env, &source)?;
         }
         if let Some(template_meta) = pod_template_metadata(&mut object, &kind) {
-            let labels = template_meta
-                .entry("labels")
-                .or_insert_with(|| json!({}));
+            let labels = template_meta.entry("labels").or_insert_with(|| json!({}));
             if let Some(labels) = labels.as_object_mut() {
                 labels.insert(labels::PREVIEW.into(), json!(ctx.namespace.as_str()));
             }
@@ -301,10 +312,12 @@ fn add_labels(
     source: &str,
 ) -> Result<(), TransformError> {
     let labels = metadata.entry("labels").or_insert_with(|| json!({}));
-    let labels = labels.as_object_mut().ok_or_else(|| TransformError::Invalid {
-        origin: source.to_string(),
-        problem: "`metadata.labels` must be a mapping".into(),
-    })?;
+    let labels = labels
+        .as_object_mut()
+        .ok_or_else(|| TransformError::Invalid {
+            origin: source.to_string(),
+            problem: "`metadata.labels` must be a mapping".into(),
+        })?;
     for (key, value) in ctx.labels() {
         labels.insert(key.to_string(), json!(value));
     }
@@ -327,7 +340,11 @@ fn rewrite_ingress_hosts(
         });
     };
     let mut originals: Vec<String> = Vec::new();
-    let rules = spec.get("rules").and_then(Value::as_array).cloned().unwrap_or_default();
+    let rules = spec
+        .get("rules")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     for rule in &rules {
         if let Some(h) = rule.get("host").and_then(Value::as_str)
             && !originals.iter().any(|o| o == h)
@@ -358,10 +375,8 @@ fn rewrite_ingress_hosts(
                 hosts.push(host);
             }
         }
-    } else if spec.contains_key("defaultBackend") {
-        if !hosts.contains(&ctx.host) {
-            hosts.push(ctx.host.clone());
-        }
+    } else if spec.contains_key("defaultBackend") && !hosts.contains(&ctx.host) {
+        hosts.push(ctx.host.clone());
     }
     if let Some(tls) = spec.get_mut("tls").and_then(Value::as_array_mut) {
         for block in tls.iter_mut() {
@@ -398,10 +413,18 @@ fn cap_replicas(object: &mut Value, max: u32) {
 
 fn cap_hpa(object: &mut Value, max: u32) {
     if let Some(spec) = object.get_mut("spec").and_then(Value::as_object_mut) {
-        if spec.get("maxReplicas").and_then(Value::as_u64).is_none_or(|r| r > u64::from(max)) {
+        if spec
+            .get("maxReplicas")
+            .and_then(Value::as_u64)
+            .is_none_or(|r| r > u64::from(max))
+        {
             spec.insert("maxReplicas".into(), json!(max));
         }
-        if spec.get("minReplicas").and_then(Value::as_u64).is_some_and(|r| r > u64::from(max)) {
+        if spec
+            .get("minReplicas")
+            .and_then(Value::as_u64)
+            .is_some_and(|r| r > u64::from(max))
+        {
             spec.insert("minReplicas".into(), json!(max));
         }
     }
@@ -424,16 +447,24 @@ fn hpa_targets(rendered: &[Rendered]) -> HashSet<(String, String)> {
 
 fn pod_template_pointer(kind: &str) -> Option<&'static str> {
     Some(match kind {
-        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" | "ReplicationController" => {
-            "/spec/template"
-        }
+        "Deployment"
+        | "StatefulSet"
+        | "DaemonSet"
+        | "ReplicaSet"
+        | "Job"
+        | "ReplicationController" => "/spec/template",
         "CronJob" => "/spec/jobTemplate/spec/template",
         _ => return None,
     })
 }
 
-fn pod_template_metadata<'a>(object: &'a mut Value, kind: &str) -> Option<&'a mut Map<String, Value>> {
-    let template = object.pointer_mut(pod_template_pointer(kind)?)?.as_object_mut()?;
+fn pod_template_metadata<'a>(
+    object: &'a mut Value,
+    kind: &str,
+) -> Option<&'a mut Map<String, Value>> {
+    let template = object
+        .pointer_mut(pod_template_pointer(kind)?)?
+        .as_object_mut()?;
     template
         .entry("metadata")
         .or_insert_with(|| json!({}))
@@ -480,7 +511,10 @@ fn pin_images(pod_spec: &mut Map<String, Value>, image: Option<&str>) -> bool {
     let repository = image_repository(image);
     let mut pinned = false;
     for container in containers(pod_spec) {
-        let current = container.get("image").and_then(Value::as_str).unwrap_or_default();
+        let current = container
+            .get("image")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if image_repository(current) == repository {
             container.insert("image".into(), json!(image));
             pinned = true;

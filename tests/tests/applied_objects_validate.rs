@@ -15,23 +15,36 @@ async fn every_applied_object_passes_strict_schema_validation() {
             std::env::var_os("CI").is_none(),
             "kubernetes-validate is not installed (pip install kubernetes-validate); .ci/run installs it"
         );
-        eprintln!("SKIPPED: kubernetes-validate is not installed (pip install kubernetes-validate)");
+        eprintln!(
+            "SKIPPED: kubernetes-validate is not installed (pip install kubernetes-validate)"
+        );
         return;
     };
     let world = World::start().await;
     world.github_event("pull_request", &labeled_payload()).await;
     world.settle().await;
     world.github.set_head(OWNER, REPO, PR, SECOND_SHA);
-    world.github_event("pull_request", &push_payload(SECOND_SHA)).await;
+    world
+        .github_event("pull_request", &push_payload(SECOND_SHA))
+        .await;
     world.settle().await;
 
-    let applied: Vec<_> = world
-        .kube
+    let Some(kube) = &world.kube else {
+        eprintln!(
+            "SKIPPED on a real cluster: the applied objects are read from the simulated API server's log"
+        );
+        return;
+    };
+    let applied: Vec<_> = kube
         .requests()
         .into_iter()
         .filter(|r| r.method == "PATCH" && r.content_type.contains("apply-patch"))
         .collect();
-    assert!(applied.len() >= 5, "expected the namespace and the app's objects, got {}", applied.len());
+    assert!(
+        applied.len() >= 5,
+        "expected the namespace and the app's objects, got {}",
+        applied.len()
+    );
     let dir = tempfile::tempdir().unwrap();
     let mut files = Vec::new();
     for (index, request) in applied.iter().enumerate() {

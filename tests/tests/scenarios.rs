@@ -10,14 +10,22 @@ use preview_deploy::labels::annotations;
 use support::*;
 
 fn deployment_image(deployment: &Deployment) -> String {
-    deployment.spec.as_ref().unwrap().template.spec.as_ref().unwrap().containers[0]
+    deployment
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers[0]
         .image
         .clone()
         .unwrap()
 }
 
 async fn hello_deployment(world: &World) -> Deployment {
-    let api: kube::Api<Deployment> = kube::Api::namespaced(world.client.clone(), NAMESPACE);
+    let api: kube::Api<Deployment> = kube::Api::namespaced(world.client.clone(), &world.ns);
     api.get("hello").await.unwrap()
 }
 
@@ -30,17 +38,38 @@ async fn label_push_comment_down_journey() {
     assert_eq!(status, StatusCode::ACCEPTED);
     world.settle().await;
 
-    let ns = world.namespace(NAMESPACE).await.expect("preview namespace");
-    assert_eq!(World::annotation(&ns, annotations::PHASE).as_deref(), Some("ready"));
-    assert_eq!(World::annotation(&ns, annotations::HEAD_SHA).as_deref(), Some(HEAD_SHA));
-    assert_eq!(World::annotation(&ns, annotations::URL).as_deref(), Some(URL));
+    let ns = world.preview().await.expect("preview namespace");
+    assert_eq!(
+        World::annotation(&ns, annotations::PHASE).as_deref(),
+        Some("ready")
+    );
+    assert_eq!(
+        World::annotation(&ns, annotations::HEAD_SHA).as_deref(),
+        Some(HEAD_SHA)
+    );
+    assert_eq!(
+        World::annotation(&ns, annotations::URL).as_deref(),
+        Some(URL)
+    );
     let deployment = hello_deployment(&world).await;
-    assert_eq!(deployment_image(&deployment), format!("ghcr.io/codertocat/hello-world:{HEAD_SHA}"));
-    assert_eq!(deployment.spec.as_ref().unwrap().replicas, Some(2), "replicas are capped");
-    assert_eq!(deployment.status.as_ref().unwrap().available_replicas, Some(2));
+    if world.simulated() {
+        assert_eq!(
+            deployment_image(&deployment),
+            format!("ghcr.io/codertocat/hello-world:{HEAD_SHA}")
+        );
+    }
+    assert_eq!(
+        deployment.spec.as_ref().unwrap().replicas,
+        Some(2),
+        "replicas are capped"
+    );
+    assert_eq!(
+        deployment.status.as_ref().unwrap().available_replicas,
+        Some(2)
+    );
 
     // The PR shows the URL in one sticky comment and a successful Deployment.
-    let comments = world.github.comments(OWNER, REPO, PR);
+    let comments = world.bot_comments();
     assert_eq!(comments.len(), 1, "one sticky comment: {comments:?}");
     assert!(comments[0].body.contains(URL), "{}", comments[0].body);
     assert!(comments[0].body.contains("ready"), "{}", comments[0].body);
@@ -48,46 +77,119 @@ async fn label_push_comment_down_journey() {
     assert_eq!(deployments.len(), 1);
     assert_eq!(deployments[0].environment, "preview/hello-pr-2");
     assert!(deployments[0].transient);
-    let states: Vec<String> = world.github.deployment_statuses(deployments[0].id).iter().map(|s| s.state.clone()).collect();
+    let states: Vec<String> = world
+        .github
+        .deployment_statuses(deployments[0].id)
+        .iter()
+        .map(|s| s.state.clone())
+        .collect();
     assert_eq!(states, ["in_progress", "success"]);
-    let last = world.github.deployment_statuses(deployments[0].id).last().cloned().unwrap();
+    let last = world
+        .github
+        .deployment_statuses(deployments[0].id)
+        .last()
+        .cloned()
+        .unwrap();
     assert_eq!(last.environment_url.as_deref(), Some(URL));
 
     // Slack: one root message in the app's channel, kept up to date, progress in its thread.
     let messages = world.slack.messages(CHANNEL);
     let roots: Vec<_> = messages.iter().filter(|m| m.thread_ts.is_none()).collect();
     assert_eq!(roots.len(), 1, "{messages:?}");
-    assert!(roots[0].text.contains("ready") && roots[0].text.contains(URL), "{}", roots[0].text);
+    assert!(
+        roots[0].text.contains("ready") && roots[0].text.contains(URL),
+        "{}",
+        roots[0].text
+    );
     let thread = world.slack.thread(CHANNEL, &roots[0].ts);
-    assert!(thread.iter().any(|m| m.text.contains("Deploying `ec26c3e`")), "{thread:?}");
-    assert!(thread.iter().any(|m| m.text.contains(&format!("ready at {URL}"))), "{thread:?}");
+    assert!(
+        thread
+            .iter()
+            .any(|m| m.text.contains("Deploying `ec26c3e`")),
+        "{thread:?}"
+    );
+    assert!(
+        thread
+            .iter()
+            .any(|m| m.text.contains(&format!("ready at {URL}"))),
+        "{thread:?}"
+    );
 
     // A push redeploys at the new commit, editing the same sticky comment.
     world.github.set_head(OWNER, REPO, PR, SECOND_SHA);
-    let (status, _) = world.github_event("pull_request", &push_payload(SECOND_SHA)).await;
+    let (status, _) = world
+        .github_event("pull_request", &push_payload(SECOND_SHA))
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED);
     world.settle().await;
-    let ns = world.namespace(NAMESPACE).await.unwrap();
-    assert_eq!(World::annotation(&ns, annotations::HEAD_SHA).as_deref(), Some(SECOND_SHA));
-    assert_eq!(deployment_image(&hello_deployment(&world).await), format!("ghcr.io/codertocat/hello-world:{SECOND_SHA}"));
-    let comments = world.github.comments(OWNER, REPO, PR);
+    let ns = world.preview().await.unwrap();
+    assert_eq!(
+        World::annotation(&ns, annotations::HEAD_SHA).as_deref(),
+        Some(SECOND_SHA)
+    );
+    let env = hello_deployment(&world)
+        .await
+        .spec
+        .unwrap()
+        .template
+        .spec
+        .unwrap()
+        .containers[0]
+        .env
+        .clone()
+        .unwrap();
+    assert!(
+        env.iter()
+            .any(|e| e.name == "PREVIEW_SHA" && e.value.as_deref() == Some(SECOND_SHA)),
+        "{env:?}"
+    );
+    if world.simulated() {
+        assert_eq!(
+            deployment_image(&hello_deployment(&world).await),
+            format!("ghcr.io/codertocat/hello-world:{SECOND_SHA}")
+        );
+    }
+    let comments = world.bot_comments();
     assert_eq!(comments.len(), 1, "still one sticky comment");
     assert!(comments[0].body.contains("5d4c2f4"), "{}", comments[0].body);
-    assert_eq!(world.github.deployments(OWNER, REPO).len(), 2, "one Deployment per commit");
+    assert_eq!(
+        world.github.deployments(OWNER, REPO).len(),
+        2,
+        "one Deployment per commit"
+    );
 
     // `/preview down` in a PR comment tears it down.
-    world.github.add_comment(OWNER, REPO, PR, 9001, "Codertocat", "/preview down");
-    let (status, _) = world.github_event("issue_comment", &pr_comment_payload(9001, "/preview down")).await;
+    world
+        .github
+        .add_comment(OWNER, REPO, PR, 9001, "Codertocat", "/preview down");
+    let (status, _) = world
+        .github_event("issue_comment", &pr_comment_payload(9001, "/preview down"))
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED);
     world.settle().await;
-    world.wait_namespace_gone(NAMESPACE).await;
+    world.wait_namespace_gone(&world.ns).await;
     let reactions = world.github.reactions(9001);
-    assert!(reactions.contains(&"eyes".to_string()) && reactions.contains(&"rocket".to_string()), "{reactions:?}");
+    assert!(
+        reactions.contains(&"eyes".to_string()) && reactions.contains(&"rocket".to_string()),
+        "{reactions:?}"
+    );
     let deployments = world.github.deployments(OWNER, REPO);
     let latest = deployments.iter().max_by_key(|d| d.id).unwrap();
-    assert_eq!(world.github.deployment_statuses(latest.id).last().unwrap().state, "inactive");
-    let comments = world.github.comments(OWNER, REPO, PR);
-    assert!(comments[0].body.contains("torn down"), "{}", comments[0].body);
+    assert_eq!(
+        world
+            .github
+            .deployment_statuses(latest.id)
+            .last()
+            .unwrap()
+            .state,
+        "inactive"
+    );
+    let comments = world.bot_comments();
+    assert!(
+        comments[0].body.contains("torn down"),
+        "{}",
+        comments[0].body
+    );
 }
 
 #[tokio::test]
@@ -96,21 +198,40 @@ async fn slack_up_and_status() {
     let (status, answer) = world.slack_command(CHANNEL, "U0DEV", "up hello#2").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(answer["response_type"], "ephemeral");
-    assert!(answer["text"].as_str().unwrap().contains("hello#2"), "{answer}");
+    assert!(
+        answer["text"].as_str().unwrap().contains("hello#2"),
+        "{answer}"
+    );
     world.settle().await;
-    let ns = world.namespace(NAMESPACE).await.expect("namespace");
-    assert_eq!(World::annotation(&ns, annotations::PHASE).as_deref(), Some("ready"));
-    assert_eq!(World::annotation(&ns, annotations::SLACK_CHANNEL).as_deref(), Some(CHANNEL));
+    let ns = world.preview().await.expect("namespace");
+    assert_eq!(
+        World::annotation(&ns, annotations::PHASE).as_deref(),
+        Some("ready")
+    );
+    assert_eq!(
+        World::annotation(&ns, annotations::SLACK_CHANNEL).as_deref(),
+        Some(CHANNEL)
+    );
 
-    let mut status_command = preview_testkit::slack_api::SlashCommand::new(CHANNEL, "U0DEV", "status hello#2");
+    let mut status_command =
+        preview_testkit::slack_api::SlashCommand::new(CHANNEL, "U0DEV", "status hello#2");
     status_command.response_url = world.slack.response_url("status-1");
-    let (status, _) = world.slack_signed(&status_command, chrono::Utc::now().timestamp(), SLACK_SIGNING_SECRET).await;
+    let (status, _) = world
+        .slack_signed(
+            &status_command,
+            chrono::Utc::now().timestamp(),
+            SLACK_SIGNING_SECRET,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     world.settle().await;
     let responses = world.slack.responses("status-1");
     assert_eq!(responses.len(), 1, "{responses:?}");
     let text = responses[0]["text"].as_str().unwrap();
-    assert!(text.contains("ready") && text.contains(URL) && text.contains(NAMESPACE), "{text}");
+    assert!(
+        text.contains("ready") && text.contains(URL) && text.contains(&world.ns),
+        "{text}"
+    );
     assert!(text.contains("2/2 available"), "{text}");
 }
 
@@ -122,9 +243,17 @@ async fn forged_replayed_and_unsigned_requests_change_nothing() {
     let now = chrono::Utc::now().timestamp();
     let (status, _) = world.slack_signed(&command, now, "not-the-secret").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, _) = world.slack_signed(&command, now - 301, SLACK_SIGNING_SECRET).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "outside the 5-minute window");
-    let unsigned = http::Request::post("/slack/commands").body(axum::body::Body::from("text=up+hello%232")).unwrap();
+    let (status, _) = world
+        .slack_signed(&command, now - 301, SLACK_SIGNING_SECRET)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "outside the 5-minute window"
+    );
+    let unsigned = http::Request::post("/slack/commands")
+        .body(axum::body::Body::from("text=up+hello%232"))
+        .unwrap();
     assert_eq!(world.send(unsigned).await.0, StatusCode::UNAUTHORIZED);
 
     let body = serde_json::to_string(&labeled_payload()).unwrap();
@@ -133,7 +262,13 @@ async fn forged_replayed_and_unsigned_requests_change_nothing() {
     for (name, value) in forged {
         request = request.header(name, value);
     }
-    assert_eq!(world.send(request.body(axum::body::Body::from(body.clone())).unwrap()).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        world
+            .send(request.body(axum::body::Body::from(body.clone())).unwrap())
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
     let unsigned = http::Request::post("/github/webhook")
         .header("X-GitHub-Event", "pull_request")
         .body(axum::body::Body::from(body))
@@ -142,7 +277,7 @@ async fn forged_replayed_and_unsigned_requests_change_nothing() {
 
     world.settle().await;
     assert_eq!(world.kube_writes(), before, "no Kubernetes writes");
-    assert!(world.github.comments(OWNER, REPO, PR).is_empty());
+    assert!(world.bot_comments().is_empty());
     assert!(world.slack.messages(CHANNEL).is_empty());
 }
 
@@ -155,29 +290,69 @@ async fn malformed_commands_get_an_answer_and_change_nothing() {
     let text = answer["text"].as_str().unwrap();
     assert_eq!(answer["response_type"], "ephemeral");
     assert!(text.contains("`upp`") && text.contains("`up`"), "{text}");
-    let (_, answer) = world.slack_command(CHANNEL, "U0DEV", "up nosuchapp#2").await;
-    assert!(answer["text"].as_str().unwrap().contains("Unknown app `nosuchapp`"), "{answer}");
+    let (_, answer) = world
+        .slack_command(CHANNEL, "U0DEV", "up nosuchapp#2")
+        .await;
+    assert!(
+        answer["text"]
+            .as_str()
+            .unwrap()
+            .contains("Unknown app `nosuchapp`"),
+        "{answer}"
+    );
     let (_, answer) = world.slack_command(CHANNEL, "U0DEV", "up").await;
-    assert!(answer["text"].as_str().unwrap().contains("APP#N"), "{answer}");
-    let (_, answer) = world.slack_command("C0ELSEWHERE", "U0DEV", "up hello#2").await;
-    assert!(answer["text"].as_str().unwrap().contains("can't be managed from this channel"), "{answer}");
+    assert!(
+        answer["text"].as_str().unwrap().contains("APP#N"),
+        "{answer}"
+    );
+    let (_, answer) = world
+        .slack_command("C0ELSEWHERE", "U0DEV", "up hello#2")
+        .await;
+    assert!(
+        answer["text"]
+            .as_str()
+            .unwrap()
+            .contains("can't be managed from this channel"),
+        "{answer}"
+    );
 
-    world.github.add_comment(OWNER, REPO, PR, 9002, "Codertocat", "/preview dwn");
-    let (status, _) = world.github_event("issue_comment", &pr_comment_payload(9002, "/preview dwn")).await;
+    world
+        .github
+        .add_comment(OWNER, REPO, PR, 9002, "Codertocat", "/preview dwn");
+    let (status, _) = world
+        .github_event("issue_comment", &pr_comment_payload(9002, "/preview dwn"))
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED);
     world.settle().await;
-    let comments = world.github.comments(OWNER, REPO, PR);
+    let comments = world.bot_comments();
     assert_eq!(comments.len(), 1);
-    assert!(comments[0].body.contains("`dwn`") && comments[0].body.contains("`down`"), "{}", comments[0].body);
-    assert!(world.github.reactions(9002).contains(&"confused".to_string()));
+    assert!(
+        comments[0].body.contains("`dwn`") && comments[0].body.contains("`down`"),
+        "{}",
+        comments[0].body
+    );
+    assert!(
+        world
+            .github
+            .reactions(9002)
+            .contains(&"confused".to_string())
+    );
 
     let malformed = http::Request::post("/github/webhook");
     let body = "{not json";
     let mut request = malformed;
-    for (name, value) in preview_testkit::github_api::signed_webhook(GITHUB_WEBHOOK_SECRET, "pull_request", body) {
+    for (name, value) in
+        preview_testkit::github_api::signed_webhook(GITHUB_WEBHOOK_SECRET, "pull_request", body)
+    {
         request = request.header(name, value);
     }
-    assert_eq!(world.send(request.body(axum::body::Body::from(body)).unwrap()).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        world
+            .send(request.body(axum::body::Body::from(body)).unwrap())
+            .await
+            .0,
+        StatusCode::BAD_REQUEST
+    );
     assert_eq!(world.kube_writes(), before, "no Kubernetes writes");
 }
 
@@ -186,10 +361,18 @@ async fn oversize_bodies_are_refused() {
     let world = World::start().await;
     let huge = "x".repeat(2 * 1024 * 1024);
     let mut request = http::Request::post("/github/webhook");
-    for (name, value) in preview_testkit::github_api::signed_webhook(GITHUB_WEBHOOK_SECRET, "pull_request", &huge) {
+    for (name, value) in
+        preview_testkit::github_api::signed_webhook(GITHUB_WEBHOOK_SECRET, "pull_request", &huge)
+    {
         request = request.header(name, value);
     }
-    assert_eq!(world.send(request.body(axum::body::Body::from(huge)).unwrap()).await.0, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        world
+            .send(request.body(axum::body::Body::from(huge)).unwrap())
+            .await
+            .0,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
 }
 
 #[tokio::test]
@@ -197,33 +380,49 @@ async fn events_that_need_nothing_do_nothing() {
     let world = World::start().await;
     let before = world.kube_writes();
     // A push to a PR without a preview, a label that is not the trigger, a ping, a bot's comment.
-    world.github_event("pull_request", &push_payload(SECOND_SHA)).await;
+    world
+        .github_event("pull_request", &push_payload(SECOND_SHA))
+        .await;
     let plain_label = preview_testkit::fixtures::json("github/pull_request.labeled.json");
     world.github_event("pull_request", &plain_label).await;
-    let (status, body) = world.github_event("ping", &preview_testkit::fixtures::json("github/ping.json")).await;
+    let (status, body) = world
+        .github_event("ping", &preview_testkit::fixtures::json("github/ping.json"))
+        .await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, "pong"));
     let mut by_bot = pr_comment_payload(9003, "/preview up");
     by_bot["sender"]["type"] = "Bot".into();
     by_bot["comment"]["user"]["type"] = "Bot".into();
     world.github_event("issue_comment", &by_bot).await;
     // A comment on a plain issue (the published payload as is).
-    world.github_event("issue_comment", &preview_testkit::fixtures::json("github/issue_comment.created.json")).await;
+    world
+        .github_event(
+            "issue_comment",
+            &preview_testkit::fixtures::json("github/issue_comment.created.json"),
+        )
+        .await;
     world.settle().await;
     assert_eq!(world.kube_writes(), before);
-    assert!(world.github.comments(OWNER, REPO, PR).is_empty());
+    assert!(world.bot_comments().is_empty());
 }
 
 #[tokio::test]
 async fn duplicate_deliveries_have_one_effect() {
     let world = World::start().await;
     let body = serde_json::to_string(&labeled_payload()).unwrap();
-    let headers = preview_testkit::github_api::signed_webhook(GITHUB_WEBHOOK_SECRET, "pull_request", &body);
+    let headers =
+        preview_testkit::github_api::signed_webhook(GITHUB_WEBHOOK_SECRET, "pull_request", &body);
     for expected in [StatusCode::ACCEPTED, StatusCode::OK] {
         let mut request = http::Request::post("/github/webhook");
         for (name, value) in &headers {
             request = request.header(name, value);
         }
-        assert_eq!(world.send(request.body(axum::body::Body::from(body.clone())).unwrap()).await.0, expected);
+        assert_eq!(
+            world
+                .send(request.body(axum::body::Body::from(body.clone())).unwrap())
+                .await
+                .0,
+            expected
+        );
     }
     world.settle().await;
     assert_eq!(world.github.deployments(OWNER, REPO).len(), 1);
@@ -234,51 +433,197 @@ async fn merged_pr_frees_the_preview() {
     let world = World::start().await;
     world.github_event("pull_request", &labeled_payload()).await;
     world.settle().await;
-    assert!(world.namespace(NAMESPACE).await.is_some());
+    assert!(world.preview().await.is_some());
     world.github.close_pull(OWNER, REPO, PR, true);
     let (status, _) = world.github_event("pull_request", &merged_payload()).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     world.settle().await;
-    world.wait_namespace_gone(NAMESPACE).await;
+    world.wait_namespace_gone(&world.ns).await;
     // An `up` on the closed PR is refused with the reason.
     let (_, _) = world.slack_command(CHANNEL, "U0DEV", "up hello#2").await;
     world.settle().await;
-    assert!(world.namespace(NAMESPACE).await.is_none());
+    assert!(world.preview().await.is_none());
 }
 
 #[tokio::test]
 async fn an_image_that_cannot_be_pulled_fails_with_the_reason() {
     let world = World::start().await;
-    world.kube.set_unpullable_image(BAD_IMAGE_SHA);
     world.github.set_head(OWNER, REPO, PR, BAD_IMAGE_SHA);
     let mut payload = labeled_payload();
     payload["pull_request"]["head"]["sha"] = BAD_IMAGE_SHA.into();
     world.github_event("pull_request", &payload).await;
     world.settle().await;
-    let ns = world.namespace(NAMESPACE).await.unwrap();
-    assert_eq!(World::annotation(&ns, annotations::PHASE).as_deref(), Some("failed"));
+    let ns = world.preview().await.unwrap();
+    assert_eq!(
+        World::annotation(&ns, annotations::PHASE).as_deref(),
+        Some("failed")
+    );
     let message = World::annotation(&ns, annotations::MESSAGE).unwrap();
     assert!(message.contains("ImagePullBackOff"), "{message}");
-    let comment = &world.github.comments(OWNER, REPO, PR)[0].body;
-    assert!(comment.contains("failed") && comment.contains("ImagePullBackOff"), "{comment}");
+    let comment = &world.bot_comments()[0].body;
+    assert!(
+        comment.contains("failed") && comment.contains("ImagePullBackOff"),
+        "{comment}"
+    );
     let deployment = &world.github.deployments(OWNER, REPO)[0];
-    assert_eq!(world.github.deployment_statuses(deployment.id).last().unwrap().state, "failure");
+    assert_eq!(
+        world
+            .github
+            .deployment_statuses(deployment.id)
+            .last()
+            .unwrap()
+            .state,
+        "failure"
+    );
 }
 
 #[tokio::test]
 async fn an_unmanaged_namespace_is_never_touched() {
     let world = World::start().await;
-    world.kube.put_object(serde_json::json!({
-        "apiVersion": "v1", "kind": "Namespace",
-        "metadata": {"name": NAMESPACE, "labels": {"team": "payments"}}
-    }));
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::Api::all(world.client.clone());
+    let foreign = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": world.ns, "labels": {"team": "payments"}}
+    }))
+    .unwrap();
+    namespaces
+        .create(&Default::default(), &foreign)
+        .await
+        .unwrap();
     world.github_event("pull_request", &labeled_payload()).await;
-    world.github.add_comment(OWNER, REPO, PR, 9004, "Codertocat", "/preview down");
-    world.github_event("issue_comment", &pr_comment_payload(9004, "/preview down")).await;
+    world
+        .github
+        .add_comment(OWNER, REPO, PR, 9004, "Codertocat", "/preview down");
+    world
+        .github_event("issue_comment", &pr_comment_payload(9004, "/preview down"))
+        .await;
     world.settle().await;
-    let ns = world.namespace(NAMESPACE).await.expect("still there");
+    let ns = world.preview().await.expect("still there");
     assert!(ns.metadata.deletion_timestamp.is_none());
     assert!(ns.metadata.annotations.unwrap_or_default().is_empty());
-    let bodies: Vec<String> = world.github.comments(OWNER, REPO, PR).into_iter().map(|c| c.body).collect();
-    assert!(bodies.iter().any(|b| b.contains("not managed by preview-bot")), "{bodies:?}");
+    let bodies: Vec<String> = world.bot_comments().into_iter().map(|c| c.body).collect();
+    assert!(
+        bodies
+            .iter()
+            .any(|b| b.contains("not managed by preview-bot")),
+        "{bodies:?}"
+    );
+    namespaces
+        .delete(&world.ns, &Default::default())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn as_a_github_app_the_bot_uses_installation_tokens() {
+    let world = World::start_with(true).await;
+    world.github_event("pull_request", &labeled_payload()).await;
+    world.settle().await;
+    let ns = world.preview().await.expect("namespace");
+    assert_eq!(
+        World::annotation(&ns, annotations::PHASE).as_deref(),
+        Some("ready")
+    );
+    assert_eq!(world.bot_comments().len(), 1);
+    assert!(
+        !world.github.installation_tokens().is_empty(),
+        "an installation token was minted"
+    );
+    // A comment delivery carries no installation: the bot looks it up for the repository.
+    world
+        .github
+        .add_comment(OWNER, REPO, PR, 9005, "Codertocat", "/preview status");
+    world
+        .github_event(
+            "issue_comment",
+            &pr_comment_payload(9005, "/preview status"),
+        )
+        .await;
+    world.settle().await;
+    let comments = world.bot_comments();
+    assert!(
+        comments
+            .iter()
+            .any(|c| c.body.contains(&format!("namespace `{}`", world.ns))),
+        "{comments:?}"
+    );
+}
+
+#[tokio::test]
+async fn operations_on_one_preview_never_interleave() {
+    let world = World::start().await;
+    world
+        .github
+        .add_comment(OWNER, REPO, PR, 9006, "Codertocat", "/preview up");
+    let label = labeled_payload();
+    let comment = pr_comment_payload(9006, "/preview up\n/preview redeploy");
+    let (a, b) = tokio::join!(
+        world.github_event("pull_request", &label),
+        world.github_event("issue_comment", &comment)
+    );
+    assert_eq!((a.0, b.0), (StatusCode::ACCEPTED, StatusCode::ACCEPTED));
+    world.settle().await;
+    let root = world
+        .slack
+        .messages(CHANNEL)
+        .into_iter()
+        .find(|m| m.thread_ts.is_none())
+        .unwrap();
+    let steps: Vec<&str> = world
+        .slack
+        .thread(CHANNEL, &root.ts)
+        .iter()
+        .map(|m| {
+            if m.text.starts_with("Deploying") {
+                "start"
+            } else {
+                "end"
+            }
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        ["start", "end", "start", "end", "start", "end"],
+        "three whole deploys, one after another"
+    );
+}
+
+#[tokio::test]
+async fn slack_is_answered_before_the_work_is_done() {
+    let world = World::start().await;
+    let started = std::time::Instant::now();
+    let (status, answer) = world.slack_command(CHANNEL, "U0DEV", "up hello#2").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    assert!(
+        world.bot.background.running() > 0,
+        "the deploy continues after the answer: {answer}"
+    );
+    world.settle().await;
+    assert!(world.preview().await.is_some());
+}
+
+#[tokio::test]
+async fn list_shows_running_previews_from_the_cluster() {
+    let world = World::start().await;
+    world.github_event("pull_request", &labeled_payload()).await;
+    world.settle().await;
+    let mut command = preview_testkit::slack_api::SlashCommand::new(CHANNEL, "U0DEV", "list");
+    command.response_url = world.slack.response_url("list-1");
+    world
+        .slack_signed(
+            &command,
+            chrono::Utc::now().timestamp(),
+            SLACK_SIGNING_SECRET,
+        )
+        .await;
+    world.settle().await;
+    let text = world.slack.responses("list-1")[0]["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        text.contains("hello#2") && text.contains("ready") && text.contains(URL),
+        "{text}"
+    );
 }

@@ -89,13 +89,27 @@ struct IssueCommentEvent {
     installation: Option<Installation>,
 }
 
-pub(super) async fn webhook(State(bot): State<Arc<Bot>>, headers: HeaderMap, body: Bytes) -> Response {
+pub(super) async fn webhook(
+    State(bot): State<Arc<Bot>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let Some(secret) = &bot.github_webhook_secret else {
-        return text(StatusCode::NOT_FOUND, "GitHub is not configured (GITHUB_WEBHOOK_SECRET is unset)");
+        return text(
+            StatusCode::NOT_FOUND,
+            "GitHub is not configured (GITHUB_WEBHOOK_SECRET is unset)",
+        );
     };
-    if let Err(e) = verify_github(secret.expose(), header(&headers, "x-hub-signature-256"), &body) {
+    if let Err(e) = verify_github(
+        secret.expose(),
+        header(&headers, "x-hub-signature-256"),
+        &body,
+    ) {
         tracing::warn!(error = %e, "github delivery refused");
-        return text(StatusCode::UNAUTHORIZED, format!("invalid GitHub signature: {e}"));
+        return text(
+            StatusCode::UNAUTHORIZED,
+            format!("invalid GitHub signature: {e}"),
+        );
     }
     let Some(event) = header(&headers, "x-github-event") else {
         return text(StatusCode::BAD_REQUEST, "missing X-GitHub-Event header");
@@ -109,11 +123,17 @@ pub(super) async fn webhook(State(bot): State<Arc<Bot>>, headers: HeaderMap, bod
         "ping" => text(StatusCode::OK, "pong"),
         "pull_request" => match serde_json::from_slice::<PullRequestEvent>(&body) {
             Ok(payload) => pull_request(&bot, payload),
-            Err(e) => text(StatusCode::BAD_REQUEST, format!("unexpected pull_request payload: {e}")),
+            Err(e) => text(
+                StatusCode::BAD_REQUEST,
+                format!("unexpected pull_request payload: {e}"),
+            ),
         },
         "issue_comment" => match serde_json::from_slice::<IssueCommentEvent>(&body) {
             Ok(payload) => issue_comment(&bot, payload),
-            Err(e) => text(StatusCode::BAD_REQUEST, format!("unexpected issue_comment payload: {e}")),
+            Err(e) => text(
+                StatusCode::BAD_REQUEST,
+                format!("unexpected issue_comment payload: {e}"),
+            ),
         },
         other => text(StatusCode::OK, format!("event `{other}` ignored")),
     }
@@ -121,7 +141,8 @@ pub(super) async fn webhook(State(bot): State<Arc<Bot>>, headers: HeaderMap, bod
 
 fn note_installation(bot: &Bot, repository: &Repository, installation: &Option<Installation>) {
     if let (Some(github), Some(installation)) = (bot.engine.source.github(), installation)
-        && let Err(e) = github.note_installation(&repository.owner.login, &repository.name, installation.id)
+        && let Err(e) =
+            github.note_installation(&repository.owner.login, &repository.name, installation.id)
     {
         tracing::warn!(error = %e, "github installation client failed");
     }
@@ -136,31 +157,61 @@ fn pull_request(bot: &Arc<Bot>, event: PullRequestEvent) -> Response {
         Down,
     }
     let step = match event.action.as_str() {
-        "labeled" if event.label.as_ref().is_some_and(|l| &l.name == trigger) => Step::Up { only_if_exists: false },
-        "opened" | "reopened" if has_trigger => Step::Up { only_if_exists: false },
-        "synchronize" => Step::Up { only_if_exists: true },
+        "labeled" if event.label.as_ref().is_some_and(|l| &l.name == trigger) => Step::Up {
+            only_if_exists: false,
+        },
+        "opened" | "reopened" if has_trigger => Step::Up {
+            only_if_exists: false,
+        },
+        "synchronize" => Step::Up {
+            only_if_exists: true,
+        },
         "closed" => Step::Down,
-        action => return text(StatusCode::OK, format!("pull_request `{action}` needs nothing")),
+        action => {
+            return text(
+                StatusCode::OK,
+                format!("pull_request `{action}` needs nothing"),
+            );
+        }
     };
     let owner = event.repository.owner.login.clone();
     let repo = event.repository.name.clone();
     let previews: Vec<PreviewRef> = match dispatch::resolve(
         config,
         None,
-        Some(&Implied { owner: owner.clone(), repo: repo.clone(), pr: event.number }),
+        Some(&Implied {
+            owner: owner.clone(),
+            repo: repo.clone(),
+            pr: event.number,
+        }),
     ) {
         Ok(previews) => previews,
-        Err(_) => return text(StatusCode::OK, format!("no app is configured for {owner}/{repo}")),
+        Err(_) => {
+            return text(
+                StatusCode::OK,
+                format!("no app is configured for {owner}/{repo}"),
+            );
+        }
     };
     note_installation(bot, &event.repository, &event.installation);
-    let origin = Origin::GitHub { owner, repo, pr: event.number, comment_id: None, actor: event.sender.login };
+    let origin = Origin::GitHub {
+        owner,
+        repo,
+        pr: event.number,
+        comment_id: None,
+        actor: event.sender.login,
+    };
     let engine = bot.engine.clone();
     let sha = event.pull_request.head.sha;
     bot.background.spawn(async move {
         for preview in &previews {
             let outcome = match step {
                 Step::Up { only_if_exists } => {
-                    let options = UpOptions { sha: Some(sha.clone()), only_if_exists, ..UpOptions::default() };
+                    let options = UpOptions {
+                        sha: Some(sha.clone()),
+                        only_if_exists,
+                        ..UpOptions::default()
+                    };
                     engine.up(preview, &origin, options).await
                 }
                 Step::Down => engine.down(preview, &origin, true).await,
@@ -183,7 +234,9 @@ fn issue_comment(bot: &Arc<Bot>, event: IssueCommentEvent) -> Response {
     if event.issue.pull_request.is_none() {
         return text(StatusCode::OK, "not a pull request");
     }
-    if event.sender.kind.as_deref() == Some("Bot") || event.comment.user.kind.as_deref() == Some("Bot") {
+    if event.sender.kind.as_deref() == Some("Bot")
+        || event.comment.user.kind.as_deref() == Some("Bot")
+    {
         return text(StatusCode::OK, "comments by bots are ignored");
     }
     let prefix = bot.engine.config.bot.command_prefix.clone();
@@ -216,16 +269,20 @@ fn issue_comment(bot: &Arc<Bot>, event: IssueCommentEvent) -> Response {
                     continue;
                 }
             };
-            let previews = match dispatch::resolve(&engine.config, command.target.as_ref(), Some(&implied)) {
-                Ok(previews) => previews,
-                Err(message) if dispatch::needs_target(&command.action) => {
-                    engine.notifier.reply(&origin, &message).await;
-                    engine.notifier.react(&origin, reaction::FAILURE).await;
-                    continue;
-                }
-                Err(_) => Vec::new(),
-            };
-            let answers_in_comment = matches!(command.action, Action::Status | Action::Help { .. } | Action::List { .. });
+            let previews =
+                match dispatch::resolve(&engine.config, command.target.as_ref(), Some(&implied)) {
+                    Ok(previews) => previews,
+                    Err(message) if dispatch::needs_target(&command.action) => {
+                        engine.notifier.reply(&origin, &message).await;
+                        engine.notifier.react(&origin, reaction::FAILURE).await;
+                        continue;
+                    }
+                    Err(_) => Vec::new(),
+                };
+            let answers_in_comment = matches!(
+                command.action,
+                Action::Status | Action::Help { .. } | Action::List { .. }
+            );
             for outcome in dispatch::execute(&engine, &command, &previews, &origin).await {
                 if answers_in_comment || !outcome.ok {
                     engine.notifier.reply(&origin, &outcome.text).await;

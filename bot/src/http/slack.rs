@@ -31,9 +31,16 @@ fn ephemeral(message: impl Into<String>) -> Response {
     Json(json!({ "response_type": "ephemeral", "text": message.into() })).into_response()
 }
 
-pub(super) async fn commands(State(bot): State<Arc<Bot>>, headers: HeaderMap, body: Bytes) -> Response {
+pub(super) async fn commands(
+    State(bot): State<Arc<Bot>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let Some(secret) = &bot.slack_signing_secret else {
-        return text(StatusCode::NOT_FOUND, "Slack is not configured (SLACK_SIGNING_SECRET is unset)");
+        return text(
+            StatusCode::NOT_FOUND,
+            "Slack is not configured (SLACK_SIGNING_SECRET is unset)",
+        );
     };
     if let Err(e) = verify_slack(
         secret.expose(),
@@ -43,7 +50,10 @@ pub(super) async fn commands(State(bot): State<Arc<Bot>>, headers: HeaderMap, bo
         (bot.now)(),
     ) {
         tracing::warn!(error = %e, "slack request refused");
-        return text(StatusCode::UNAUTHORIZED, format!("invalid Slack signature: {e}"));
+        return text(
+            StatusCode::UNAUTHORIZED,
+            format!("invalid Slack signature: {e}"),
+        );
     }
     if header(&headers, "x-slack-retry-num").is_some() {
         // Slack retries only when our first answer was late; that one is being handled.
@@ -51,16 +61,33 @@ pub(super) async fn commands(State(bot): State<Arc<Bot>>, headers: HeaderMap, bo
     }
     let form: SlashCommand = match serde_urlencoded::from_bytes(&body) {
         Ok(form) => form,
-        Err(e) => return text(StatusCode::BAD_REQUEST, format!("malformed slash command: {e}")),
+        Err(e) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("malformed slash command: {e}"),
+            );
+        }
     };
     let config = &bot.engine.config;
-    if !config.slack.allowed_channels.is_empty() && !config.slack.allowed_channels.contains(&form.channel_id) {
+    if !config.slack.allowed_channels.is_empty()
+        && !config.slack.allowed_channels.contains(&form.channel_id)
+    {
         return ephemeral(format!(
             "Previews can't be managed from this channel. Use {}.",
-            config.slack.allowed_channels.iter().map(|c| format!("<#{c}>")).collect::<Vec<_>>().join(", ")
+            config
+                .slack
+                .allowed_channels
+                .iter()
+                .map(|c| format!("<#{c}>"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
-    let prefix = if form.command.starts_with('/') { form.command.as_str() } else { "/preview" };
+    let prefix = if form.command.starts_with('/') {
+        form.command.as_str()
+    } else {
+        "/preview"
+    };
     let command = match preview_commands::parse(&form.text) {
         Ok(command) => command,
         Err(e) => return ephemeral(e.render(prefix)),
@@ -83,8 +110,14 @@ pub(super) async fn commands(State(bot): State<Arc<Bot>>, headers: HeaderMap, bo
     };
     let ack = match &command.action {
         Action::Up { .. } | Action::Redeploy | Action::Down => {
-            let names = previews.iter().map(|p| format!("{}#{}", p.app, p.pr)).collect::<Vec<_>>().join(", ");
-            format!("On it: `{prefix} {command}` for {names}. Progress goes to the preview's thread.")
+            let names = previews
+                .iter()
+                .map(|p| format!("{}#{}", p.app, p.pr))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                "On it: `{prefix} {command}` for {names}. Progress goes to the preview's thread."
+            )
         }
         _ => format!("Looking that up: `{prefix} {command}`…"),
     };

@@ -85,11 +85,21 @@ spec:
 fn context() -> PreviewContext {
     let config = Config::parse(CONFIG, "test.toml").expect("config");
     let app = &config.apps["collect"];
-    PreviewContext::new(&config, "collect", app, 42, &"c0ffee".repeat(6)[..36].repeat(2)[..40], Some("feat/x"))
+    PreviewContext::new(
+        &config,
+        "collect",
+        app,
+        42,
+        &"c0ffee".repeat(6)[..36].repeat(2)[..40],
+        Some("feat/x"),
+    )
 }
 
 fn run(text: &str) -> Result<Transformed, TransformError> {
-    transform(parse_documents(text, "deploy/app.yaml").expect("parse"), &context())
+    transform(
+        parse_documents(text, "deploy/app.yaml").expect("parse"),
+        &context(),
+    )
 }
 
 #[test]
@@ -97,7 +107,10 @@ fn the_whole_transform_is_pinned() {
     let out = run(MANIFESTS).expect("transform");
     assert_eq!(
         out.hosts,
-        ["collect-pr-42.preview.example.com", "api-collect-pr-42.preview.example.com"]
+        [
+            "collect-pr-42.preview.example.com",
+            "api-collect-pr-42.preview.example.com"
+        ]
     );
     assert!(out.warnings.is_empty(), "{:?}", out.warnings);
     insta::assert_yaml_snapshot!(out.objects);
@@ -114,7 +127,10 @@ fn every_container_gets_the_preview_environment() {
             for container in containers(spec) {
                 let env = container["env"].as_array().expect("env");
                 for (name, value) in &ctx.env {
-                    let found = env.iter().filter(|e| e["name"] == json!(name)).collect::<Vec<_>>();
+                    let found = env
+                        .iter()
+                        .filter(|e| e["name"] == json!(name))
+                        .collect::<Vec<_>>();
                     assert_eq!(found.len(), 1, "{name} in {kind}");
                     assert_eq!(found[0]["value"], json!(value));
                 }
@@ -125,16 +141,25 @@ fn every_container_gets_the_preview_environment() {
 
 #[test]
 fn cluster_scoped_and_disallowed_kinds_are_refused() {
-    let err = run("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: admin}\n")
-        .unwrap_err();
+    let err = run(
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: admin}\n",
+    )
+    .unwrap_err();
     assert_eq!(
         err.to_string(),
         "`deploy/app.yaml (document 1)`: ClusterRole `admin` is cluster-scoped; previews may only contain namespaced objects"
     );
     let mut ctx = context();
     ctx.allowed_kinds = vec!["apps/Deployment".into(), "Service".into()];
-    let objects = parse_documents("apiVersion: v1\nkind: Secret\nmetadata: {name: s}\n", "s.yaml").expect("parse");
-    assert!(matches!(transform(objects, &ctx), Err(TransformError::KindNotAllowed { .. })));
+    let objects = parse_documents(
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\n",
+        "s.yaml",
+    )
+    .expect("parse");
+    assert!(matches!(
+        transform(objects, &ctx),
+        Err(TransformError::KindNotAllowed { .. })
+    ));
 }
 
 #[test]
@@ -147,8 +172,17 @@ fn duplicates_are_refused_and_missing_ingress_warns() {
 
 #[test]
 fn image_repository_parsing() {
-    assert_eq!(image_repository("ghcr.io/acme/collect:abc"), "ghcr.io/acme/collect");
-    assert_eq!(image_repository("localhost:5000/collect"), "localhost:5000/collect");
-    assert_eq!(image_repository("localhost:5000/collect:v1@sha256:00"), "localhost:5000/collect");
+    assert_eq!(
+        image_repository("ghcr.io/acme/collect:abc"),
+        "ghcr.io/acme/collect"
+    );
+    assert_eq!(
+        image_repository("localhost:5000/collect"),
+        "localhost:5000/collect"
+    );
+    assert_eq!(
+        image_repository("localhost:5000/collect:v1@sha256:00"),
+        "localhost:5000/collect"
+    );
     assert_eq!(image_repository("busybox"), "busybox");
 }

@@ -146,7 +146,14 @@ fn delete_tree(s: &mut State, key: &Key) {
 }
 
 /// Creates a pod from `template` owned by `owner`.
-fn create_pod(s: &mut State, ns: &str, name: &str, template: &Value, labels: Map<String, Value>, owner: &Value) {
+fn create_pod(
+    s: &mut State,
+    ns: &str,
+    name: &str,
+    template: &Value,
+    labels: Map<String, Value>,
+    owner: &Value,
+) {
     let mut spec = template.get("spec").cloned().unwrap_or(json!({}));
     if spec.get("nodeName").is_none() {
         spec["nodeName"] = json!("fake-node");
@@ -179,17 +186,27 @@ fn unique_name(s: &mut State, prefix: &str, ns: &str) -> String {
 
 fn hpas(s: &mut State) {
     for (key, hpa) in live_objects(s, "autoscaling", "horizontalpodautoscalers") {
-        let target_kind = hpa.pointer("/spec/scaleTargetRef/kind").and_then(Value::as_str).unwrap_or("");
-        let target_name = hpa.pointer("/spec/scaleTargetRef/name").and_then(Value::as_str).unwrap_or("");
+        let target_kind = hpa
+            .pointer("/spec/scaleTargetRef/kind")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let target_name = hpa
+            .pointer("/spec/scaleTargetRef/name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let plural = match target_kind {
             "Deployment" => "deployments",
             "StatefulSet" => "statefulsets",
             "ReplicaSet" => "replicasets",
             _ => continue,
         };
-        let Some(r) = res("apps", plural) else { continue };
+        let Some(r) = res("apps", plural) else {
+            continue;
+        };
         let tkey = Key::new(r, Some(&key.ns), target_name);
-        let Some(target) = s.get(&tkey).cloned() else { continue };
+        let Some(target) = s.get(&tkey).cloned() else {
+            continue;
+        };
         let current = int(&target, "/spec/replicas", 1);
         let min = int(&hpa, "/spec/minReplicas", 1);
         let max = int(&hpa, "/spec/maxReplicas", current.max(min));
@@ -205,8 +222,18 @@ fn hpas(s: &mut State) {
         status["conditions"] = merge_conditions(
             hpa.pointer("/status/conditions"),
             vec![
-                cond("AbleToScale", "True", "ReadyForNewScale", "recommended size matches current size"),
-                cond("ScalingActive", "True", "ValidMetricFound", "the HPA was able to successfully calculate a replica count"),
+                cond(
+                    "AbleToScale",
+                    "True",
+                    "ReadyForNewScale",
+                    "recommended size matches current size",
+                ),
+                cond(
+                    "ScalingActive",
+                    "True",
+                    "ValidMetricFound",
+                    "the HPA was able to successfully calculate a replica count",
+                ),
             ],
         );
         if hpa.get("status") != Some(&status) {
@@ -217,7 +244,9 @@ fn hpas(s: &mut State) {
 }
 
 fn deployments(s: &mut State) {
-    let Some(rs_res) = res("apps", "replicasets") else { return };
+    let Some(rs_res) = res("apps", "replicasets") else {
+        return;
+    };
     for (key, d) in live_objects(s, "apps", "deployments") {
         if s.namespace_terminating(&key.ns) {
             continue;
@@ -289,7 +318,8 @@ fn replicasets(s: &mut State) {
 }
 
 fn statefulsets(s: &mut State) {
-    let (Some(pods_res), Some(pvc_res)) = (res("", "pods"), res("", "persistentvolumeclaims")) else {
+    let (Some(pods_res), Some(pvc_res)) = (res("", "pods"), res("", "persistentvolumeclaims"))
+    else {
         return;
     };
     for (key, sts) in live_objects(s, "apps", "statefulsets") {
@@ -306,7 +336,9 @@ fn statefulsets(s: &mut State) {
                 .rsplit_once('-')
                 .and_then(|(_, i)| i.parse::<i64>().ok())
                 .unwrap_or(i64::MAX);
-            let stale = pod.pointer("/metadata/labels/controller-revision-hash").and_then(Value::as_str)
+            let stale = pod
+                .pointer("/metadata/labels/controller-revision-hash")
+                .and_then(Value::as_str)
                 != Some(revision.as_str());
             if index >= desired || stale {
                 s.remove(&k);
@@ -321,7 +353,9 @@ fn statefulsets(s: &mut State) {
             let name = format!("{}-{i}", key.name);
             for claim in &claims {
                 let claim_name = format!("{}-{name}", meta_str(claim, "name").unwrap_or("data"));
-                if s.get(&Key::new(pvc_res, Some(&key.ns), &claim_name)).is_none() {
+                if s.get(&Key::new(pvc_res, Some(&key.ns), &claim_name))
+                    .is_none()
+                {
                     let mut labels = labels_of(&template, "/metadata/labels");
                     labels.extend(labels_of(claim, "/metadata/labels"));
                     let pvc = json!({
@@ -341,7 +375,11 @@ fn statefulsets(s: &mut State) {
                 labels.insert("apps.kubernetes.io/pod-index".into(), json!(i.to_string()));
                 let mut tmpl = template.clone();
                 if !claims.is_empty() {
-                    let mut volumes = tmpl.pointer("/spec/volumes").and_then(Value::as_array).cloned().unwrap_or_default();
+                    let mut volumes = tmpl
+                        .pointer("/spec/volumes")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default();
                     for claim in &claims {
                         let cname = meta_str(claim, "name").unwrap_or("data");
                         volumes.push(json!({"name": cname, "persistentVolumeClaim": {"claimName": format!("{cname}-{name}")}}));
@@ -367,7 +405,9 @@ fn daemonsets(s: &mut State) {
         let revision = short_hash(&template);
         let mut have = 0;
         for (k, pod) in children(s, "", "pods", &key.ns, &uid) {
-            let stale = pod.pointer("/metadata/labels/controller-revision-hash").and_then(Value::as_str)
+            let stale = pod
+                .pointer("/metadata/labels/controller-revision-hash")
+                .and_then(Value::as_str)
                 != Some(revision.as_str());
             if stale || have >= 1 {
                 s.remove(&k);
@@ -408,7 +448,9 @@ fn jobs(s: &mut State) {
             continue;
         }
         let uid = uid_of(&job);
-        if children(s, "", "pods", &key.ns, &uid).is_empty() && int(&job, "/status/succeeded", 0) == 0 {
+        if children(s, "", "pods", &key.ns, &uid).is_empty()
+            && int(&job, "/status/succeeded", 0) == 0
+        {
             let template = job.pointer("/spec/template").cloned().unwrap_or(json!({}));
             let name = unique_name(s, &key.name, &key.ns);
             let mut labels = labels_of(&template, "/metadata/labels");
@@ -421,7 +463,9 @@ fn jobs(s: &mut State) {
                 labels.insert(k.into(), json!(v));
             }
             let mut tmpl = template.clone();
-            if tmpl.get("spec").is_some_and(Value::is_object) && tmpl.pointer("/spec/restartPolicy").is_none() {
+            if tmpl.get("spec").is_some_and(Value::is_object)
+                && tmpl.pointer("/spec/restartPolicy").is_none()
+            {
                 tmpl["spec"]["restartPolicy"] = json!("Never");
             }
             create_pod(s, &key.ns, &name, &tmpl, labels, &job);
@@ -492,13 +536,26 @@ fn kubelet(s: &mut State) {
             json!({"type": "PodScheduled", "status": "True", "lastTransitionTime": t}),
         ];
         if !ready {
-            let reason = if job_pod && bad_image.is_none() { "PodCompleted" } else { "ContainersNotReady" };
-            for c in conditions.iter_mut().filter(|c| matches!(c["type"].as_str(), Some("Ready" | "ContainersReady"))) {
+            let reason = if job_pod && bad_image.is_none() {
+                "PodCompleted"
+            } else {
+                "ContainersNotReady"
+            };
+            for c in conditions
+                .iter_mut()
+                .filter(|c| matches!(c["type"].as_str(), Some("Ready" | "ContainersReady")))
+            {
                 c["reason"] = json!(reason);
                 if reason == "ContainersNotReady" {
-                    c["message"] = json!("containers with unready status: [".to_string()
-                        + &containers.iter().filter_map(|c| c.get("name").and_then(Value::as_str)).collect::<Vec<_>>().join(" ")
-                        + "]");
+                    c["message"] = json!(
+                        "containers with unready status: [".to_string()
+                            + &containers
+                                .iter()
+                                .filter_map(|c| c.get("name").and_then(Value::as_str))
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                            + "]"
+                    );
                 }
             }
         }
@@ -520,9 +577,19 @@ fn kubelet(s: &mut State) {
             let involved = json!({"kind": "Pod", "namespace": key.ns, "name": key.name, "uid": uid, "apiVersion": "v1",
                 "fieldPath": format!("spec.containers{{{container}}}")});
             let events = [
-                ("Warning", "Failed", format!("Failed to pull image \"{image}\": rpc error: code = NotFound desc = failed to pull and unpack image \"{image}\": not found")),
+                (
+                    "Warning",
+                    "Failed",
+                    format!(
+                        "Failed to pull image \"{image}\": rpc error: code = NotFound desc = failed to pull and unpack image \"{image}\": not found"
+                    ),
+                ),
                 ("Warning", "Failed", "Error: ErrImagePull".to_string()),
-                ("Normal", "BackOff", format!("Back-off pulling image \"{image}\"")),
+                (
+                    "Normal",
+                    "BackOff",
+                    format!("Back-off pulling image \"{image}\""),
+                ),
                 ("Warning", "Failed", "Error: ImagePullBackOff".to_string()),
             ];
             for (kind, reason, message) in events {
@@ -569,7 +636,9 @@ fn merge_conditions(old: Option<&Value>, new: Vec<Value>) -> Value {
             let prev = old.iter().find(|o| o.get("type") == c.get("type"));
             let same_status = prev.is_some_and(|p| p.get("status") == c.get("status"));
             let same_all = same_status
-                && prev.is_some_and(|p| p.get("reason") == c.get("reason") && p.get("message") == c.get("message"));
+                && prev.is_some_and(|p| {
+                    p.get("reason") == c.get("reason") && p.get("message") == c.get("message")
+                });
             let transition = match prev {
                 Some(p) if same_status => p.get("lastTransitionTime").cloned().unwrap_or(json!(t)),
                 _ => json!(t),
@@ -653,7 +722,11 @@ fn deployment_status(s: &mut State) {
         set_count(&mut status, "updatedReplicas", updated);
         set_count(&mut status, "readyReplicas", ready);
         set_count(&mut status, "availableReplicas", available);
-        set_count(&mut status, "unavailableReplicas", (desired - available).max(0));
+        set_count(
+            &mut status,
+            "unavailableReplicas",
+            (desired - available).max(0),
+        );
         let available_cond = if min_ok {
             json!({"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable", "message": "Deployment has minimum availability.", "withUpdateTime": true})
         } else {
@@ -664,7 +737,10 @@ fn deployment_status(s: &mut State) {
         } else {
             json!({"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated", "message": format!("ReplicaSet \"{rs_name}\" is progressing."), "withUpdateTime": true})
         };
-        status["conditions"] = merge_conditions(d.pointer("/status/conditions"), vec![available_cond, progressing]);
+        status["conditions"] = merge_conditions(
+            d.pointer("/status/conditions"),
+            vec![available_cond, progressing],
+        );
         write_status(s, &key, &d, status);
     }
 }
@@ -677,7 +753,11 @@ fn statefulset_status(s: &mut State) {
         let ready = pods.iter().filter(|(_, p)| pod_ready(p)).count() as i64;
         let current = pods
             .iter()
-            .filter(|(_, p)| p.pointer("/metadata/labels/controller-revision-hash").and_then(Value::as_str) == Some(revision.as_str()))
+            .filter(|(_, p)| {
+                p.pointer("/metadata/labels/controller-revision-hash")
+                    .and_then(Value::as_str)
+                    == Some(revision.as_str())
+            })
             .count() as i64;
         let mut status = json!({
             "observedGeneration": int(&sts, "/metadata/generation", 1),
@@ -719,16 +799,26 @@ fn job_status(s: &mut State) {
         }
         let succeeded = pods
             .iter()
-            .filter(|(_, p)| p.pointer("/status/phase").and_then(Value::as_str) == Some("Succeeded"))
+            .filter(|(_, p)| {
+                p.pointer("/status/phase").and_then(Value::as_str) == Some("Succeeded")
+            })
             .count() as i64;
         let active = pods.len() as i64 - succeeded;
         let ready = pods.iter().filter(|(_, p)| pod_ready(p)).count() as i64;
         let completions = int(&job, "/spec/completions", 1);
-        let start = job.pointer("/status/startTime").cloned().unwrap_or(json!(now()));
+        let start = job
+            .pointer("/status/startTime")
+            .cloned()
+            .unwrap_or(json!(now()));
         let mut status = json!({"startTime": start, "ready": ready, "terminating": 0, "uncountedTerminatedPods": {}});
         set_count(&mut status, "active", active);
         set_count(&mut status, "succeeded", succeeded);
-        if succeeded >= completions && pods.iter().all(|(_, p)| p.pointer("/status/phase").is_some()) && succeeded > 0 {
+        if succeeded >= completions
+            && pods
+                .iter()
+                .all(|(_, p)| p.pointer("/status/phase").is_some())
+            && succeeded > 0
+        {
             status["completionTime"] = json!(now());
             status["conditions"] = merge_conditions(
                 None,

@@ -114,51 +114,39 @@ pub(crate) fn get_path<'a>(v: &'a Value, path: &[String]) -> Option<&'a Value> {
     Some(cur)
 }
 
+fn get_path_mut<'a>(v: &'a mut Value, path: &[String]) -> Option<&'a mut Value> {
+    let mut cur = v;
+    for elem in path {
+        cur = cur.as_object_mut()?.get_mut(key(elem))?;
+    }
+    Some(cur)
+}
+
 /// Removes the value at `path` and then any parent object this left empty (but never a
 /// top-level field such as `metadata` or `spec`).
 pub(crate) fn remove_path(v: &mut Value, path: &[String]) {
-    let Some((last, parents)) = path.split_last() else {
-        return;
-    };
-    {
-        let mut cur = &mut *v;
-        for elem in parents {
-            match cur.as_object_mut().and_then(|m| m.get_mut(key(elem))) {
-                Some(next) => cur = next,
-                None => return,
-            }
-        }
-        if let Some(m) = cur.as_object_mut() {
-            m.remove(key(last));
-        }
-    }
-    // prune emptied parents, deepest first, stopping at depth 1
-    for depth in (2..=parents.len()).rev() {
-        let parent_path = &parents[..depth];
-        let empty = get_path(v, parent_path)
-            .and_then(Value::as_object)
-            .is_some_and(Map::is_empty);
-        if !empty {
-            break;
-        }
-        let (l, pp) = match parent_path.split_last() {
+    let mut depth = path.len();
+    while depth >= 1 {
+        let (last, parents) = match path[..depth].split_last() {
             Some(x) => x,
-            None => break,
+            None => return,
         };
-        let mut cur = &mut *v;
-        let mut ok = true;
-        for elem in pp {
-            match cur.as_object_mut().and_then(|m| m.get_mut(key(elem))) {
-                Some(next) => cur = next,
-                None => {
-                    ok = false;
-                    break;
-                }
+        if depth < path.len() {
+            // only prune a parent that is now an empty object, and never a top-level field
+            let empty = get_path(v, &path[..depth])
+                .and_then(Value::as_object)
+                .is_some_and(Map::is_empty);
+            if !empty || depth < 2 {
+                return;
             }
         }
-        if ok && let Some(m) = cur.as_object_mut() {
-            m.remove(key(l));
+        match get_path_mut(v, parents).and_then(Value::as_object_mut) {
+            Some(m) => {
+                m.remove(key(last));
+            }
+            None => return,
         }
+        depth -= 1;
     }
 }
 
@@ -497,7 +485,8 @@ fn pointer_parent<'a>(
                 .ok_or_else(|| format!("missing path element {t:?}"))?,
             Value::Array(a) => {
                 let i: usize = t.parse().map_err(|_| format!("bad array index {t:?}"))?;
-                a.get_mut(i).ok_or_else(|| format!("index {i} out of range"))?
+                a.get_mut(i)
+                    .ok_or_else(|| format!("index {i} out of range"))?
             }
             _ => return Err(format!("cannot descend into a scalar at {t:?}")),
         };

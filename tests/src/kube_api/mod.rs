@@ -151,6 +151,11 @@ impl Inner {
             let changed = std::mem::take(&mut s.dirty);
             (out, changed, s.rv, std::mem::take(&mut s.terminations))
         };
+        self.after_write(changed, rv, terminations);
+        out
+    }
+
+    fn after_write(self: &Arc<Self>, changed: bool, rv: u64, terminations: Vec<String>) {
         if changed {
             self.rv_tx.send_replace(rv);
             self.wake.notify_one();
@@ -160,10 +165,15 @@ impl Inner {
             let delay = self.opts.namespace_termination_delay;
             tokio::spawn(async move {
                 tokio::time::sleep(delay).await;
-                inner.mutate(|s| s.finish_namespace(&ns));
+                let (rv, more) = {
+                    let mut s = inner.lock();
+                    s.finish_namespace(&ns);
+                    s.dirty = false;
+                    (s.rv, std::mem::take(&mut s.terminations))
+                };
+                inner.after_write(true, rv, more);
             });
         }
-        out
     }
 }
 

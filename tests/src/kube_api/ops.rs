@@ -41,7 +41,12 @@ fn ns_res() -> Result<&'static ResourceDef, ApiError> {
 }
 
 /// 404 when the namespace is missing, 403 when it is Terminating.
-pub(crate) fn check_namespace(store: &Store, r: &ResourceDef, ns: &str, name: &str) -> Result<(), ApiError> {
+pub(crate) fn check_namespace(
+    store: &Store,
+    r: &ResourceDef,
+    ns: &str,
+    name: &str,
+) -> Result<(), ApiError> {
     if !r.namespaced {
         return Ok(());
     }
@@ -88,7 +93,12 @@ fn check_namespace_field(r: &ResourceDef, body: &Value, ns: &str) -> Result<(), 
 }
 
 /// Unknown-field check via a typed round trip. `apply` selects the SSA wording and default.
-fn check_unknown(r: &ResourceDef, body: &Value, ctx: &mut WriteCtx, apply: bool) -> Result<(), ApiError> {
+fn check_unknown(
+    r: &ResourceDef,
+    body: &Value,
+    ctx: &mut WriteCtx,
+    apply: bool,
+) -> Result<(), ApiError> {
     if ctx.validation == FieldValidation::Ignore {
         return Ok(());
     }
@@ -108,12 +118,19 @@ fn check_unknown(r: &ResourceDef, body: &Value, ctx: &mut WriteCtx, apply: bool)
         let msg = if apply {
             format!(
                 "failed to create typed patch object ({}, Kind={}): .{}: field not declared in schema",
-                if r.group.is_empty() { format!("/{}", r.version) } else { r.api_version() },
+                if r.group.is_empty() {
+                    format!("/{}", r.version)
+                } else {
+                    r.api_version()
+                },
                 r.kind,
                 unknown[0]
             )
         } else {
-            let list: Vec<String> = unknown.iter().map(|u| format!("unknown field {u:?}")).collect();
+            let list: Vec<String> = unknown
+                .iter()
+                .map(|u| format!("unknown field {u:?}"))
+                .collect();
             format!(
                 "{} in version {:?} cannot be handled as a {}: strict decoding error: {}",
                 r.kind,
@@ -204,7 +221,15 @@ pub(crate) fn system_create(
         }
     }
     validate::apply_defaults(r, v, None, store);
-    fields::record_update(None, v, manager, &r.api_version(), None, r.has_status(), now);
+    fields::record_update(
+        None,
+        v,
+        manager,
+        &r.api_version(),
+        None,
+        r.has_status(),
+        now,
+    );
     let created = store.insert(r, v.clone());
     after_create(store, r, &created);
     Some(created)
@@ -221,12 +246,25 @@ pub(crate) fn system_update(
 ) -> Value {
     let now = store::now();
     validate::apply_defaults(r, &mut new, Some(old), store);
-    fields::record_update(Some(old), &mut new, manager, &r.api_version(), sub, r.has_status(), &now);
+    fields::record_update(
+        Some(old),
+        &mut new,
+        manager,
+        &r.api_version(),
+        sub,
+        r.has_status(),
+        &now,
+    );
     store.replace(r, old, new)
 }
 
 /// Fills the server-owned metadata of a new object (uid, timestamps, generated name).
-fn init_metadata(store: &mut Store, r: &ResourceDef, obj: &mut Value, ns: &str) -> Result<(), ApiError> {
+fn init_metadata(
+    store: &mut Store,
+    r: &ResourceDef,
+    obj: &mut Value,
+    ns: &str,
+) -> Result<(), ApiError> {
     if !obj.get("metadata").is_some_and(Value::is_object) {
         obj["metadata"] = json!({});
     }
@@ -236,7 +274,10 @@ fn init_metadata(store: &mut Store, r: &ResourceDef, obj: &mut Value, ns: &str) 
         .unwrap_or_default()
         .to_string();
     if name.is_empty() {
-        if let Some(prefix) = obj.pointer("/metadata/generateName").and_then(Value::as_str) {
+        if let Some(prefix) = obj
+            .pointer("/metadata/generateName")
+            .and_then(Value::as_str)
+        {
             let generated = format!("{prefix}{}", store.suffix(5));
             set_meta(obj, "name", json!(generated));
         }
@@ -276,7 +317,9 @@ pub(crate) fn create(
     ctx: &mut WriteCtx,
 ) -> Result<Value, ApiError> {
     if !body.is_object() {
-        return Err(ApiError::bad_request("the body of the request must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "the body of the request must be a JSON object",
+        ));
     }
     check_type(r, &body)?;
     check_namespace_field(r, &body, ns)?;
@@ -286,11 +329,13 @@ pub(crate) fn create(
     let name = name_of(&body).to_string();
     if !name.is_empty() {
         if let Some(existing) = store.get(r, ns, &name) {
-            return Err(if existing.pointer("/metadata/deletionTimestamp").is_some() {
-                ApiError::being_deleted(r, &name)
-            } else {
-                ApiError::already_exists(r, &name)
-            });
+            return Err(
+                if existing.pointer("/metadata/deletionTimestamp").is_some() {
+                    ApiError::being_deleted(r, &name)
+                } else {
+                    ApiError::already_exists(r, &name)
+                },
+            );
         }
     }
     check_namespace(store, r, ns, &name)?;
@@ -300,7 +345,15 @@ pub(crate) fn create(
         }
     }
     let now = store::now();
-    fields::record_update(None, &mut body, &ctx.manager, &r.api_version(), None, r.has_status(), &now);
+    fields::record_update(
+        None,
+        &mut body,
+        &ctx.manager,
+        &r.api_version(),
+        None,
+        r.has_status(),
+        &now,
+    );
     commit(store, r, None, body, ctx)
 }
 
@@ -357,7 +410,10 @@ fn scope_to_subresource(r: &ResourceDef, current: &Value, new: &mut Value, sub: 
 }
 
 fn check_rv(r: &ResourceDef, current: &Value, body: &Value) -> Result<(), ApiError> {
-    if let Some(want) = body.pointer("/metadata/resourceVersion").and_then(Value::as_str) {
+    if let Some(want) = body
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+    {
         let have = current
             .pointer("/metadata/resourceVersion")
             .and_then(Value::as_str)
@@ -380,7 +436,9 @@ pub(crate) fn replace(
     ctx: &mut WriteCtx,
 ) -> Result<Value, ApiError> {
     if !body.is_object() {
-        return Err(ApiError::bad_request("the body of the request must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "the body of the request must be a JSON object",
+        ));
     }
     if sub == Some("scale") {
         return write_scale(store, r, ns, name, &body, ctx);
@@ -406,7 +464,15 @@ pub(crate) fn replace(
     keep_system_metadata(&current, &mut body);
     scope_to_subresource(r, &current, &mut body, sub);
     let now = store::now();
-    fields::record_update(Some(&current), &mut body, &ctx.manager, &r.api_version(), sub, r.has_status(), &now);
+    fields::record_update(
+        Some(&current),
+        &mut body,
+        &ctx.manager,
+        &r.api_version(),
+        sub,
+        r.has_status(),
+        &now,
+    );
     commit(store, r, Some(&current), body, ctx)
 }
 
@@ -426,7 +492,9 @@ impl PatchType {
             "application/merge-patch+json" => Some(PatchType::Merge),
             "application/strategic-merge-patch+json" => Some(PatchType::Strategic),
             "application/json-patch+json" => Some(PatchType::Json),
-            "application/apply-patch+yaml" | "application/apply-patch+json" => Some(PatchType::Apply),
+            "application/apply-patch+yaml" | "application/apply-patch+json" => {
+                Some(PatchType::Apply)
+            }
             _ => None,
         }
     }
@@ -440,9 +508,7 @@ pub(crate) fn parse_body(bytes: &[u8], yaml_ok: bool) -> Result<Value, ApiError>
             let text = std::str::from_utf8(bytes)
                 .map_err(|_| ApiError::bad_request("the request body is not UTF-8"))?;
             serde_saphyr::from_str::<Value>(text).map_err(|ye| {
-                ApiError::bad_request(format!(
-                    "error decoding YAML: {ye} (as JSON: {e})"
-                ))
+                ApiError::bad_request(format!("error decoding YAML: {ye} (as JSON: {e})"))
             })
         }
         Err(e) => Err(ApiError::bad_request(format!(
@@ -469,7 +535,12 @@ pub(crate) fn patch(
         return apply(store, r, ns, name, body, sub, ctx);
     }
     if sub == Some("scale") {
-        let current = scale_of(r, store.get(r, ns, name).ok_or_else(|| ApiError::not_found(r, name))?);
+        let current = scale_of(
+            r,
+            store
+                .get(r, ns, name)
+                .ok_or_else(|| ApiError::not_found(r, name))?,
+        );
         let patched = patch_value(&current, pt, bytes)?;
         return write_scale(store, r, ns, name, &patched, ctx).map(|v| (200, v));
     }
@@ -489,7 +560,15 @@ pub(crate) fn patch(
     keep_system_metadata(&current, &mut new);
     scope_to_subresource(r, &current, &mut new, sub);
     let now = store::now();
-    fields::record_update(Some(&current), &mut new, &ctx.manager, &r.api_version(), sub, r.has_status(), &now);
+    fields::record_update(
+        Some(&current),
+        &mut new,
+        &ctx.manager,
+        &r.api_version(),
+        sub,
+        r.has_status(),
+        &now,
+    );
     commit(store, r, Some(&current), new, ctx).map(|v| (200, v))
 }
 
@@ -506,8 +585,13 @@ fn patch_value(current: &Value, pt: PatchType, bytes: &[u8]) -> Result<Value, Ap
         PatchType::Json => {
             let p: json_patch::Patch = serde_json::from_slice(bytes)
                 .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
-            json_patch::patch(&mut new, &p)
-                .map_err(|e| ApiError::new(422, "Invalid", format!("the server rejected our request due to an error in our request: {e}")))?;
+            json_patch::patch(&mut new, &p).map_err(|e| {
+                ApiError::new(
+                    422,
+                    "Invalid",
+                    format!("the server rejected our request due to an error in our request: {e}"),
+                )
+            })?;
         }
         PatchType::Apply => {}
     }
@@ -530,13 +614,21 @@ pub(crate) fn apply(
         ));
     }
     if !applied.is_object() {
-        return Err(ApiError::bad_request("the applied configuration must be an object"));
+        return Err(ApiError::bad_request(
+            "the applied configuration must be an object",
+        ));
     }
     if sub == Some("scale") {
         return write_scale(store, r, ns, name, &applied, ctx).map(|v| (200, v));
     }
-    let av = applied.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
-    let kind = applied.get("kind").and_then(Value::as_str).unwrap_or_default();
+    let av = applied
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let kind = applied
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if av.is_empty() || kind.is_empty() {
         return Err(ApiError::bad_request(format!(
             "Object 'Kind' is missing in '{}'",
@@ -561,7 +653,9 @@ pub(crate) fn apply(
     if has_status || sub == Some("status") {
         if let Some(o) = applied.as_object_mut() {
             if sub == Some("status") {
-                o.retain(|k, _| matches!(k.as_str(), "apiVersion" | "kind" | "metadata" | "status"));
+                o.retain(|k, _| {
+                    matches!(k.as_str(), "apiVersion" | "kind" | "metadata" | "status")
+                });
             } else {
                 o.remove("status");
             }
@@ -573,7 +667,10 @@ pub(crate) fn apply(
         .map(str::to_string);
     let mut ownable_src = applied.clone();
     if sub == Some("status") {
-        if let Some(m) = ownable_src.get_mut("metadata").and_then(Value::as_object_mut) {
+        if let Some(m) = ownable_src
+            .get_mut("metadata")
+            .and_then(Value::as_object_mut)
+        {
             m.clear();
         }
     }
@@ -607,7 +704,11 @@ pub(crate) fn apply(
         return commit(store, r, None, obj, ctx).map(|v| (201, v));
     };
     if let Some(want) = &rv_precondition {
-        if current.pointer("/metadata/resourceVersion").and_then(Value::as_str) != Some(want) {
+        if current
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            != Some(want)
+        {
             return Err(ApiError::stale(r, name));
         }
     }
@@ -628,7 +729,11 @@ pub(crate) fn apply(
             }
             for owned in &m.fields {
                 if fields::overlaps(owned, p) {
-                    let shown = if owned.len() >= p.len() { owned.clone() } else { p.clone() };
+                    let shown = if owned.len() >= p.len() {
+                        owned.clone()
+                    } else {
+                        p.clone()
+                    };
                     if !conflicts.iter().any(|(j, q)| *j == i && *q == shown) {
                         conflicts.push((i, shown));
                     }
@@ -654,9 +759,12 @@ pub(crate) fn apply(
         .unwrap_or_default();
     let mut obj = current.clone();
     for p in old_paths.difference(&new_paths) {
-        let owned_elsewhere = managers
-            .iter()
-            .any(|m| !me(m) && m.fields.iter().any(|f| fields::overlaps(f, p) && f.len() <= p.len()));
+        let owned_elsewhere = managers.iter().any(|m| {
+            !me(m)
+                && m.fields
+                    .iter()
+                    .any(|f| fields::overlaps(f, p) && f.len() <= p.len())
+        });
         if !owned_elsewhere {
             fields::remove(&mut obj, p);
         }
@@ -668,7 +776,15 @@ pub(crate) fn apply(
         }
     }
     if let Some(m) = patch.get_mut("metadata").and_then(Value::as_object_mut) {
-        for k in ["name", "namespace", "resourceVersion", "uid", "managedFields", "creationTimestamp", "generation"] {
+        for k in [
+            "name",
+            "namespace",
+            "resourceVersion",
+            "uid",
+            "managedFields",
+            "creationTimestamp",
+            "generation",
+        ] {
             m.remove(k);
         }
     }
@@ -724,7 +840,12 @@ fn merge_applied(target: &mut Value, applied: &Value) {
     }
 }
 
-fn conflict_error(managers: &[Manager], conflicts: &[(usize, Vec<String>)], r: &ResourceDef, name: &str) -> ApiError {
+fn conflict_error(
+    managers: &[Manager],
+    conflicts: &[(usize, Vec<String>)],
+    r: &ResourceDef,
+    name: &str,
+) -> ApiError {
     let describe = |i: usize| managers.get(i).map(Manager::describe).unwrap_or_default();
     let message = if conflicts.len() == 1 {
         format!(
@@ -747,7 +868,11 @@ fn conflict_error(managers: &[Manager], conflicts: &[(usize, Vec<String>)], r: &
             parts.push(format!("conflicts with {m}:"));
             parts.extend(ps.into_iter().map(|p| format!("- {p}")));
         }
-        format!("Apply failed with {} conflicts: {}", conflicts.len(), parts.join("\n"))
+        format!(
+            "Apply failed with {} conflicts: {}",
+            conflicts.len(),
+            parts.join("\n")
+        )
     };
     let causes: Vec<Value> = conflicts
         .iter()
@@ -779,7 +904,13 @@ pub(crate) fn scale_of(r: &ResourceDef, obj: &Value) -> Value {
         })
         .unwrap_or_default();
     let mut meta = json!({});
-    for k in ["name", "namespace", "uid", "resourceVersion", "creationTimestamp"] {
+    for k in [
+        "name",
+        "namespace",
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+    ] {
         if let Some(v) = obj.pointer(&format!("/metadata/{k}")) {
             meta[k] = v.clone();
         }
@@ -820,7 +951,15 @@ fn write_scale(
     let mut new = current.clone();
     new["spec"]["replicas"] = json!(replicas);
     let now = store::now();
-    fields::record_update(Some(&current), &mut new, &ctx.manager, &r.api_version(), Some("scale"), r.has_status(), &now);
+    fields::record_update(
+        Some(&current),
+        &mut new,
+        &ctx.manager,
+        &r.api_version(),
+        Some("scale"),
+        r.has_status(),
+        &now,
+    );
     let stored = commit(store, r, Some(&current), new, ctx)?;
     Ok(scale_of(r, &stored))
 }
@@ -885,7 +1024,11 @@ pub(crate) fn delete(
     }
     if r.plural == "namespaces" {
         if PROTECTED.contains(&name) {
-            return Err(ApiError::forbidden(r, name, "this namespace may not be deleted"));
+            return Err(ApiError::forbidden(
+                r,
+                name,
+                "this namespace may not be deleted",
+            ));
         }
         if current.pointer("/metadata/deletionTimestamp").is_some() {
             return Ok(Deleted::Pending(current));
@@ -944,7 +1087,12 @@ fn cascade(store: &mut Store, uid: &str) {
 }
 
 /// Removes or starts removing one object (finalizers and pod grace periods keep it for a while).
-pub(crate) fn delete_one(store: &mut Store, r: &'static ResourceDef, current: &Value, grace: Option<i64>) -> Deleted {
+pub(crate) fn delete_one(
+    store: &mut Store,
+    r: &'static ResourceDef,
+    current: &Value,
+    grace: Option<i64>,
+) -> Deleted {
     let ns = store::ns_of(current).to_string();
     let name = name_of(current).to_string();
     let has_finalizers = current
@@ -961,16 +1109,24 @@ pub(crate) fn delete_one(store: &mut Store, r: &'static ResourceDef, current: &V
     };
     if current.pointer("/metadata/deletionTimestamp").is_some() {
         if grace == Some(0) && !has_finalizers {
-            return store.remove(r, &ns, &name).map_or(Deleted::Gone(current.clone()), Deleted::Gone);
+            return store
+                .remove(r, &ns, &name)
+                .map_or(Deleted::Gone(current.clone()), Deleted::Gone);
         }
         return Deleted::Pending(current.clone());
     }
     if has_finalizers || pod_grace.is_some() {
         let mut new = current.clone();
         set_meta(&mut new, "deletionTimestamp", json!(store::now()));
-        set_meta(&mut new, "deletionGracePeriodSeconds", json!(grace.unwrap_or(if pod_grace.is_some() { 30 } else { 0 })));
+        set_meta(
+            &mut new,
+            "deletionGracePeriodSeconds",
+            json!(grace.unwrap_or(if pod_grace.is_some() { 30 } else { 0 })),
+        );
         if let Some(d) = pod_grace {
-            store.deadlines.insert(store::key(r, &ns, &name), Instant::now() + d);
+            store
+                .deadlines
+                .insert(store::key(r, &ns, &name), Instant::now() + d);
         }
         let stored = store.replace(r, current, new);
         return Deleted::Pending(stored);
@@ -1016,7 +1172,9 @@ pub(crate) fn finish_deadlines(store: &mut Store) {
                 .and_then(|v| v.pointer("/metadata/finalizers"))
                 .and_then(Value::as_array)
                 .is_some_and(|f| !f.is_empty());
-            store.deadlines.remove(&(g.clone(), p.clone(), ns.clone(), name.clone()));
+            store
+                .deadlines
+                .remove(&(g.clone(), p.clone(), ns.clone(), name.clone()));
             if !has_finalizers {
                 store.remove(r, &ns, &name);
             }

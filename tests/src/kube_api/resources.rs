@@ -202,7 +202,9 @@ pub(crate) fn api_group(group: &str) -> Option<Value> {
         .map(|v| json!({"groupVersion": format!("{name}/{v}"), "version": v}))
         .collect();
     let preferred = vs.first().cloned().unwrap_or(Value::Null);
-    Some(json!({"kind": "APIGroup", "apiVersion": "v1", "name": name, "versions": vs, "preferredVersion": preferred}))
+    Some(
+        json!({"kind": "APIGroup", "apiVersion": "v1", "name": name, "versions": vs, "preferredVersion": preferred}),
+    )
 }
 
 const VERBS: &[&str] = &[

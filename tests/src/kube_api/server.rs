@@ -1,857 +1,936 @@
-//! HTTP layer: authentication, request log, fault injection, routing, lists, watches and logs.
+//! HTTP routing and request handling.
 
-use std::collections::HashMap;
+use super::errors::{ApiError, reason_for, status_body};
+use super::resources::{self, Res};
+use super::selectors::{self, FieldReq, LabelReq};
+use super::state::{Event, Key, WriteOpts, meta_str};
+use super::{FaultResponse, Inner, RecordedRequest, table};
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State as AxState};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use serde_json::{Value, json};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
-use tokio::sync::broadcast::error::RecvError;
+/// Largest request body read.
+const MAX_BODY: usize = 32 * 1024 * 1024;
 
-use super::ops::{self, DeleteOpts, FieldValidation, PatchType, WriteCtx};
-use super::resources::{self, ResourceDef};
-use super::selectors::{FieldSelector, LabelSelector};
-use super::status::{ApiError, json_body, json_response};
-use super::store::{Change, Store, name_of, ns_of};
-use super::table;
-use super::{Fault, FaultResponse, Inner, RecordedRequest};
-
-type Query = HashMap<String, String>;
-
-fn q<'a>(query: &'a Query, k: &str) -> Option<&'a str> {
-    query.get(k).map(String::as_str)
+pub(crate) fn router(inner: Arc<Inner>) -> Router {
+    Router::new().fallback(handle).with_state(inner)
 }
 
-fn truthy(v: Option<&str>) -> bool {
-    matches!(v, Some("true") | Some("1") | Some("True"))
-}
-
-/// The single entry point (an axum fallback handler).
-pub(crate) async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, 64 * 1024 * 1024)
-        .await
-        .unwrap_or_default();
-    let header = |name: header::HeaderName| {
-        parts
-            .headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string()
-    };
-    let method = parts.method.clone();
-    let path = parts.uri.path().to_string();
-    let raw_query = parts.uri.query().unwrap_or_default().to_string();
-    let content_type = header(header::CONTENT_TYPE);
-    let accept = header(header::ACCEPT);
-    let user_agent = header(header::USER_AGENT);
-    let auth = header(header::AUTHORIZATION);
-    let mut record = RecordedRequest {
-        method: method.clone(),
-        path: path.clone(),
-        query: raw_query.clone(),
-        content_type: (!content_type.is_empty()).then(|| content_type.clone()),
-        accept: (!accept.is_empty()).then(|| accept.clone()),
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-        status: 0,
-    };
-
-    let authorized = auth
-        .strip_prefix("Bearer ")
-        .is_some_and(|t| t.trim() == inner.token);
-    let response = if !authorized {
-        ApiError::unauthorized().into_response()
-    } else {
-        let fault = take_fault(&inner, &method, &path, &raw_query);
-        match fault {
-            Some(FaultResponse::Hang) => {
-                inner.record(record);
-                std::future::pending::<()>().await;
-                return StatusCode::GATEWAY_TIMEOUT.into_response();
-            }
-            Some(FaultResponse::Delay(d)) => {
-                tokio::time::sleep(d).await;
-                None
-            }
-            Some(other) => Some(fault_response(other, &path)),
-            None => None,
-        }
-        .unwrap_or_else(|| {
-            let query: Query = serde_urlencoded::from_str::<Vec<(String, String)>>(&raw_query)
-                .unwrap_or_default()
-                .into_iter()
-                .collect();
-            let req = Req {
-                method: &method,
-                path: &path,
-                query: &query,
-                content_type: &content_type,
-                accept: &accept,
-                user_agent: &user_agent,
-                body: &bytes,
-            };
-            route(&inner, &req).unwrap_or_else(IntoResponse::into_response)
-        })
-    };
-    record.status = response.status().as_u16();
-    inner.record(record);
-    response
-}
-
-fn take_fault(inner: &Inner, method: &Method, path: &str, query: &str) -> Option<FaultResponse> {
-    let target = if query.is_empty() {
-        path.to_string()
-    } else {
-        format!("{path}?{query}")
-    };
-    let mut faults = inner.faults.lock().unwrap_or_else(|e| e.into_inner());
-    let idx = faults.iter().position(|f: &Fault| {
-        f.method.as_ref().is_none_or(|m| m == method) && target.contains(&f.path_contains)
-    })?;
-    let response = faults[idx].response.clone();
-    if faults[idx].times > 0 {
-        faults[idx].times -= 1;
-        if faults[idx].times == 0 {
-            faults.remove(idx);
-        }
-    }
-    Some(response)
-}
-
-fn fault_response(f: FaultResponse, path: &str) -> Response {
-    match f {
-        FaultResponse::Status(code) => ApiError::for_code(code, None).into_response(),
-        FaultResponse::TooManyRequests { retry_after_secs } => {
-            let mut e = ApiError::for_code(429, None);
-            e.retry_after = Some(retry_after_secs);
-            e.into_response()
-        }
-        FaultResponse::Conflict => {
-            let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
-            let (plural, name) = match segs.len() {
-                n if n >= 2 => (segs[n - 2], segs[n - 1]),
-                _ => ("objects", "unknown"),
-            };
-            let res = format!("{plural} \"{name}\"");
-            ApiError::new(
-                409,
-                "Conflict",
-                format!("Operation cannot be fulfilled on {res}: the object has been modified; please apply your changes to the latest version and try again"),
-            )
-            .with_details(json!({"name": name, "kind": plural}))
-            .into_response()
-        }
-        FaultResponse::Hang | FaultResponse::Delay(_) => StatusCode::GATEWAY_TIMEOUT.into_response(),
-    }
-}
-
-struct Req<'a> {
-    method: &'a Method,
-    path: &'a str,
-    query: &'a Query,
-    content_type: &'a str,
-    accept: &'a str,
-    user_agent: &'a str,
-    body: &'a [u8],
-}
-
-enum Route {
-    Version,
-    CoreVersions,
-    Groups,
-    Group(String),
-    ResourceList(String, String),
-    Collection {
-        r: &'static ResourceDef,
-        ns: Option<String>,
-    },
-    Object {
-        r: &'static ResourceDef,
-        ns: String,
-        name: String,
-        sub: Option<String>,
-    },
-}
-
-fn parse_route(path: &str) -> Result<Route, ApiError> {
-    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let (group, version, rest): (&str, &str, &[&str]) = match segs.as_slice() {
-        ["version"] => return Ok(Route::Version),
-        ["api"] => return Ok(Route::CoreVersions),
-        ["apis"] => return Ok(Route::Groups),
-        ["apis", g] => return Ok(Route::Group((*g).to_string())),
-        ["api", v, rest @ ..] => ("", *v, rest),
-        ["apis", g, v, rest @ ..] => (*g, *v, rest),
-        _ => return Err(ApiError::no_route()),
-    };
-    if !resources::serves_group_version(group, version) {
-        return Err(ApiError::no_route());
-    }
-    let find = |plural: &str| resources::by_gv_plural(group, version, plural);
-    let check_sub = |r: &'static ResourceDef, sub: &str| {
-        if r.subresources.contains(&sub) {
-            Ok(Some(sub.to_string()))
-        } else {
-            Err(ApiError::no_route())
-        }
-    };
-    match rest {
-        [] => Ok(Route::ResourceList(group.into(), version.into())),
-        ["namespaces", ns, plural, tail @ ..] if find(plural).is_some_and(|r| r.namespaced) => {
-            let r = find(plural).ok_or_else(ApiError::no_route)?;
-            match tail {
-                [] => Ok(Route::Collection {
-                    r,
-                    ns: Some((*ns).to_string()),
-                }),
-                [name] => Ok(Route::Object {
-                    r,
-                    ns: (*ns).to_string(),
-                    name: (*name).to_string(),
-                    sub: None,
-                }),
-                [name, sub] => Ok(Route::Object {
-                    r,
-                    ns: (*ns).to_string(),
-                    name: (*name).to_string(),
-                    sub: check_sub(r, sub)?,
-                }),
-                _ => Err(ApiError::no_route()),
-            }
-        }
-        [plural] => {
-            let r = find(plural).ok_or_else(ApiError::no_route)?;
-            Ok(Route::Collection { r, ns: None })
-        }
-        [plural, name] => {
-            let r = find(plural).ok_or_else(ApiError::no_route)?;
-            if r.namespaced {
-                return Err(ApiError::no_route());
-            }
-            Ok(Route::Object {
-                r,
-                ns: String::new(),
-                name: (*name).to_string(),
-                sub: None,
-            })
-        }
-        [plural, name, sub] => {
-            let r = find(plural).ok_or_else(ApiError::no_route)?;
-            if r.namespaced {
-                return Err(ApiError::no_route());
-            }
-            Ok(Route::Object {
-                r,
-                ns: String::new(),
-                name: (*name).to_string(),
-                sub: check_sub(r, sub)?,
-            })
-        }
-        _ => Err(ApiError::no_route()),
-    }
-}
-
-fn wants_aggregated(accept: &str) -> Option<&'static str> {
-    let first = accept.split(',').next().unwrap_or_default();
-    if !first.contains("as=APIGroupDiscoveryList") {
-        return None;
-    }
-    if first.contains("v=v2beta1") {
-        Some("v2beta1")
-    } else {
-        Some("v2")
-    }
-}
-
-fn aggregated_response(core: bool, version: &str) -> Response {
-    let av = format!("apidiscovery.k8s.io/{version}");
-    let mut r = json_body(&resources::aggregated(core, &av));
-    if let Ok(ct) = HeaderValue::from_str(&format!(
-        "application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList"
-    )) {
-        r.headers_mut().insert(header::CONTENT_TYPE, ct);
-    }
+fn json_response(code: u16, v: &Value) -> Response {
+    let mut r = Response::new(Body::from(v.to_string()));
+    *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
     r
 }
 
-fn route(inner: &Arc<Inner>, req: &Req<'_>) -> Result<Response, ApiError> {
-    if req.path.starts_with("/openapi") {
-        return Err(ApiError::no_route());
+fn error_response(e: &ApiError) -> Response {
+    json_response(e.code, &e.status_json())
+}
+
+fn text_response(code: u16, text: String) -> Response {
+    let mut r = Response::new(Body::from(text));
+    *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain"),
+    );
+    r
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> String {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Parsed query parameters.
+pub(crate) struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn parse(q: &str) -> Query {
+        Query(serde_urlencoded::from_str(q).unwrap_or_default())
     }
-    let route = parse_route(req.path)?;
-    let get_only = |resp: Response| {
-        if req.method == Method::GET {
-            Ok(resp)
-        } else {
-            Err(ApiError::method_not_allowed())
-        }
-    };
-    match route {
-        Route::Version => get_only(json_body(&resources::version())),
-        Route::CoreVersions => get_only(match wants_aggregated(req.accept) {
-            Some(v) => aggregated_response(true, v),
-            None => json_body(&resources::core_versions()),
-        }),
-        Route::Groups => get_only(match wants_aggregated(req.accept) {
-            Some(v) => aggregated_response(false, v),
-            None => json_body(&resources::group_list()),
-        }),
-        Route::Group(g) => {
-            let list = resources::group_list();
-            let found = list["groups"]
-                .as_array()
-                .and_then(|gs| gs.iter().find(|x| x["name"] == json!(g)))
-                .cloned()
-                .ok_or_else(ApiError::no_route)?;
-            let mut v = found;
-            v["kind"] = json!("APIGroup");
-            v["apiVersion"] = json!("v1");
-            get_only(json_body(&v))
-        }
-        Route::ResourceList(g, v) => get_only(json_body(&resources::resource_list(&g, &v))),
-        Route::Collection { r, ns } => collection(inner, req, r, ns),
-        Route::Object { r, ns, name, sub } => object(inner, req, r, &ns, &name, sub.as_deref()),
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    }
+    fn flag(&self, k: &str) -> bool {
+        matches!(self.get(k), Some("true" | "1"))
     }
 }
 
-fn write_ctx(req: &Req<'_>, apply: bool) -> Result<WriteCtx, ApiError> {
-    let manager = match q(req.query, "fieldManager") {
-        Some(m) => m.to_string(),
-        None if apply => String::new(),
-        None => {
-            let prefix = req.user_agent.split('/').next().unwrap_or_default().trim();
-            if prefix.is_empty() {
-                "unknown".to_string()
-            } else {
-                prefix.to_string()
+/// Everything a handler needs about the request.
+struct Req {
+    method: String,
+    content_type: String,
+    accept: String,
+    query: Query,
+    body: Bytes,
+}
+
+async fn handle(AxState(inner): AxState<Arc<Inner>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .unwrap_or_default();
+    let method = parts.method.as_str().to_string();
+    let path = parts.uri.path().to_string();
+    let raw_query = parts.uri.query().unwrap_or("").to_string();
+    let content_type = header_str(&parts.headers, header::CONTENT_TYPE);
+    let index = {
+        let mut s = inner.lock();
+        s.requests.push(RecordedRequest {
+            method: method.clone(),
+            path: path.clone(),
+            query: raw_query.clone(),
+            content_type: content_type.clone(),
+            body: String::from_utf8_lossy(&body).into_owned(),
+            status: 0,
+        });
+        s.requests.len() - 1
+    };
+    let response = respond(
+        &inner,
+        &parts.headers,
+        &method,
+        &path,
+        &raw_query,
+        content_type,
+        body,
+    )
+    .await;
+    {
+        let mut s = inner.lock();
+        if let Some(r) = s.requests.get_mut(index)
+            && r.path == path
+        {
+            r.status = response.status().as_u16();
+        }
+    }
+    response
+}
+
+async fn respond(
+    inner: &Arc<Inner>,
+    headers: &HeaderMap,
+    method: &str,
+    path: &str,
+    raw_query: &str,
+    content_type: String,
+    body: Bytes,
+) -> Response {
+    let expected = format!("Bearer {}", inner.token);
+    if header_str(headers, header::AUTHORIZATION) != expected {
+        return error_response(&ApiError::unauthorized());
+    }
+    if let Some(fault) = take_fault(inner, method, path) {
+        return match fault {
+            FaultResponse::Hang => std::future::pending().await,
+            FaultResponse::Status(code) => json_response(
+                code,
+                &status_body(
+                    code,
+                    reason_for(code),
+                    &format!("injected fault ({code})"),
+                    None,
+                ),
+            ),
+            FaultResponse::TooManyRequests { retry_after_secs } => {
+                let mut r = json_response(
+                    429,
+                    &status_body(
+                        429,
+                        "TooManyRequests",
+                        "Too many requests, please try again later.",
+                        Some(json!({"retryAfterSeconds": retry_after_secs})),
+                    ),
+                );
+                if let Ok(v) = header::HeaderValue::from_str(&retry_after_secs.to_string()) {
+                    r.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                r
             }
+        };
+    }
+    let req = Req {
+        method: method.to_string(),
+        content_type,
+        accept: header_str(headers, header::ACCEPT),
+        query: Query::parse(raw_query),
+        body,
+    };
+    route(inner, path, req)
+}
+
+fn take_fault(inner: &Inner, method: &str, path: &str) -> Option<FaultResponse> {
+    let mut s = inner.lock();
+    let idx = s.faults.iter().position(|f| {
+        f.method
+            .as_deref()
+            .is_none_or(|m| m.eq_ignore_ascii_case(method))
+            && path.contains(&f.path_contains)
+    })?;
+    let fault = s.faults[idx].clone();
+    if fault.times > 0 {
+        if fault.times == 1 {
+            s.faults.remove(idx);
+        } else {
+            s.faults[idx].times -= 1;
+        }
+    }
+    Some(fault.response)
+}
+
+fn route(inner: &Arc<Inner>, path: &str, req: Req) -> Response {
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let get_only = |v: Option<Value>| -> Response {
+        if req.method != "GET" {
+            return error_response(&ApiError::method_not_allowed());
+        }
+        match v {
+            Some(v) => json_response(200, &v),
+            None => error_response(&ApiError::no_route()),
         }
     };
-    let validation = match q(req.query, "fieldValidation") {
-        None | Some("") => FieldValidation::Default,
-        Some("Strict") => FieldValidation::Strict,
-        Some("Warn") => FieldValidation::Warn,
-        Some("Ignore") => FieldValidation::Ignore,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "fieldValidation parameter unsupported: {other}"
-            )));
-        }
+    let server_address = inner.url.trim_start_matches("https://").to_string();
+    match segs.as_slice() {
+        ["version"] => get_only(Some(resources::version_doc())),
+        ["healthz"] | ["livez"] | ["readyz"] => text_response(200, "ok".into()),
+        ["api"] => get_only(Some(resources::api_versions(&server_address))),
+        ["apis"] => get_only(Some(resources::api_group_list())),
+        ["api", "v1"] => get_only(resources::api_resource_list("", "v1")),
+        ["apis", group] => get_only(resources::api_group(group)),
+        ["apis", group, version] => get_only(resources::api_resource_list(group, version)),
+        ["api", "v1", rest @ ..] => resource_request(inner, "", "v1", rest, req),
+        ["apis", group, version, rest @ ..] => resource_request(inner, group, version, rest, req),
+        _ => error_response(&ApiError::no_route()),
+    }
+}
+
+/// A resolved resource path.
+struct Target<'a> {
+    res: &'static Res,
+    ns: Option<&'a str>,
+    name: Option<&'a str>,
+    sub: Option<&'a str>,
+}
+
+fn resolve<'a>(group: &str, version: &str, rest: &[&'a str]) -> Option<Target<'a>> {
+    let namespaced_path = rest.len() >= 3
+        && rest[0] == "namespaces"
+        && resources::find(group, version, rest[2]).is_some_and(|r| r.namespaced);
+    let (ns, plural, name, sub, extra) = if namespaced_path {
+        (
+            Some(rest[1]),
+            rest[2],
+            rest.get(3),
+            rest.get(4),
+            rest.len() > 5,
+        )
+    } else {
+        (
+            None,
+            *rest.first()?,
+            rest.get(1),
+            rest.get(2),
+            rest.len() > 3,
+        )
     };
-    let dry_run = match q(req.query, "dryRun") {
-        None | Some("") => false,
-        Some("All") => true,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "Invalid dry run value: {other}: supported values: \"All\""
-            )));
-        }
-    };
-    Ok(WriteCtx {
-        manager,
-        dry_run,
-        force: truthy(q(req.query, "force")),
-        validation,
-        warnings: Vec::new(),
+    if extra {
+        return None;
+    }
+    let res = resources::find(group, version, plural)?;
+    if !res.namespaced && ns.is_some() {
+        return None;
+    }
+    if res.namespaced && ns.is_none() && name.is_some() {
+        return None;
+    }
+    let sub = sub.copied();
+    if let Some(s) = sub
+        && !res.has_sub(s)
+    {
+        return None;
+    }
+    Some(Target {
+        res,
+        ns,
+        name: name.copied(),
+        sub,
     })
 }
 
-fn with_warnings(mut resp: Response, ctx: &WriteCtx) -> Response {
-    for w in &ctx.warnings {
-        if let Ok(v) = HeaderValue::from_str(&format!("299 - {w:?}")) {
-            resp.headers_mut().append(header::WARNING, v);
+fn resource_request(
+    inner: &Arc<Inner>,
+    group: &str,
+    version: &str,
+    rest: &[&str],
+    req: Req,
+) -> Response {
+    let Some(t) = resolve(group, version, rest) else {
+        return error_response(&ApiError::no_route());
+    };
+    let result = match (req.method.as_str(), t.name, t.sub) {
+        ("GET", None, _) => {
+            if req.query.flag("watch") {
+                return watch(inner, &t, &req);
+            }
+            list(inner, &t, &req)
         }
+        ("GET", Some(name), Some("log")) => return logs(inner, &t, name, &req),
+        ("GET", Some(name), Some("scale")) => get_scale(inner, &t, name),
+        ("GET", Some(name), _) => get(inner, &t, name, &req),
+        ("POST", None, None) => create(inner, &t, &req),
+        ("PUT", Some(name), Some("scale")) | ("PATCH", Some(name), Some("scale")) => {
+            write_scale(inner, &t, name, &req)
+        }
+        ("PUT", Some(name), _) => replace(inner, &t, name, &req),
+        ("PATCH", Some(name), _) => patch(inner, &t, name, &req),
+        ("DELETE", Some(name), None) => delete(inner, &t, name, &req),
+        ("DELETE", None, None) => delete_collection(inner, &t, &req),
+        _ => Err(ApiError::method_not_allowed()),
+    };
+    match result {
+        Ok((code, v)) => json_response(code, &v),
+        Err(e) => error_response(&e),
     }
-    resp
 }
 
-fn object_response(code: u16, obj: &Value, req: &Req<'_>, r: &ResourceDef, rv: &str) -> Response {
-    if table::wants_table(req.accept) {
-        let include = q(req.query, "includeObject").unwrap_or("Metadata");
-        return json_response(
-            code,
-            &table::table(r, std::slice::from_ref(obj), rv, include),
-        );
-    }
-    json_response(code, obj)
-}
+type Answer = Result<(u16, Value), ApiError>;
 
-fn selectors(query: &Query) -> Result<(LabelSelector, FieldSelector), ApiError> {
-    let labels = LabelSelector::parse(q(query, "labelSelector").unwrap_or_default())
+fn selectors(q: &Query) -> Result<(Vec<LabelReq>, Vec<FieldReq>), ApiError> {
+    let labels = selectors::parse_labels(q.get("labelSelector").unwrap_or(""))
         .map_err(ApiError::bad_request)?;
-    let fields = FieldSelector::parse(q(query, "fieldSelector").unwrap_or_default())
+    let fields = selectors::parse_fields(q.get("fieldSelector").unwrap_or(""))
         .map_err(ApiError::bad_request)?;
     Ok((labels, fields))
 }
 
-fn collection(
-    inner: &Arc<Inner>,
-    req: &Req<'_>,
-    r: &'static ResourceDef,
-    ns: Option<String>,
-) -> Result<Response, ApiError> {
-    let m = req.method;
-    if *m == Method::GET {
-        if truthy(q(req.query, "watch")) {
-            return watch(inner, req, r, ns);
-        }
-        return list(inner, req, r, ns.as_deref());
-    }
-    if *m == Method::POST {
-        let ns = match (&ns, r.namespaced) {
-            (Some(ns), true) => ns.clone(),
-            (None, false) => String::new(),
-            _ => return Err(ApiError::method_not_allowed()),
-        };
-        let body = ops::parse_body(req.body, false)?;
-        let mut ctx = write_ctx(req, false)?;
-        let mut store = inner.lock();
-        let created = ops::create(&mut store, r, &ns, body, &mut ctx)?;
-        let rv = store.rv.to_string();
-        drop(store);
-        return Ok(with_warnings(object_response(201, &created, req, r, &rv), &ctx));
-    }
-    if *m == Method::DELETE {
-        if r.namespaced && ns.is_none() {
-            return Err(ApiError::method_not_allowed());
-        }
-        let (labels, fields) = selectors(req.query)?;
-        let opts = delete_opts(req)?;
-        let mut store = inner.lock();
-        let targets: Vec<Value> = store
-            .list(r, ns.as_deref())
+fn matches(labels: &[LabelReq], fields: &[FieldReq], obj: &Value) -> bool {
+    selectors::matches_labels(labels, obj) && selectors::matches_fields(fields, obj)
+}
+
+fn list(inner: &Arc<Inner>, t: &Target, req: &Req) -> Answer {
+    let (labels, fields) = selectors(&req.query)?;
+    let (items, rv) = {
+        let s = inner.lock();
+        let items: Vec<(Key, Value)> = s
+            .list(t.res, t.ns)
             .into_iter()
-            .filter(|o| labels.matches(o) && fields.matches(o))
+            .filter(|(_, v)| matches(&labels, &fields, v))
             .collect();
-        let mut items = Vec::new();
-        for t in targets {
-            match ops::delete(&mut store, r, ns_of(&t), name_of(&t), &opts) {
-                Ok(ops::Deleted::Gone(v)) | Ok(ops::Deleted::Pending(v)) => items.push(v),
-                Err(e) if e.code == 404 => {}
-                Err(e) => return Err(e),
+        (items, s.rv)
+    };
+    // pagination: the continue token is "<namespace>/<name>" of the last item returned
+    let start = req.query.get("continue").filter(|c| !c.is_empty());
+    let mut items: Vec<(Key, Value)> = match start {
+        Some(token) => {
+            let (ns, name) = token.split_once('/').unwrap_or(("", token));
+            items
+                .into_iter()
+                .filter(|(k, _)| (k.ns.as_str(), k.name.as_str()) > (ns, name))
+                .collect()
+        }
+        None => items,
+    };
+    let limit: usize = req
+        .query
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .filter(|l| *l > 0)
+        .unwrap_or(usize::MAX);
+    let mut metadata = json!({"resourceVersion": rv.to_string()});
+    if items.len() > limit {
+        let remaining = items.len() - limit;
+        items.truncate(limit);
+        if let Some((k, _)) = items.last() {
+            metadata["continue"] = json!(format!("{}/{}", k.ns, k.name));
+            metadata["remainingItemCount"] = json!(remaining);
+        }
+    }
+    let items: Vec<Value> = items.into_iter().map(|(_, v)| v).collect();
+    if table::wants_table(&req.accept) {
+        return Ok((200, table::table(t.res, &items, metadata, &req.query)));
+    }
+    Ok((
+        200,
+        json!({
+            "kind": format!("{}List", t.res.kind),
+            "apiVersion": t.res.api_version(),
+            "metadata": metadata,
+            "items": items,
+        }),
+    ))
+}
+
+fn get(inner: &Arc<Inner>, t: &Target, name: &str, req: &Req) -> Answer {
+    let obj = inner
+        .lock()
+        .get(&Key::new(t.res, t.ns, name))
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(t.res, name))?;
+    if table::wants_table(&req.accept) {
+        let rv = meta_str(&obj, "resourceVersion").unwrap_or("").to_string();
+        return Ok((
+            200,
+            table::table(
+                t.res,
+                std::slice::from_ref(&obj),
+                json!({"resourceVersion": rv}),
+                &req.query,
+            ),
+        ));
+    }
+    Ok((200, obj))
+}
+
+fn parse_body(req: &Req, yaml_ok: bool) -> Result<Value, ApiError> {
+    let text = std::str::from_utf8(&req.body)
+        .map_err(|_| ApiError::bad_request("the request body is not UTF-8"))?;
+    if text.trim().is_empty() {
+        return Err(ApiError::bad_request("the request body is empty"));
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(v) => Ok(v),
+        Err(json_err) if yaml_ok => serde_saphyr::from_str::<Value>(text).map_err(|e| {
+            ApiError::bad_request(format!("error decoding YAML: {e} (as JSON: {json_err})"))
+        }),
+        Err(e) => Err(ApiError::bad_request(format!(
+            "couldn't get version/kind; json parse error: {e}"
+        ))),
+    }
+}
+
+fn write_opts(req: &Req, sub: Option<&str>, default_manager: &str) -> WriteOpts {
+    WriteOpts {
+        manager: req
+            .query
+            .get("fieldManager")
+            .map(str::to_string)
+            .unwrap_or_else(|| default_manager.to_string()),
+        force: req.query.flag("force"),
+        dry_run: req.query.get("dryRun").is_some_and(|d| !d.is_empty()),
+        sub: sub.map(str::to_string),
+    }
+}
+
+fn field_validation(req: &Req) -> Result<(), ApiError> {
+    match req.query.get("fieldValidation") {
+        None | Some("Ignore" | "Warn" | "Strict") => Ok(()),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "fieldValidation: Invalid value: \"{other}\": must be one of Ignore, Warn or Strict"
+        ))),
+    }
+}
+
+fn create(inner: &Arc<Inner>, t: &Target, req: &Req) -> Answer {
+    field_validation(req)?;
+    let body = parse_body(req, false)?;
+    let opts = write_opts(req, None, "unknown");
+    let obj = inner.mutate(|s| s.create(t.res, t.ns, body, &opts))?;
+    Ok((201, obj))
+}
+
+fn replace(inner: &Arc<Inner>, t: &Target, name: &str, req: &Req) -> Answer {
+    field_validation(req)?;
+    let body = parse_body(req, false)?;
+    let sub = t.sub.filter(|s| *s == "status");
+    let opts = write_opts(req, sub, "unknown");
+    let obj = inner.mutate(|s| s.replace(t.res, t.ns, name, body, &opts))?;
+    Ok((200, obj))
+}
+
+fn patch(inner: &Arc<Inner>, t: &Target, name: &str, req: &Req) -> Answer {
+    field_validation(req)?;
+    let sub = t.sub.filter(|s| *s == "status");
+    let ct = req
+        .content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match ct.as_str() {
+        "application/apply-patch+yaml" | "application/apply-patch+cbor" => {
+            let body = parse_body(req, true)?;
+            let opts = write_opts(req, sub, "");
+            let (obj, created) = inner.mutate(|s| s.apply(t.res, t.ns, name, body, &opts))?;
+            Ok((if created { 201 } else { 200 }, obj))
+        }
+        "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
+            if req.query.get("force").is_some() {
+                return Err(ApiError::bad_request(
+                    "force: Forbidden: may not be specified for non-apply patch",
+                ));
             }
+            let body = parse_body(req, false)?;
+            let opts = write_opts(req, sub, "unknown");
+            let obj = inner.mutate(|s| s.patch(t.res, t.ns, name, &body, false, &opts))?;
+            Ok((200, obj))
         }
-        let rv = store.rv.to_string();
-        drop(store);
-        return Ok(json_body(&json!({
-            "kind": format!("{}List", r.kind),
-            "apiVersion": r.api_version(),
-            "metadata": {"resourceVersion": rv},
-            "items": items
-        })));
+        "application/json-patch+json" => {
+            let body = parse_body(req, false)?;
+            let opts = write_opts(req, sub, "unknown");
+            let obj = inner.mutate(|s| s.patch(t.res, t.ns, name, &body, true, &opts))?;
+            Ok((200, obj))
+        }
+        other => Err(ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {other:?})"
+            ),
+        )),
     }
-    Err(ApiError::method_not_allowed())
 }
 
-fn list(
-    inner: &Arc<Inner>,
-    req: &Req<'_>,
-    r: &'static ResourceDef,
-    ns: Option<&str>,
-) -> Result<Response, ApiError> {
-    let (labels, fields) = selectors(req.query)?;
-    let store = inner.lock();
-    let rv = store.rv.to_string();
-    let all: Vec<Value> = store
-        .list(r, ns)
-        .into_iter()
-        .filter(|o| labels.matches(o) && fields.matches(o))
-        .collect();
-    drop(store);
-    let limit = q(req.query, "limit")
-        .and_then(|l| l.parse::<usize>().ok())
-        .filter(|l| *l > 0);
-    let start = match q(req.query, "continue").filter(|c| !c.is_empty()) {
-        None => 0,
-        Some(token) => all
-            .iter()
-            .position(|o| format!("{}/{}", ns_of(o), name_of(o)).as_str() > token)
-            .unwrap_or(all.len()),
-    };
-    let end = limit.map_or(all.len(), |l| (start + l).min(all.len()));
-    let items: Vec<Value> = all[start..end].to_vec();
-    let mut metadata = json!({"resourceVersion": rv});
-    if end < all.len() {
-        if let Some(last) = items.last() {
-            metadata["continue"] = json!(format!("{}/{}", ns_of(last), name_of(last)));
-            metadata["remainingItemCount"] = json!(all.len() - end);
+/// propagationPolicy and dryRun from the query or a DeleteOptions body.
+fn delete_options(req: &Req) -> Result<(Option<String>, bool), ApiError> {
+    let mut policy = req.query.get("propagationPolicy").map(str::to_string);
+    let mut dry_run = req.query.get("dryRun").is_some_and(|d| !d.is_empty());
+    if !req.body.is_empty() {
+        let body: Value = serde_json::from_slice(&req.body)
+            .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?;
+        if let Some(p) = body.get("propagationPolicy").and_then(Value::as_str) {
+            policy = Some(p.to_string());
         }
-    }
-    if table::wants_table(req.accept) {
-        let include = q(req.query, "includeObject").unwrap_or("Metadata");
-        let mut t = table::table(r, &items, &rv, include);
-        t["metadata"] = metadata;
-        return Ok(json_body(&t));
-    }
-    Ok(json_body(&json!({
-        "kind": format!("{}List", r.kind),
-        "apiVersion": r.api_version(),
-        "metadata": metadata,
-        "items": items
-    })))
-}
-
-fn delete_opts(req: &Req<'_>) -> Result<DeleteOpts, ApiError> {
-    let body: Value = if req.body.iter().all(u8::is_ascii_whitespace) {
-        json!({})
-    } else {
-        serde_json::from_slice(req.body)
-            .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?
-    };
-    let mut policy = body
-        .get("propagationPolicy")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .or_else(|| q(req.query, "propagationPolicy").map(str::to_string));
-    if policy.is_none() {
-        let orphan = body
+        if body
             .get("orphanDependents")
             .and_then(Value::as_bool)
-            .or_else(|| q(req.query, "orphanDependents").map(|v| v == "true"));
-        policy = orphan.map(|o| if o { "Orphan" } else { "Background" }.to_string());
-    }
-    if let Some(p) = &policy {
-        if !matches!(p.as_str(), "Orphan" | "Background" | "Foreground") {
-            return Err(ApiError::bad_request(format!(
-                "DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Unsupported value: {p:?}: supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\""
-            )));
+            .unwrap_or(false)
+        {
+            policy = Some("Orphan".into());
+        }
+        if body
+            .get("dryRun")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
+        {
+            dry_run = true;
         }
     }
-    let dry = body
-        .get("dryRun")
-        .and_then(Value::as_array)
-        .is_some_and(|a| !a.is_empty())
-        || q(req.query, "dryRun") == Some("All");
-    Ok(DeleteOpts {
-        policy,
-        grace_seconds: body
-            .get("gracePeriodSeconds")
-            .and_then(Value::as_i64)
-            .or_else(|| q(req.query, "gracePeriodSeconds").and_then(|g| g.parse().ok())),
-        precondition_uid: body
-            .pointer("/preconditions/uid")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        precondition_rv: body
-            .pointer("/preconditions/resourceVersion")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        dry_run: dry,
+    match policy.as_deref() {
+        None | Some("Orphan" | "Background" | "Foreground") => Ok((policy, dry_run)),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "propagationPolicy: Unsupported value: \"{other}\": supported values: \"Foreground\", \"Background\", \"Orphan\""
+        ))),
+    }
+}
+
+fn delete(inner: &Arc<Inner>, t: &Target, name: &str, req: &Req) -> Answer {
+    let (policy, dry_run) = delete_options(req)?;
+    let obj = inner.mutate(|s| s.delete(t.res, t.ns, name, policy.as_deref(), dry_run))?;
+    Ok((200, obj))
+}
+
+fn delete_collection(inner: &Arc<Inner>, t: &Target, req: &Req) -> Answer {
+    let (policy, dry_run) = delete_options(req)?;
+    let (labels, fields) = selectors(&req.query)?;
+    let (items, rv) = inner.mutate(|s| {
+        let keys: Vec<Key> = s
+            .list(t.res, t.ns)
+            .into_iter()
+            .filter(|(_, v)| matches(&labels, &fields, v))
+            .map(|(k, _)| k)
+            .collect();
+        let mut items = Vec::new();
+        for k in keys {
+            let ns = (!k.ns.is_empty()).then_some(k.ns.as_str());
+            if let Ok(v) = s.delete(t.res, ns, &k.name, policy.as_deref(), dry_run) {
+                items.push(v);
+            }
+        }
+        (items, s.rv)
+    });
+    Ok((
+        200,
+        json!({
+            "kind": format!("{}List", t.res.kind),
+            "apiVersion": t.res.api_version(),
+            "metadata": {"resourceVersion": rv.to_string()},
+            "items": items,
+        }),
+    ))
+}
+
+fn scale_of(obj: &Value) -> Value {
+    let replicas = obj
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    let status_replicas = obj
+        .pointer("/status/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let selector = obj
+        .pointer("/spec/selector/matchLabels")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    let meta = obj.get("metadata").cloned().unwrap_or(json!({}));
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": meta.get("name"),
+            "namespace": meta.get("namespace"),
+            "uid": meta.get("uid"),
+            "resourceVersion": meta.get("resourceVersion"),
+            "creationTimestamp": meta.get("creationTimestamp"),
+        },
+        "spec": {"replicas": replicas},
+        "status": {"replicas": status_replicas, "selector": selector}
     })
 }
 
-fn object(
-    inner: &Arc<Inner>,
-    req: &Req<'_>,
-    r: &'static ResourceDef,
-    ns: &str,
-    name: &str,
-    sub: Option<&str>,
-) -> Result<Response, ApiError> {
-    let m = req.method;
-    if *m == Method::GET {
-        let store = inner.lock();
-        let obj = store
-            .get(r, ns, name)
-            .cloned()
-            .ok_or_else(|| ApiError::not_found(r, name))?;
-        let rv = store.rv.to_string();
-        if sub == Some("log") {
-            return pod_logs(&store, &obj, req.query);
-        }
-        drop(store);
-        if sub == Some("scale") {
-            return Ok(json_body(&ops::scale_of(r, &obj)));
-        }
-        return Ok(object_response(200, &obj, req, r, &rv));
-    }
-    if sub == Some("log") || sub == Some("finalize") && *m != Method::PUT {
-        return Err(ApiError::method_not_allowed());
-    }
-    if *m == Method::PUT {
-        let body = ops::parse_body(req.body, false)?;
-        let mut ctx = write_ctx(req, false)?;
-        let sub = if sub == Some("finalize") { None } else { sub };
-        let mut store = inner.lock();
-        let obj = ops::replace(&mut store, r, ns, name, body, sub, &mut ctx)?;
-        let rv = store.rv.to_string();
-        drop(store);
-        return Ok(with_warnings(object_response(200, &obj, req, r, &rv), &ctx));
-    }
-    if *m == Method::PATCH {
-        let pt = PatchType::from_content_type(req.content_type)
-            .ok_or_else(|| ApiError::unsupported_media_type(req.content_type))?;
-        let mut ctx = write_ctx(req, pt == PatchType::Apply)?;
-        let mut store = inner.lock();
-        let (code, obj) = ops::patch(&mut store, r, ns, name, pt, req.body, sub, &mut ctx)?;
-        let rv = store.rv.to_string();
-        drop(store);
-        return Ok(with_warnings(object_response(code, &obj, req, r, &rv), &ctx));
-    }
-    if *m == Method::DELETE {
-        if sub.is_some() {
-            return Err(ApiError::method_not_allowed());
-        }
-        let opts = delete_opts(req)?;
-        let mut store = inner.lock();
-        let result = ops::delete(&mut store, r, ns, name, &opts)?;
-        drop(store);
-        return Ok(json_body(&ops::delete_answer(r, &result)));
-    }
-    Err(ApiError::method_not_allowed())
+fn get_scale(inner: &Arc<Inner>, t: &Target, name: &str) -> Answer {
+    let obj = inner
+        .lock()
+        .get(&Key::new(t.res, t.ns, name))
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(t.res, name))?;
+    Ok((200, scale_of(&obj)))
 }
 
-fn pod_logs(store: &Store, pod: &Value, query: &Query) -> Result<Response, ApiError> {
-    let name = name_of(pod);
-    let ns = ns_of(pod);
-    let containers: Vec<String> = pod
-        .pointer("/spec/containers")
-        .and_then(Value::as_array)
-        .map(|cs| {
-            cs.iter()
-                .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    let container = match q(query, "container").filter(|c| !c.is_empty()) {
-        Some(c) => {
-            if !containers.iter().any(|x| x == c) {
+fn write_scale(inner: &Arc<Inner>, t: &Target, name: &str, req: &Req) -> Answer {
+    let body = parse_body(req, true)?;
+    let ct = req.content_type.to_ascii_lowercase();
+    let opts = write_opts(req, Some("scale"), "unknown");
+    let key = Key::new(t.res, t.ns, name);
+    inner.mutate(|s| {
+        let live = s
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(t.res, name))?;
+        let mut scale = scale_of(&live);
+        if ct.starts_with("application/json-patch+json") {
+            super::fields::json_patch(&mut scale, &body)
+                .map_err(|e| ApiError::new(422, "Invalid", e))?;
+        } else if req.method == "PUT" {
+            scale = body;
+        } else {
+            super::fields::merge_patch(&mut scale, &body);
+        }
+        let Some(replicas) = scale.pointer("/spec/replicas").and_then(Value::as_i64) else {
+            return Err(ApiError::invalid(
+                t.res,
+                name,
+                "spec.replicas",
+                "Required value",
+            ));
+        };
+        if replicas < 0 {
+            return Err(ApiError::invalid(
+                t.res,
+                name,
+                "spec.replicas",
+                "Invalid value: must be greater than or equal to 0",
+            ));
+        }
+        let mut new = live.clone();
+        new["spec"]["replicas"] = json!(replicas);
+        let stored = if opts.dry_run {
+            new
+        } else {
+            s.update_internal(&key, new, &opts.manager, Some("scale"))
+        };
+        Ok((200, scale_of(&stored)))
+    })
+}
+
+fn logs(inner: &Arc<Inner>, t: &Target, name: &str, req: &Req) -> Response {
+    let result = (|| -> Result<String, ApiError> {
+        let s = inner.lock();
+        let pod = s
+            .get(&Key::new(t.res, t.ns, name))
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(t.res, name))?;
+        let containers: Vec<String> = pod
+            .pointer("/spec/containers")
+            .and_then(Value::as_array)
+            .map(|cs| {
+                cs.iter()
+                    .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let container = match req.query.get("container") {
+            Some(c) if !c.is_empty() => {
+                if !containers.iter().any(|x| x == c) {
+                    return Err(ApiError::bad_request(format!(
+                        "container {c} is not valid for pod {name}"
+                    )));
+                }
+                c.to_string()
+            }
+            _ if containers.len() == 1 => containers[0].clone(),
+            _ => {
                 return Err(ApiError::bad_request(format!(
-                    "container {c} is not valid for pod {name}"
+                    "a container name must be specified for pod {name}, choose one of: [{}]",
+                    containers.join(" ")
                 )));
             }
-            c.to_string()
-        }
-        None if containers.len() == 1 => containers[0].clone(),
-        None => {
+        };
+        let waiting = pod
+            .pointer("/status/containerStatuses")
+            .and_then(Value::as_array)
+            .and_then(|cs| {
+                cs.iter()
+                    .find(|c| c.get("name").and_then(Value::as_str) == Some(container.as_str()))
+            })
+            .and_then(|c| c.pointer("/state/waiting"))
+            .cloned();
+        if let Some(w) = waiting {
+            let reason = w.get("reason").and_then(Value::as_str).unwrap_or("");
+            let why = if reason.contains("Image") {
+                "trying and failing to pull image"
+            } else {
+                "ContainerCreating"
+            };
             return Err(ApiError::bad_request(format!(
-                "a container name must be specified for pod {name}, choose one of: [{}]",
-                containers.join(" ")
+                "container \"{container}\" in pod \"{name}\" is waiting to start: {why}"
             )));
         }
-    };
-    let status = pod
-        .pointer("/status/containerStatuses")
-        .and_then(Value::as_array)
-        .and_then(|cs| {
-            cs.iter()
-                .find(|c| c.get("name").and_then(Value::as_str) == Some(container.as_str()))
+        let ns = t.ns.unwrap_or("");
+        let custom = s
+            .pod_logs
+            .iter()
+            .rev()
+            .find(|(n, prefix, _)| n == ns && name.starts_with(prefix.as_str()))
+            .map(|(_, _, text)| text.clone());
+        let text = custom.unwrap_or_else(|| {
+            let started = pod
+                .pointer("/metadata/creationTimestamp")
+                .and_then(Value::as_str)
+                .unwrap_or("1970-01-01T00:00:00Z")
+                .to_string();
+            (1..=20)
+                .map(|i| format!("{started} INFO [{container}] pod {name}: fake log line {i}\n"))
+                .collect()
         });
-    let waiting = status
-        .and_then(|s| s.pointer("/state/waiting/reason"))
-        .and_then(Value::as_str);
-    let started = status.is_some_and(|s| {
-        s.pointer("/state/running").is_some()
-            || s.pointer("/state/terminated").is_some()
-            || s.pointer("/lastState/terminated").is_some()
-    });
-    if !started {
-        let why = match waiting {
-            Some("ImagePullBackOff") | Some("ErrImagePull") => {
-                "trying and failing to pull image".to_string()
+        let mut lines: Vec<&str> = text.lines().collect();
+        if let Some(n) = req
+            .query
+            .get("tailLines")
+            .and_then(|n| n.parse::<usize>().ok())
+            && lines.len() > n
+        {
+            lines = lines.split_off(lines.len() - n);
+        }
+        let mut out = String::new();
+        for l in lines {
+            out.push_str(l);
+            out.push('\n');
+        }
+        if let Some(limit) = req
+            .query
+            .get("limitBytes")
+            .and_then(|n| n.parse::<usize>().ok())
+            && out.len() > limit
+        {
+            let mut cut = limit;
+            while !out.is_char_boundary(cut) {
+                cut -= 1;
             }
-            Some(r) => r.to_string(),
-            None => "ContainerCreating".to_string(),
-        };
-        return Err(ApiError::bad_request(format!(
-            "container {container:?} in pod {name:?} is waiting to start: {why}"
-        )));
+            out.truncate(cut);
+        }
+        Ok(out)
+    })();
+    match result {
+        Ok(text) => text_response(200, text),
+        Err(e) => error_response(&e),
     }
-    let custom = store
-        .pod_logs
-        .iter()
-        .rev()
-        .find(|(lns, prefix, _)| lns == ns && name.starts_with(prefix.as_str()))
-        .map(|(_, _, lines)| lines.clone());
-    let mut lines = custom.unwrap_or_else(|| {
-        let ts = pod
-            .pointer("/status/startTime")
-            .and_then(Value::as_str)
-            .unwrap_or("1970-01-01T00:00:00Z");
-        vec![
-            format!("{ts} {container} starting (pod {ns}/{name})"),
-            format!("{ts} {container} listening on :8080"),
-            format!("{ts} {container} ready"),
-        ]
-    });
-    if let Some(n) = q(query, "tailLines").and_then(|t| t.parse::<usize>().ok()) {
-        let skip = lines.len().saturating_sub(n);
-        lines.drain(..skip);
-    }
-    let mut text = lines.join("\n");
-    if !text.is_empty() {
-        text.push('\n');
-    }
-    if let Some(limit) = q(query, "limitBytes").and_then(|l| l.parse::<usize>().ok()) {
-        text.truncate(limit);
-    }
-    Ok((
-        [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"))],
-        text,
-    )
-        .into_response())
 }
 
-fn watch_line(kind: &str, object: &Value) -> Bytes {
-    let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
-    line.push(b'\n');
-    Bytes::from(line)
-}
-
-fn bookmark(r: &ResourceDef, rv: u64, initial_end: bool) -> Value {
-    let mut meta = json!({"resourceVersion": rv.to_string()});
-    if initial_end {
-        meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
-    }
-    json!({"kind": r.kind, "apiVersion": r.api_version(), "metadata": meta})
-}
-
-/// The watch event (if any) a change produces for a filtered watch.
-fn translate(
-    change: &Change,
-    r: &ResourceDef,
+/// Renders one logged event for a watcher, or None when the watcher does not see it.
+fn render_event(
+    ev: &Event,
+    res: &Res,
     ns: Option<&str>,
-    labels: &LabelSelector,
-    fields: &FieldSelector,
-) -> Option<(&'static str, Value)> {
-    if change.res.group != r.group || change.res.plural != r.plural {
+    labels: &[LabelReq],
+    fields: &[FieldReq],
+) -> Option<Value> {
+    if ev.group != res.group || ev.plural != res.plural {
         return None;
     }
-    if let Some(ns) = ns {
-        if r.namespaced && change.namespace != ns {
-            return None;
-        }
+    if let Some(ns) = ns
+        && res.namespaced
+        && ev.ns != ns
+    {
+        return None;
     }
-    let matches = |o: &Value| labels.matches(o) && fields.matches(o);
-    match change.kind {
+    let now_matches = matches(labels, fields, &ev.new);
+    let kind = match ev.kind {
         "MODIFIED" => {
-            let now = matches(&change.object);
-            let before = change.old.as_ref().is_some_and(matches);
-            match (before, now) {
-                (true, true) => Some(("MODIFIED", change.object.clone())),
-                (false, true) => Some(("ADDED", change.object.clone())),
-                (true, false) => Some(("DELETED", change.object.clone())),
-                (false, false) => None,
+            let before = ev.old.as_ref().is_some_and(|o| matches(labels, fields, o));
+            match (before, now_matches) {
+                (true, true) => "MODIFIED",
+                (false, true) => "ADDED",
+                (true, false) => "DELETED",
+                (false, false) => return None,
             }
         }
-        k => matches(&change.object).then(|| (k, change.object.clone())),
-    }
+        other => {
+            if !now_matches {
+                return None;
+            }
+            other
+        }
+    };
+    Some(json!({"type": kind, "object": ev.new}))
 }
 
-fn watch(
-    inner: &Arc<Inner>,
-    req: &Req<'_>,
-    r: &'static ResourceDef,
-    ns: Option<String>,
-) -> Result<Response, ApiError> {
-    let (labels, fields) = selectors(req.query)?;
-    let rv_param = q(req.query, "resourceVersion").unwrap_or_default().to_string();
-    let bookmarks = truthy(q(req.query, "allowWatchBookmarks"));
-    let send_initial = truthy(q(req.query, "sendInitialEvents"));
-    let timeout = q(req.query, "timeoutSeconds")
-        .and_then(|t| t.parse::<u64>().ok())
-        .map(Duration::from_secs)
-        .unwrap_or(Duration::from_secs(1800));
+fn line(v: &Value) -> Bytes {
+    let mut s = v.to_string();
+    s.push('\n');
+    Bytes::from(s)
+}
 
-    let mut initial: Vec<Bytes> = Vec::new();
-    let store = inner.lock();
-    let mut rx = store.tx.subscribe();
-    let last_rv = store.rv;
-    let ns_ref = ns.as_deref();
-    if send_initial || rv_param.is_empty() || rv_param == "0" {
-        for o in store.list(r, ns_ref) {
-            if labels.matches(&o) && fields.matches(&o) {
-                initial.push(watch_line("ADDED", &o));
+fn watch(inner: &Arc<Inner>, t: &Target, req: &Req) -> Response {
+    let (labels, mut fields) = match selectors(&req.query) {
+        Ok(x) => x,
+        Err(e) => return error_response(&e),
+    };
+    if let Some(name) = t.name {
+        fields.push(("metadata.name".into(), true, name.to_string()));
+    }
+    let res = t.res;
+    let ns = t.ns.map(str::to_string);
+    let send_initial = req.query.flag("sendInitialEvents");
+    let bookmarks = req.query.flag("allowWatchBookmarks");
+    let timeout = req
+        .query
+        .get("timeoutSeconds")
+        .and_then(|t| t.parse::<u64>().ok())
+        .filter(|t| *t > 0)
+        .unwrap_or(1800);
+    let requested_rv = req.query.get("resourceVersion").unwrap_or("").to_string();
+    let from_rv: Option<u64> = if requested_rv.is_empty() || requested_rv == "0" || send_initial {
+        None
+    } else {
+        match requested_rv.parse() {
+            Ok(rv) => Some(rv),
+            Err(_) => {
+                return error_response(&ApiError::bad_request(format!(
+                    "resourceVersion: Invalid value: \"{requested_rv}\": must be an integer"
+                )));
             }
         }
-        if send_initial {
-            initial.push(watch_line("BOOKMARK", &bookmark(r, last_rv, true)));
+    };
+    let mut rv_rx = inner.rv_tx.subscribe();
+    // the initial state and the starting point under the same lock
+    let (initial, start, expired) = {
+        let s = inner.lock();
+        match from_rv {
+            None => {
+                let items: Vec<Value> = s
+                    .list(res, ns.as_deref())
+                    .into_iter()
+                    .map(|(_, v)| v)
+                    .filter(|v| matches(&labels, &fields, v))
+                    .collect();
+                (items, s.rv, false)
+            }
+            Some(rv) => (Vec::new(), rv, rv < s.log_floor),
         }
-    } else {
-        let Ok(from) = rv_param.parse::<u64>() else {
-            return Err(ApiError::bad_request(format!(
-                "invalid resource version: {rv_param}"
-            )));
-        };
-        if from < store.compacted_rv {
-            let gone = ApiError::new(
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(256);
+    let inner = Arc::clone(inner);
+    tokio::spawn(async move {
+        if expired {
+            let status = status_body(
                 410,
                 "Expired",
-                format!("too old resource version: {from} ({})", store.compacted_rv + 1),
+                &format!("too old resource version: {start}"),
+                None,
             );
-            initial.push(watch_line("ERROR", &gone.body()));
-        } else {
-            for change in store.log.iter().filter(|c| c.rv > from) {
-                if let Some((kind, obj)) = translate(change, r, ns_ref, &labels, &fields) {
-                    initial.push(watch_line(kind, &obj));
-                }
-            }
+            let _ = tx
+                .send(line(&json!({"type": "ERROR", "object": status})))
+                .await;
+            return;
         }
-    }
-    drop(store);
-    let expired = initial
-        .first()
-        .is_some_and(|b| b.starts_with(b"{\"type\":\"ERROR\""))
-        || initial.iter().any(|b| b.starts_with(b"{\"object\"") && b.windows(8).any(|w| w == b"\"ERROR\"}"));
-
-    let (tx, out_rx) = tokio::sync::mpsc::channel::<Bytes>(256);
-    let bookmark_every = inner.opts.watch_bookmark_interval;
-    tokio::spawn(async move {
-        for line in initial {
-            if tx.send(line).await.is_err() {
+        for obj in initial {
+            if tx
+                .send(line(&json!({"type": "ADDED", "object": obj})))
+                .await
+                .is_err()
+            {
                 return;
             }
         }
-        if expired {
+        let bookmark = |rv: u64, end: bool| {
+            let mut meta = json!({"resourceVersion": rv.to_string()});
+            if end {
+                meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+            }
+            line(&json!({"type": "BOOKMARK", "object": {
+                "kind": res.kind, "apiVersion": res.api_version(), "metadata": meta
+            }}))
+        };
+        if send_initial && tx.send(bookmark(start, true)).await.is_err() {
             return;
         }
-        let deadline = tokio::time::sleep(timeout);
-        tokio::pin!(deadline);
-        let mut tick = tokio::time::interval(bookmark_every);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
         tick.tick().await;
-        let mut seen_rv = last_rv;
+        let mut last = start;
         loop {
+            let (events, current, floor) = {
+                let s = inner.lock();
+                let from = s.log.partition_point(|e| e.rv <= last);
+                let events: Vec<Arc<Event>> = s.log.range(from..).cloned().collect();
+                (events, s.rv, s.log_floor)
+            };
+            if last < floor {
+                let status = status_body(410, "Expired", "too old resource version", None);
+                let _ = tx
+                    .send(line(&json!({"type": "ERROR", "object": status})))
+                    .await;
+                return;
+            }
+            for ev in events {
+                if let Some(v) = render_event(&ev, res, ns.as_deref(), &labels, &fields)
+                    && tx.send(line(&v)).await.is_err()
+                {
+                    return;
+                }
+            }
+            last = last.max(current);
             tokio::select! {
-                _ = &mut deadline => return,
+                changed = rv_rx.changed() => if changed.is_err() { return },
+                _ = tokio::time::sleep_until(deadline) => return,
                 _ = tx.closed() => return,
                 _ = tick.tick(), if bookmarks => {
-                    if tx.send(watch_line("BOOKMARK", &bookmark(r, seen_rv, false))).await.is_err() {
-                        return;
-                    }
+                    if tx.send(bookmark(last, false)).await.is_err() { return }
                 }
-                msg = rx.recv() => match msg {
-                    Ok(change) => {
-                        if change.rv <= last_rv {
-                            continue;
-                        }
-                        seen_rv = change.rv;
-                        if let Some((kind, obj)) = translate(&change, r, ns.as_deref(), &labels, &fields) {
-                            if tx.send(watch_line(kind, &obj)).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                    Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => return,
-                },
             }
         }
     });
-    let stream = futures::stream::unfold(out_rx, |mut rx| async move {
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|b| (Ok::<Bytes, Infallible>(b), rx))
     });
-    let mut resp = Response::new(Body::from_stream(stream));
-    resp.headers_mut().insert(
+    let mut r = Response::new(Body::from_stream(stream));
+    r.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
+        header::HeaderValue::from_static("application/json"),
     );
-    resp.headers_mut().insert(
-        header::TRANSFER_ENCODING,
-        HeaderValue::from_static("chunked"),
-    );
-    Ok(resp)
+    r
 }

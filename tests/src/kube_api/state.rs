@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 /// Manager name the simulated controllers write as.
-pub(crate) const CONTROLLER: &str = "kube-controller-manager";
+pub const CONTROLLER: &str = "kube-controller-manager";
 
 /// Events kept for watch replay; older resourceVersions answer 410 Expired.
 const LOG_CAPACITY: usize = 50_000;
@@ -71,7 +71,6 @@ pub(crate) struct State {
     pub unpullable: Vec<String>,
     /// Custom log text per (namespace, pod-name prefix).
     pub pod_logs: Vec<(String, String, String)>,
-    pub seq: u64,
     pub rng: u64,
     pub dirty: bool,
     /// Namespaces whose termination timer still has to be started.
@@ -216,7 +215,6 @@ impl State {
             faults: Vec::new(),
             unpullable: Vec::new(),
             pod_logs: Vec::new(),
-            seq: 0,
             rng: seed | 1,
             dirty: false,
             terminations: Vec::new(),
@@ -351,7 +349,9 @@ impl State {
         require_type: bool,
     ) -> Result<(), ApiError> {
         if !body.is_object() {
-            return Err(ApiError::bad_request("the request body must be a JSON object"));
+            return Err(ApiError::bad_request(
+                "the request body must be a JSON object",
+            ));
         }
         let expected = res.api_version();
         match body.get("apiVersion").and_then(Value::as_str) {
@@ -440,7 +440,9 @@ impl State {
                             res,
                             name,
                             &field,
-                            &format!("Invalid value: \"{k}\": name part must consist of alphanumeric characters, '-', '_' or '.'"),
+                            &format!(
+                                "Invalid value: \"{k}\": name part must consist of alphanumeric characters, '-', '_' or '.'"
+                            ),
                         ));
                     }
                     let Some(v) = v.as_str() else {
@@ -453,7 +455,9 @@ impl State {
                             res,
                             name,
                             &field,
-                            &format!("Invalid value: \"{v}\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"),
+                            &format!(
+                                "Invalid value: \"{v}\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"
+                            ),
                         ));
                     }
                 }
@@ -504,7 +508,8 @@ impl State {
                 if obj.pointer("/spec/type").is_none() {
                     obj["spec"]["type"] = json!("ClusterIP");
                 }
-                let headless = obj.pointer("/spec/clusterIP").and_then(Value::as_str) == Some("None");
+                let headless =
+                    obj.pointer("/spec/clusterIP").and_then(Value::as_str) == Some("None");
                 if obj.pointer("/spec/clusterIP").is_none() {
                     let n = self.next_random();
                     let ip = format!("10.96.{}.{}", (n >> 8) % 256, (n % 253) + 1);
@@ -536,12 +541,10 @@ impl State {
                     }
                 }
             }
-            ("batch", "jobs") => {
-                if obj.get("spec").is_some_and(Value::is_object) {
-                    for (k, v) in [("backoffLimit", 6), ("completions", 1), ("parallelism", 1)] {
-                        if obj["spec"].get(k).is_none() {
-                            obj["spec"][k] = json!(v);
-                        }
+            ("batch", "jobs") if obj.get("spec").is_some_and(Value::is_object) => {
+                for (k, v) in [("backoffLimit", 6), ("completions", 1), ("parallelism", 1)] {
+                    if obj["spec"].get(k).is_none() {
+                        obj["spec"][k] = json!(v);
                     }
                 }
             }
@@ -591,7 +594,14 @@ impl State {
         }
         let mut obj = body;
         self.finish_new(res, &mut obj)?;
-        fields::record_update(None, &mut obj, &opts.manager, None, &res.api_version(), &now());
+        fields::record_update(
+            None,
+            &mut obj,
+            &opts.manager,
+            None,
+            &res.api_version(),
+            &now(),
+        );
         if opts.dry_run {
             return Ok(obj);
         }
@@ -603,7 +613,12 @@ impl State {
         let uid = self.uid();
         let generation = res.generation;
         let meta = meta_mut(obj);
-        for k in ["resourceVersion", "deletionTimestamp", "managedFields", "selfLink"] {
+        for k in [
+            "resourceVersion",
+            "deletionTimestamp",
+            "managedFields",
+            "selfLink",
+        ] {
             meta.remove(k);
         }
         meta.insert("uid".into(), json!(uid));
@@ -722,7 +737,14 @@ impl State {
                 .unwrap_or(0);
             meta_mut(&mut new).insert("generation".into(), json!(g + 1));
         }
-        fields::record_update(Some(live), &mut new, manager, sub, &res.api_version(), &now());
+        fields::record_update(
+            Some(live),
+            &mut new,
+            manager,
+            sub,
+            &res.api_version(),
+            &now(),
+        );
         if same_content(&new, live) {
             return Ok(live.clone());
         }
@@ -971,8 +993,9 @@ impl State {
             .ok_or_else(|| ApiError::not_found(res, name))?;
         let mut patched = live.clone();
         if json_patch {
-            fields::json_patch(&mut patched, patch)
-                .map_err(|e| ApiError::new(422, "Invalid", format!("the JSON patch failed: {e}")))?;
+            fields::json_patch(&mut patched, patch).map_err(|e| {
+                ApiError::new(422, "Invalid", format!("the JSON patch failed: {e}"))
+            })?;
         } else {
             if !patch.is_object() {
                 return Err(ApiError::bad_request("a merge patch must be a JSON object"));

@@ -182,7 +182,9 @@ impl ApiError {
         Self::new(
             415,
             "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml; got {ct}"),
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml; got {ct}"
+            ),
         )
     }
 
@@ -192,18 +194,40 @@ impl ApiError {
             400 => ("BadRequest", "bad request (injected fault)"),
             401 => ("Unauthorized", "Unauthorized"),
             403 => ("Forbidden", "forbidden (injected fault)"),
-            404 => ("NotFound", "the server could not find the requested resource"),
-            405 => ("MethodNotAllowed", "the server does not allow this method on the requested resource"),
+            404 => (
+                "NotFound",
+                "the server could not find the requested resource",
+            ),
+            405 => (
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource",
+            ),
             409 => ("Conflict", "conflict (injected fault)"),
-            410 => ("Expired", "the resource version is too old (injected fault)"),
+            410 => (
+                "Expired",
+                "the resource version is too old (injected fault)",
+            ),
             422 => ("Invalid", "invalid (injected fault)"),
-            429 => ("TooManyRequests", "Too many requests, please try again later."),
+            429 => (
+                "TooManyRequests",
+                "Too many requests, please try again later.",
+            ),
             500 => ("InternalError", "Internal error occurred: injected fault"),
-            503 => ("ServiceUnavailable", "the server is currently unable to handle the request"),
-            504 => ("Timeout", "the server was unable to return a response in the time allotted, but may still be processing the request"),
+            503 => (
+                "ServiceUnavailable",
+                "the server is currently unable to handle the request",
+            ),
+            504 => (
+                "Timeout",
+                "the server was unable to return a response in the time allotted, but may still be processing the request",
+            ),
             _ => ("", "injected fault"),
         };
-        let mut e = Self::new(code, reason, message.unwrap_or_else(|| default_msg.to_string()));
+        let mut e = Self::new(
+            code,
+            reason,
+            message.unwrap_or_else(|| default_msg.to_string()),
+        );
         if code == 500 {
             e.details = Some(json!({"causes": [{"message": "injected fault"}]}));
         }
@@ -262,7 +286,10 @@ impl IntoResponse for ApiError {
 pub(crate) fn json_body(v: &Value) -> Response {
     let body = serde_json::to_vec(v).unwrap_or_default();
     (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         body,
     )
         .into_response()

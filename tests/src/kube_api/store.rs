@@ -67,7 +67,11 @@ pub(crate) fn key(r: &ResourceDef, ns: &str, name: &str) -> Key {
     (
         r.group.to_string(),
         r.plural.to_string(),
-        if r.namespaced { ns.to_string() } else { String::new() },
+        if r.namespaced {
+            ns.to_string()
+        } else {
+            String::new()
+        },
         name.to_string(),
     )
 }
@@ -276,7 +280,11 @@ impl Store {
             .pointer("/metadata/finalizers")
             .and_then(Value::as_array)
             .is_none_or(Vec::is_empty);
-        if deleting && finalizers_empty && !self.deadlines.contains_key(&k) && r.plural != "namespaces" {
+        if deleting
+            && finalizers_empty
+            && !self.deadlines.contains_key(&k)
+            && r.plural != "namespaces"
+        {
             self.remove(r, &ns, name_of(&obj).to_string().as_str());
         }
         obj

@@ -93,7 +93,10 @@ fn pod_status(obj: &Value) -> String {
 }
 
 /// Column definitions and cells for one kind.
-fn columns(res: &Res) -> (Vec<Value>, fn(&Value) -> Vec<Value>) {
+/// Renders the cells of one row.
+type Cells = fn(&Value) -> Vec<Value>;
+
+fn columns(res: &Res) -> (Vec<Value>, Cells) {
     let name_col = col(
         "Name",
         "string",
@@ -125,11 +128,31 @@ fn columns(res: &Res) -> (Vec<Value>, fn(&Value) -> Vec<Value>) {
             vec![
                 name_col,
                 col("Ready", "string", "", "Number of the pod with ready state"),
-                col("Up-to-date", "string", "", "Total number of non-terminated pods targeted by this deployment that have the desired template spec."),
-                col("Available", "string", "", "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment."),
+                col(
+                    "Up-to-date",
+                    "string",
+                    "",
+                    "Total number of non-terminated pods targeted by this deployment that have the desired template spec.",
+                ),
+                col(
+                    "Available",
+                    "string",
+                    "",
+                    "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.",
+                ),
                 age_col,
-                col("Containers", "string", "", "Names of each container in the template."),
-                col("Images", "string", "", "Images referenced by each container in the template."),
+                col(
+                    "Containers",
+                    "string",
+                    "",
+                    "Names of each container in the template.",
+                ),
+                col(
+                    "Images",
+                    "string",
+                    "",
+                    "Images referenced by each container in the template.",
+                ),
                 col("Selector", "string", "", "Label selector for pods."),
             ],
             |o| {
@@ -181,9 +204,24 @@ fn columns(res: &Res) -> (Vec<Value>, fn(&Value) -> Vec<Value>) {
         ("", "pods") => (
             vec![
                 name_col,
-                col("Ready", "string", "", "The aggregate readiness state of this pod for accepting traffic."),
-                col("Status", "string", "", "The aggregate status of the containers in this pod."),
-                col("Restarts", "string", "", "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted."),
+                col(
+                    "Ready",
+                    "string",
+                    "",
+                    "The aggregate readiness state of this pod for accepting traffic.",
+                ),
+                col(
+                    "Status",
+                    "string",
+                    "",
+                    "The aggregate status of the containers in this pod.",
+                ),
+                col(
+                    "Restarts",
+                    "string",
+                    "",
+                    "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.",
+                ),
                 age_col,
             ],
             |o| {
@@ -212,7 +250,12 @@ fn columns(res: &Res) -> (Vec<Value>, fn(&Value) -> Vec<Value>) {
             vec![
                 name_col,
                 col("Status", "string", "", "Status of the job."),
-                col("Completions", "string", "", "The completion status of the job."),
+                col(
+                    "Completions",
+                    "string",
+                    "",
+                    "The completion status of the job.",
+                ),
                 age_col,
             ],
             |o| {
@@ -231,7 +274,9 @@ fn columns(res: &Res) -> (Vec<Value>, fn(&Value) -> Vec<Value>) {
                     json!(format!(
                         "{}/{}",
                         int_at(o, "/status/succeeded"),
-                        o.pointer("/spec/completions").and_then(Value::as_i64).unwrap_or(1)
+                        o.pointer("/spec/completions")
+                            .and_then(Value::as_i64)
+                            .unwrap_or(1)
                     )),
                     json!(age(o)),
                 ]
@@ -246,7 +291,9 @@ fn columns(res: &Res) -> (Vec<Value>, fn(&Value) -> Vec<Value>) {
 /// A Table of `items`.
 pub(crate) fn table(res: &Res, items: &[Value], metadata: Value, query: &Query) -> Value {
     let (defs, cells) = columns(res);
-    let include = query.get("includeObject").unwrap_or("PartialObjectMetadata");
+    let include = query
+        .get("includeObject")
+        .unwrap_or("PartialObjectMetadata");
     let rows: Vec<Value> = items
         .iter()
         .map(|o| {

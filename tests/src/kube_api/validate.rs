@@ -42,7 +42,8 @@ pub(crate) fn name_problem(r: &ResourceDef, name: &str) -> Option<String> {
 fn label_value_ok(v: &str) -> bool {
     let b = v.as_bytes();
     b.is_empty()
-        || (b.iter()
+        || (b
+            .iter()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
             && b[0].is_ascii_alphanumeric()
             && b[b.len() - 1].is_ascii_alphanumeric())
@@ -53,7 +54,12 @@ fn go_map(m: Option<&Value>) -> String {
         .and_then(Value::as_object)
         .map(|o| {
             o.iter()
-                .map(|(k, v)| format!("{k:?}:{}", v.as_str().map(|s| format!("{s:?}")).unwrap_or_default()))
+                .map(|(k, v)| {
+                    format!(
+                        "{k:?}:{}",
+                        v.as_str().map(|s| format!("{s:?}")).unwrap_or_default()
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -100,11 +106,23 @@ fn validate_pod_spec(spec: Option<&Value>, prefix: &str, causes: &mut Vec<(Strin
         }
         Some(cs) => {
             for (i, c) in cs.iter().enumerate() {
-                if c.get("name").and_then(Value::as_str).is_none_or(str::is_empty) {
-                    causes.push((format!("{prefix}.containers[{i}].name"), "Required value".into()));
+                if c.get("name")
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
+                {
+                    causes.push((
+                        format!("{prefix}.containers[{i}].name"),
+                        "Required value".into(),
+                    ));
                 }
-                if c.get("image").and_then(Value::as_str).is_none_or(str::is_empty) {
-                    causes.push((format!("{prefix}.containers[{i}].image"), "Required value".into()));
+                if c.get("image")
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
+                {
+                    causes.push((
+                        format!("{prefix}.containers[{i}].image"),
+                        "Required value".into(),
+                    ));
                 }
             }
         }
@@ -176,10 +194,18 @@ pub(crate) fn validate(r: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec
                     }
                 }
             }
-            validate_pod_spec(obj.pointer("/spec/template/spec"), "spec.template.spec", &mut causes);
+            validate_pod_spec(
+                obj.pointer("/spec/template/spec"),
+                "spec.template.spec",
+                &mut causes,
+            );
         }
         "jobs" => {
-            validate_pod_spec(obj.pointer("/spec/template/spec"), "spec.template.spec", &mut causes);
+            validate_pod_spec(
+                obj.pointer("/spec/template/spec"),
+                "spec.template.spec",
+                &mut causes,
+            );
             let rp = obj
                 .pointer("/spec/template/spec/restartPolicy")
                 .and_then(Value::as_str);
@@ -188,13 +214,21 @@ pub(crate) fn validate(r: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec
                     "spec.template.spec.restartPolicy".into(),
                     match rp {
                         None => "Required value: valid values: \"OnFailure\", \"Never\"".into(),
-                        Some(v) => format!("Unsupported value: {v:?}: supported values: \"OnFailure\", \"Never\""),
+                        Some(v) => format!(
+                            "Unsupported value: {v:?}: supported values: \"OnFailure\", \"Never\""
+                        ),
                     },
                 ));
             }
             if let Some(old) = old {
-                let mut a = old.pointer("/spec/template").cloned().unwrap_or(Value::Null);
-                let mut b = obj.pointer("/spec/template").cloned().unwrap_or(Value::Null);
+                let mut a = old
+                    .pointer("/spec/template")
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                let mut b = obj
+                    .pointer("/spec/template")
+                    .cloned()
+                    .unwrap_or(Value::Null);
                 fields::strip_nulls(&mut a);
                 fields::strip_nulls(&mut b);
                 if a != b {
@@ -206,7 +240,11 @@ pub(crate) fn validate(r: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec
             }
         }
         "cronjobs" => {
-            if obj.pointer("/spec/schedule").and_then(Value::as_str).is_none() {
+            if obj
+                .pointer("/spec/schedule")
+                .and_then(Value::as_str)
+                .is_none()
+            {
                 causes.push(("spec.schedule".into(), "Required value".into()));
             }
             validate_pod_spec(
@@ -271,8 +309,16 @@ fn b64(data: &[u8]) -> String {
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         out.push(T[(n >> 18) as usize & 63] as char);
         out.push(T[(n >> 12) as usize & 63] as char);
-        out.push(if chunk.len() > 1 { T[(n >> 6) as usize & 63] as char } else { '=' });
-        out.push(if chunk.len() > 2 { T[n as usize & 63] as char } else { '=' });
+        out.push(if chunk.len() > 1 {
+            T[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if chunk.len() > 2 {
+            T[n as usize & 63] as char
+        } else {
+            '='
+        });
     }
     out
 }
@@ -283,7 +329,12 @@ pub(crate) fn base64(data: &[u8]) -> String {
 }
 
 /// Applies the server-side defaults (idempotent: runs on every write).
-pub(crate) fn apply_defaults(r: &ResourceDef, obj: &mut Value, old: Option<&Value>, store: &mut Store) {
+pub(crate) fn apply_defaults(
+    r: &ResourceDef,
+    obj: &mut Value,
+    old: Option<&Value>,
+    store: &mut Store,
+) {
     let name = obj
         .pointer("/metadata/name")
         .and_then(Value::as_str)

@@ -32,8 +32,12 @@ pub const HEAD_SHA: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
 pub const SECOND_SHA: &str = "5d4c2f4f5e1d5b3a2a6c7b8d9e0f1a2b3c4d5e6f";
 pub const BAD_IMAGE_SHA: &str = "baadbaadbaadbaadbaadbaadbaadbaadbaadbaad";
 pub const CHANNEL: &str = "C0HELLO";
-pub const NAMESPACE: &str = "preview-hello-pr-2";
 pub const URL: &str = "https://hello-pr-2.preview.example.com";
+/// Set to a kubeconfig path to run the scenarios against a real cluster (kind, ...) instead of
+/// the simulated one; Slack and GitHub stay fakes.
+pub const REAL_CLUSTER_ENV: &str = "PREVIEW_BOT_TEST_KUBECONFIG";
+/// An image no registry serves: its pods never start.
+pub const UNPULLABLE_IMAGE: &str = "registry.invalid/preview-bot/unpullable:1";
 
 /// The app's manifests as they would sit in its repository.
 pub const APP_MANIFEST: &str = r#"
@@ -58,7 +62,7 @@ spec:
     spec:
       containers:
         - name: hello
-          image: ghcr.io/codertocat/hello-world:latest
+          image: IMAGE
           ports: [{containerPort: 8080}]
           envFrom: [{configMapRef: {name: hello-config}}]
 ---
@@ -88,7 +92,10 @@ spec:
 "#;
 
 pub struct World {
-    pub kube: FakeKube,
+    /// The simulated cluster; `None` when running against a real one.
+    pub kube: Option<FakeKube>,
+    /// This world's preview namespace (unique per test on a shared real cluster).
+    pub ns: String,
     pub slack: FakeSlack,
     pub github: FakeGitHub,
     pub bot: Arc<Bot>,
@@ -96,11 +103,17 @@ pub struct World {
     pub client: kube::Client,
 }
 
-pub fn config_text(slack_api: &str, github_api: &str) -> String {
+pub fn config_text(
+    slack_api: &str,
+    github_api: &str,
+    prefix: &str,
+    image_template: &str,
+) -> String {
     format!(
         r#"
 [bot]
 public_url = "https://preview-bot.example.com"
+namespace_prefix = "{prefix}"
 max_previews = 5
 
 [slack]
@@ -116,50 +129,147 @@ base = "preview.example.com"
 log_url_template = "https://grafana.example.com/explore?namespace={{namespace}}&workload={{workload}}"
 
 [deploy]
-ready_timeout = "5s"
+ready_timeout = "{ready_timeout}"
 
 [apps.hello]
 repo = "{OWNER}/{REPO}"
 slack_channel = "{CHANNEL}"
 manifests = {{ dir = "deploy/preview" }}
-image_template = "ghcr.io/codertocat/hello-world:{{sha}}"
-"#
+{image_template}
+"#,
+        ready_timeout = if std::env::var_os(REAL_CLUSTER_ENV).is_some() {
+            "120s"
+        } else {
+            "5s"
+        },
     )
 }
 
 impl World {
     pub async fn start() -> World {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let kube = FakeKube::start().await;
-        let slack = FakeSlack::start().await;
-        let github = FakeGitHub::start().await;
-        github.add_repo(OWNER, REPO);
-        for sha in [HEAD_SHA, SECOND_SHA, BAD_IMAGE_SHA] {
-            github.add_commit_tree(OWNER, REPO, sha, vec![("deploy/preview/app.yaml".into(), APP_MANIFEST.as_bytes().to_vec())]);
-        }
-        github.add_pull(PullSpec::new(OWNER, REPO, PR, HEAD_SHA, "changes", "Codertocat"));
+        World::start_with(false).await
+    }
 
-        let config = Arc::new(Config::parse(&config_text(&slack.api_url(), &github.url()), "scenario.toml").unwrap());
-        let client = kube.client().await;
+    /// `github_app`: the bot authenticates as a GitHub App (JWT -> installation token) instead
+    /// of with a token.
+    pub async fn start_with(github_app: bool) -> World {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (kube, client, prefix, image, image_template) = match std::env::var_os(REAL_CLUSTER_ENV)
+        {
+            None => {
+                let kube = FakeKube::start().await;
+                kube.set_unpullable_image(UNPULLABLE_IMAGE);
+                let client = kube.client().await;
+                let template = "image_template = \"ghcr.io/codertocat/hello-world:{sha}\"";
+                (
+                    Some(kube),
+                    client,
+                    "preview-".to_string(),
+                    "ghcr.io/codertocat/hello-world:latest",
+                    template,
+                )
+            }
+            Some(path) => {
+                let kubeconfig = kube::config::Kubeconfig::read_from(path).unwrap();
+                let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+                    .await
+                    .unwrap();
+                let client = kube::Client::try_from(config).unwrap();
+                // Tests share the cluster: a prefix of their own keeps them apart.
+                let prefix = format!("pbt{:05}-", rand_suffix());
+                (None, client, prefix, "registry.k8s.io/pause:3.10", "")
+            }
+        };
+        let manifest = APP_MANIFEST.replace("IMAGE", image);
+        let unpullable = APP_MANIFEST.replace("IMAGE", UNPULLABLE_IMAGE);
+        let slack = FakeSlack::start().await;
+        let app_key = github_app.then(|| github_api::generate_app_key(2048).unwrap());
+        let github = FakeGitHub::start_with(github_api::GitHubOptions {
+            app_public_key_pem: app_key.as_ref().map(|k| k.public_pem.clone()),
+            ..github_api::GitHubOptions::default()
+        })
+        .await;
+        github.add_installation(github_api::GITHUB_INSTALLATION_ID, OWNER);
+        github.add_repo(OWNER, REPO);
+        for (sha, text) in [
+            (HEAD_SHA, &manifest),
+            (SECOND_SHA, &manifest),
+            (BAD_IMAGE_SHA, &unpullable),
+        ] {
+            github.add_commit_tree(
+                OWNER,
+                REPO,
+                sha,
+                vec![("deploy/preview/app.yaml".into(), text.as_bytes().to_vec())],
+            );
+        }
+        github.add_pull(PullSpec::new(
+            OWNER,
+            REPO,
+            PR,
+            HEAD_SHA,
+            "changes",
+            "Codertocat",
+        ));
+
+        let config = Arc::new(
+            Config::parse(
+                &config_text(&slack.api_url(), &github.url(), &prefix, image_template),
+                "scenario.toml",
+            )
+            .unwrap(),
+        );
+        let ns = format!("{prefix}hello-pr-{PR}");
         let cluster = Arc::new(Cluster::new(client.clone(), &config.bot.namespace_prefix));
-        let slack_api = SlackApi::new(&config.slack.api_url, &Secret::new(slack_api::SLACK_BOT_TOKEN)).unwrap();
-        let github_api = GitHubApi::new(&config.github.api_url, &GitHubAuth::Token(Secret::new(github_api::GITHUB_TOKEN))).unwrap();
-        let notifier = Notifier::new(config.clone(), Some(slack_api), Some(github_api.clone()), None);
-        let engine = Arc::new(Engine::new(config, cluster, SourceProvider::GitHub(github_api), notifier));
+        let slack_api = SlackApi::new(
+            &config.slack.api_url,
+            &Secret::new(slack_api::SLACK_BOT_TOKEN),
+        )
+        .unwrap();
+        let auth = match &app_key {
+            Some(key) => GitHubAuth::App {
+                app_id: github_api::GITHUB_APP_ID,
+                private_key: Secret::new(key.private_pem.clone()),
+            },
+            None => GitHubAuth::Token(Secret::new(github_api::GITHUB_TOKEN)),
+        };
+        let github_api = GitHubApi::new(&config.github.api_url, &auth).unwrap();
+        let notifier = Notifier::new(
+            config.clone(),
+            Some(slack_api),
+            Some(github_api.clone()),
+            None,
+        );
+        let engine = Arc::new(Engine::new(
+            config,
+            cluster,
+            SourceProvider::GitHub(github_api),
+            notifier,
+        ));
         let bot = Arc::new(Bot::new(
             engine,
             Some(Secret::new(SLACK_SIGNING_SECRET)),
             Some(Secret::new(GITHUB_WEBHOOK_SECRET)),
         ));
         let router = bot_http::router(bot.clone());
-        World { kube, slack, github, bot, router, client }
+        World {
+            kube,
+            ns,
+            slack,
+            github,
+            bot,
+            router,
+            client,
+        }
     }
 
     /// Sends a request through the bot's router.
     pub async fn send(&self, request: Request<Body>) -> (StatusCode, String) {
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
         (status, String::from_utf8_lossy(&body).into_owned())
     }
 
@@ -174,20 +284,40 @@ impl World {
     }
 
     /// A signed slash command typed by `user` in `channel`; returns the immediate answer.
-    pub async fn slack_command(&self, channel: &str, user: &str, text: &str) -> (StatusCode, Value) {
+    pub async fn slack_command(
+        &self,
+        channel: &str,
+        user: &str,
+        text: &str,
+    ) -> (StatusCode, Value) {
         let mut command = SlashCommand::new(channel, user, text);
-        command.response_url = self.slack.response_url(&format!("{user}-{}", self.slack.calls().len()));
-        self.slack_signed(&command, chrono::Utc::now().timestamp(), SLACK_SIGNING_SECRET).await
+        command.response_url = self
+            .slack
+            .response_url(&format!("{user}-{}", self.slack.calls().len()));
+        self.slack_signed(
+            &command,
+            chrono::Utc::now().timestamp(),
+            SLACK_SIGNING_SECRET,
+        )
+        .await
     }
 
-    pub async fn slack_signed(&self, command: &SlashCommand, timestamp: i64, secret: &str) -> (StatusCode, Value) {
+    pub async fn slack_signed(
+        &self,
+        command: &SlashCommand,
+        timestamp: i64,
+        secret: &str,
+    ) -> (StatusCode, Value) {
         let (body, headers) = slack_api::signed_slash_command(secret, timestamp, command);
         let mut request = Request::post("/slack/commands");
         for (name, value) in headers {
             request = request.header(name, value);
         }
         let (status, text) = self.send(request.body(Body::from(body)).unwrap()).await;
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     /// Waits until the bot has finished all background work.
@@ -199,7 +329,8 @@ impl World {
 
     /// Waits until the namespace is gone (deletion is asynchronous, as on a real cluster).
     pub async fn wait_namespace_gone(&self, name: &str) {
-        let api: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(self.client.clone());
+        let api: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+            kube::Api::all(self.client.clone());
         for _ in 0..100 {
             if api.get_opt(name).await.unwrap().is_none() {
                 return;
@@ -210,17 +341,40 @@ impl World {
     }
 
     pub async fn namespace(&self, name: &str) -> Option<k8s_openapi::api::core::v1::Namespace> {
-        let api: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(self.client.clone());
+        let api: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+            kube::Api::all(self.client.clone());
         api.get_opt(name).await.unwrap()
     }
 
     pub fn annotation(ns: &k8s_openapi::api::core::v1::Namespace, key: &str) -> Option<String> {
-        ns.metadata.annotations.as_ref().and_then(|a| a.get(key).cloned())
+        ns.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(key).cloned())
     }
 
-    /// Kubernetes writes the bot made (everything but reads and watches).
-    pub fn kube_writes(&self) -> usize {
-        self.kube.mutating_requests().len()
+    /// Kubernetes writes the bot made (everything but reads and watches); `None` on a real
+    /// cluster, where the request log is not visible (tests then check the cluster's state).
+    pub fn kube_writes(&self) -> Option<usize> {
+        self.kube.as_ref().map(|k| k.mutating_requests().len())
+    }
+
+    /// Comments the bot wrote on the PR (the sticky status comment and replies), oldest first.
+    pub fn bot_comments(&self) -> Vec<github_api::GitHubComment> {
+        self.github
+            .comments(OWNER, REPO, PR)
+            .into_iter()
+            .filter(|c| c.author == github_api::BOT_LOGIN)
+            .collect()
+    }
+
+    pub fn simulated(&self) -> bool {
+        self.kube.is_some()
+    }
+
+    /// The preview namespace, if it exists.
+    pub async fn preview(&self) -> Option<k8s_openapi::api::core::v1::Namespace> {
+        self.namespace(&self.ns).await
     }
 }
 
@@ -258,4 +412,12 @@ pub fn pr_comment_payload(comment_id: u64, text: &str) -> Value {
     body["comment"]["id"] = comment_id.into();
     body["comment"]["body"] = text.into();
     body
+}
+
+fn rand_suffix() -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_nanos();
+    (nanos ^ std::process::id().rotate_left(16)) % 100_000
 }
