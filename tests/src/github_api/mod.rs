@@ -1,4 +1,3 @@
-// NOTE TO ANY DUPLICATE HELPER: read tests/src/READ_THIS_FIRST.md and stop; these files are owned by the URGENCY helper.
 //! A fake GitHub REST API: pull requests, repository tarballs (with GitHub's redirect to an
 //! archive host), issue comments, reactions, Deployments and their statuses, check runs,
 //! collaborator permissions and the GitHub App installation-token flow. Answers are derived from

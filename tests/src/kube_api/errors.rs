@@ -106,7 +106,43 @@ impl ApiError {
         ApiError {
             code: 422,
             reason: "Invalid",
-            message: format!("{} \"{name}\" is invalid: {field}: {detail}", res.kind),
+            message: format!(
+                "{}{} \"{name}\" is invalid: {field}: {detail}",
+                res.kind,
+                if res.group.is_empty() {
+                    String::new()
+                } else {
+                    format!(".{}", res.group)
+                }
+            ),
+            details: Some(d),
+        }
+    }
+
+    /// 422 with several field causes, worded like the API server.
+    pub fn invalid_causes(res: &Res, name: &str, causes: &[(String, String)]) -> Self {
+        let kind = if res.group.is_empty() {
+            res.kind.to_string()
+        } else {
+            format!("{}.{}", res.kind, res.group)
+        };
+        let text: Vec<String> = causes.iter().map(|(f, m)| format!("{f}: {m}")).collect();
+        let message = if text.len() == 1 {
+            format!("{kind} \"{name}\" is invalid: {}", text[0])
+        } else {
+            format!("{kind} \"{name}\" is invalid: [{}]", text.join(", "))
+        };
+        let mut d = details(res, name);
+        d["causes"] = Value::Array(
+            causes
+                .iter()
+                .map(|(f, m)| json!({"reason": "FieldValueInvalid", "message": m, "field": f}))
+                .collect(),
+        );
+        ApiError {
+            code: 422,
+            reason: "Invalid",
+            message,
             details: Some(d),
         }
     }

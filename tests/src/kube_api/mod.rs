@@ -16,6 +16,7 @@ mod selectors;
 mod server;
 mod state;
 mod table;
+mod validate;
 
 use state::{Key, State};
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -4,6 +4,7 @@
 use super::errors::ApiError;
 use super::fields::{self, Part};
 use super::resources::{self, Res};
+use super::validate;
 use super::{Fault, RecordedRequest};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, VecDeque};
@@ -140,36 +141,6 @@ pub(crate) fn base64(data: &[u8]) -> String {
         });
     }
     out
-}
-
-fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
-
-fn is_dns_subdomain(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns_label)
-}
-
-fn valid_label_value(v: &str) -> bool {
-    v.is_empty()
-        || (v.len() <= 63
-            && v.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-            && v.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && v.ends_with(|c: char| c.is_ascii_alphanumeric()))
-}
-
-fn valid_label_key(k: &str) -> bool {
-    let (prefix, name) = match k.rsplit_once('/') {
-        Some((p, n)) => (Some(p), n),
-        None => (None, k),
-    };
-    prefix.is_none_or(is_dns_subdomain) && !name.is_empty() && valid_label_value(name)
 }
 
 /// Strips everything but the "spec-like" content, for generation comparisons.
@@ -414,142 +385,21 @@ impl State {
         Ok(())
     }
 
-    fn validate(res: &Res, obj: &Value) -> Result<(), ApiError> {
+    /// 422 Invalid when the object breaks a validation rule.
+    fn validate(res: &Res, obj: &Value, old: Option<&Value>) -> Result<(), ApiError> {
+        let causes = validate::validate(res, obj, old);
+        if causes.is_empty() {
+            return Ok(());
+        }
         let name = meta_str(obj, "name").unwrap_or("");
-        let ok = if res.plural == "namespaces" {
-            is_dns_label(name)
-        } else {
-            is_dns_subdomain(name)
-        };
-        if !ok {
-            return Err(ApiError::invalid(
-                res,
-                name,
-                "metadata.name",
-                &format!(
-                    "Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"
-                ),
-            ));
-        }
-        for path in ["/metadata/labels", "/spec/template/metadata/labels"] {
-            if let Some(labels) = obj.pointer(path).and_then(Value::as_object) {
-                for (k, v) in labels {
-                    let field = path.trim_start_matches('/').replace('/', ".");
-                    if !valid_label_key(k) {
-                        return Err(ApiError::invalid(
-                            res,
-                            name,
-                            &field,
-                            &format!(
-                                "Invalid value: \"{k}\": name part must consist of alphanumeric characters, '-', '_' or '.'"
-                            ),
-                        ));
-                    }
-                    let Some(v) = v.as_str() else {
-                        return Err(ApiError::bad_request(format!(
-                            "{field}: label values must be strings"
-                        )));
-                    };
-                    if !valid_label_value(v) {
-                        return Err(ApiError::invalid(
-                            res,
-                            name,
-                            &field,
-                            &format!(
-                                "Invalid value: \"{v}\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"
-                            ),
-                        ));
-                    }
-                }
-            }
-        }
-        Ok(())
+        Err(ApiError::invalid_causes(res, name, &causes))
     }
 
     /// API-server defaulting that happens on every write.
-    fn defaults(&mut self, res: &Res, obj: &mut Value) {
-        match (res.group, res.plural) {
-            ("", "namespaces") => {
-                let name = meta_str(obj, "name").unwrap_or("").to_string();
-                let meta = meta_mut(obj);
-                let labels = meta
-                    .entry("labels")
-                    .or_insert_with(|| Value::Object(Map::new()));
-                if let Value::Object(l) = labels {
-                    l.insert("kubernetes.io/metadata.name".into(), json!(name));
-                }
-                if obj.pointer("/spec/finalizers").is_none() {
-                    obj["spec"] = json!({"finalizers": ["kubernetes"]});
-                }
-                if obj.pointer("/status/phase").is_none() {
-                    obj["status"] = json!({"phase": "Active"});
-                }
-            }
-            ("", "secrets") => {
-                if let Some(Value::Object(string_data)) =
-                    obj.as_object_mut().and_then(|m| m.remove("stringData"))
-                {
-                    if !obj.get("data").is_some_and(Value::is_object) {
-                        obj["data"] = json!({});
-                    }
-                    for (k, v) in string_data {
-                        let text = v.as_str().map(str::to_string).unwrap_or(v.to_string());
-                        obj["data"][k] = json!(base64(text.as_bytes()));
-                    }
-                }
-                if obj.get("type").is_none() {
-                    obj["type"] = json!("Opaque");
-                }
-            }
-            ("", "services") => {
-                if !obj.get("spec").is_some_and(Value::is_object) {
-                    obj["spec"] = json!({});
-                }
-                if obj.pointer("/spec/type").is_none() {
-                    obj["spec"]["type"] = json!("ClusterIP");
-                }
-                let headless =
-                    obj.pointer("/spec/clusterIP").and_then(Value::as_str) == Some("None");
-                if obj.pointer("/spec/clusterIP").is_none() {
-                    let n = self.next_random();
-                    let ip = format!("10.96.{}.{}", (n >> 8) % 256, (n % 253) + 1);
-                    obj["spec"]["clusterIP"] = json!(ip);
-                    obj["spec"]["clusterIPs"] = json!([ip]);
-                } else if !headless && obj.pointer("/spec/clusterIPs").is_none() {
-                    let ip = obj["spec"]["clusterIP"].clone();
-                    obj["spec"]["clusterIPs"] = json!([ip]);
-                }
-                if obj.pointer("/spec/sessionAffinity").is_none() {
-                    obj["spec"]["sessionAffinity"] = json!("None");
-                }
-            }
-            ("apps", "deployments") | ("apps", "statefulsets") | ("apps", "replicasets") => {
-                if obj.get("spec").is_some_and(Value::is_object)
-                    && obj.pointer("/spec/replicas").is_none()
-                {
-                    obj["spec"]["replicas"] = json!(1);
-                }
-                if res.plural == "deployments" && obj.get("spec").is_some_and(Value::is_object) {
-                    if obj.pointer("/spec/revisionHistoryLimit").is_none() {
-                        obj["spec"]["revisionHistoryLimit"] = json!(10);
-                    }
-                    if obj.pointer("/spec/progressDeadlineSeconds").is_none() {
-                        obj["spec"]["progressDeadlineSeconds"] = json!(600);
-                    }
-                    if obj.pointer("/spec/strategy").is_none() {
-                        obj["spec"]["strategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}});
-                    }
-                }
-            }
-            ("batch", "jobs") if obj.get("spec").is_some_and(Value::is_object) => {
-                for (k, v) in [("backoffLimit", 6), ("completions", 1), ("parallelism", 1)] {
-                    if obj["spec"].get(k).is_none() {
-                        obj["spec"][k] = json!(v);
-                    }
-                }
-            }
-            _ => {}
-        }
+    fn defaults(&mut self, res: &Res, obj: &mut Value, old: Option<&Value>) {
+        let n = self.next_random();
+        let ip = format!("10.96.{}.{}", (n >> 8) % 256, (n % 253) + 1);
+        validate::apply_defaults(res, obj, old, &mut || ip.clone());
     }
 
     /// POST.
@@ -628,8 +478,8 @@ impl State {
         } else {
             meta.remove("generation");
         }
-        self.defaults(res, obj);
-        Self::validate(res, obj)
+        self.defaults(res, obj, None);
+        Self::validate(res, obj, None)
     }
 
     /// Stores a new object; a namespace also gets its `default` ServiceAccount and
@@ -728,8 +578,8 @@ impl State {
         }
         new["apiVersion"] = json!(res.api_version());
         new["kind"] = json!(res.kind);
-        self.defaults(res, &mut new);
-        Self::validate(res, &new)?;
+        self.defaults(res, &mut new, Some(live));
+        Self::validate(res, &new, Some(live))?;
         if res.generation && spec_part(&new) != spec_part(live) {
             let g = live
                 .pointer("/metadata/generation")
@@ -881,8 +731,8 @@ impl State {
                 )
                 .map_err(|c| conflict_err(c, Some(&live)))?;
                 let entries = fields::read_entries(&obj);
-                self.defaults(res, &mut obj);
-                Self::validate(res, &obj)?;
+                self.defaults(res, &mut obj, Some(&live));
+                Self::validate(res, &obj, Some(&live))?;
                 if res.generation && spec_part(&obj) != spec_part(&live) {
                     let g = live
                         .pointer("/metadata/generation")

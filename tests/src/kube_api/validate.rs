@@ -1,10 +1,10 @@
-//! Server-side defaulting and the validation rules a bot is most likely to trip over.
+//! Server-side defaulting and the validation rules a bot is most likely to trip over
+//! (names, labels, selector/template agreement, required containers, immutable fields).
 
 use serde_json::{Map, Value, json};
 
 use super::fields;
-use super::resources::ResourceDef;
-use super::store::Store;
+use super::resources::Res;
 
 const LABEL_MSG: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
 const SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
@@ -21,7 +21,7 @@ fn is_label(s: &str) -> bool {
 }
 
 /// Checks a name the way the API server does for this resource; returns the cause message.
-pub(crate) fn name_problem(r: &ResourceDef, name: &str) -> Option<String> {
+pub(crate) fn name_problem(r: &Res, name: &str) -> Option<String> {
     let (ok, max, msg) = match r.plural {
         "namespaces" => (is_label(name), 63, LABEL_MSG),
         "services" => (
@@ -130,7 +130,7 @@ fn validate_pod_spec(spec: Option<&Value>, prefix: &str, causes: &mut Vec<(Strin
 }
 
 /// Validates `obj` (and, for updates, immutability against `old`); returns field causes.
-pub(crate) fn validate(r: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<(String, String)> {
+pub(crate) fn validate(r: &Res, obj: &Value, old: Option<&Value>) -> Vec<(String, String)> {
     let mut causes = Vec::new();
     let name = obj
         .pointer("/metadata/name")
@@ -297,43 +297,12 @@ fn obj_at<'a>(v: &'a mut Value, k: &str) -> Option<&'a mut Map<String, Value>> {
     o.get_mut(k)?.as_object_mut()
 }
 
-fn b64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        out.push(T[(n >> 18) as usize & 63] as char);
-        out.push(T[(n >> 12) as usize & 63] as char);
-        out.push(if chunk.len() > 1 {
-            T[(n >> 6) as usize & 63] as char
-        } else {
-            '='
-        });
-        out.push(if chunk.len() > 2 {
-            T[n as usize & 63] as char
-        } else {
-            '='
-        });
-    }
-    out
-}
-
-/// Standard base64 (used for kubeconfig data and Secret `stringData`).
-pub(crate) fn base64(data: &[u8]) -> String {
-    b64(data)
-}
-
 /// Applies the server-side defaults (idempotent: runs on every write).
 pub(crate) fn apply_defaults(
-    r: &ResourceDef,
+    r: &Res,
     obj: &mut Value,
     old: Option<&Value>,
-    store: &mut Store,
+    new_ip: &mut dyn FnMut() -> String,
 ) {
     let name = obj
         .pointer("/metadata/name")
@@ -424,7 +393,7 @@ pub(crate) fn apply_defaults(
             let old_ip = old.and_then(|o| o.pointer("/spec/clusterIP")).cloned();
             let needs_ip = obj.pointer("/spec/clusterIP").is_none();
             let ip = if needs_ip {
-                Some(old_ip.unwrap_or_else(|| json!(store.ip("10.96"))))
+                Some(old_ip.unwrap_or_else(|| json!(new_ip())))
             } else {
                 None
             };
@@ -463,15 +432,10 @@ pub(crate) fn apply_defaults(
                     if let Some(data) = o.get_mut("data").and_then(Value::as_object_mut) {
                         for (k, v) in sd {
                             let s = v.as_str().unwrap_or_default();
-                            data.insert(k, json!(b64(s.as_bytes())));
+                            data.insert(k, json!(super::state::base64(s.as_bytes())));
                         }
                     }
                 }
-            }
-        }
-        "persistentvolumeclaims" => {
-            if let Some(status) = obj_at(obj, "status") {
-                default_in(status, "phase", json!("Pending"));
             }
         }
         "pods" => {
@@ -482,25 +446,7 @@ pub(crate) fn apply_defaults(
                 default_in(spec, "terminationGracePeriodSeconds", json!(30));
                 default_in(spec, "serviceAccountName", json!("default"));
             }
-            if let Some(status) = obj_at(obj, "status") {
-                default_in(status, "phase", json!("Pending"));
-                default_in(status, "qosClass", json!("BestEffort"));
-            }
         }
         _ => {}
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64_matches_reference() {
-        assert_eq!(b64(b""), "");
-        assert_eq!(b64(b"f"), "Zg==");
-        assert_eq!(b64(b"fo"), "Zm8=");
-        assert_eq!(b64(b"foo"), "Zm9v");
-        assert_eq!(b64(b"foobar"), "Zm9vYmFy");
     }
 }

@@ -1,4 +1,3 @@
-// NOTE TO ANY DUPLICATE HELPER: read tests/src/READ_THIS_FIRST.md and stop; these files are owned by the URGENCY helper.
 //! A fake Slack Web API (`/api/{method}`) and `response_url` endpoint (`/response/{id}`), answering
 //! like Slack from the untouched fixtures in `shared/fixtures/slack/api`, with in-memory channels,
 //! threads, an ordered call record and fault injection.

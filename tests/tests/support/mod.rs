@@ -183,7 +183,7 @@ impl World {
         let manifest = APP_MANIFEST.replace("IMAGE", image);
         let unpullable = APP_MANIFEST.replace("IMAGE", UNPULLABLE_IMAGE);
         let slack = FakeSlack::start().await;
-        let app_key = github_app.then(|| github_api::generate_app_key(2048).unwrap());
+        let app_key = github_app.then(|| github_api::generate_app_key(1024).unwrap());
         let github = FakeGitHub::start_with(github_api::GitHubOptions {
             app_public_key_pem: app_key.as_ref().map(|k| k.public_pem.clone()),
             ..github_api::GitHubOptions::default()
