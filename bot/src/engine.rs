@@ -3,7 +3,7 @@
 //! deploy in parallel up to `bot.max_parallel_deploys`.
 
 use crate::messages;
-use crate::notify::{DeploymentState, Notifier, reaction};
+use crate::notify::{DeploymentState, Notifier};
 use crate::origin::Origin;
 use crate::source::SourceProvider;
 use chrono::Utc;
@@ -279,16 +279,6 @@ impl Engine {
             .await;
         self.notifier.sync(&mut record).await;
         self.save_quietly(&record).await;
-        self.notifier
-            .react(
-                origin,
-                if outcome.ok {
-                    reaction::SUCCESS
-                } else {
-                    reaction::FAILURE
-                },
-            )
-            .await;
         Some(outcome)
     }
 
@@ -372,16 +362,12 @@ impl Engine {
                     .deployment_state(&record, DeploymentState::Inactive, "Preview torn down")
                     .await;
                 self.notifier.sync(&mut record).await;
-                self.notifier.react(origin, reaction::SUCCESS).await;
                 Some(Outcome::ok(text))
             }
             Err(e @ DeployError::NotManaged(_)) => {
                 Some(Outcome::refused(format!("Refusing to tear down {id}: {e}")))
             }
-            Err(e) => {
-                self.notifier.react(origin, reaction::FAILURE).await;
-                Some(Outcome::refused(format!("Tearing down {id} failed: {e}")))
-            }
+            Err(e) => Some(Outcome::refused(format!("Tearing down {id} failed: {e}"))),
         }
     }
 

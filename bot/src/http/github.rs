@@ -283,11 +283,18 @@ fn issue_comment(bot: &Arc<Bot>, event: IssueCommentEvent) -> Response {
                 command.action,
                 Action::Status | Action::Help { .. } | Action::List { .. }
             );
-            for outcome in dispatch::execute(&engine, &command, &previews, &origin).await {
+            let outcomes = dispatch::execute(&engine, &command, &previews, &origin).await;
+            for outcome in &outcomes {
                 if answers_in_comment || !outcome.ok {
                     engine.notifier.reply(&origin, &outcome.text).await;
                 }
             }
+            let outcome_reaction = if outcomes.iter().all(|o| o.ok) {
+                reaction::SUCCESS
+            } else {
+                reaction::FAILURE
+            };
+            engine.notifier.react(&origin, outcome_reaction).await;
         }
     });
     text(StatusCode::ACCEPTED, "accepted")

@@ -8,12 +8,24 @@ use super::state::{CONTROLLER, Key, State, meta_str, now};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
-/// Waits for writes and reconciles after `controller_delay`.
+/// Waits for writes (then `controller_delay`), a due graceful deletion, or a one-second resync,
+/// and reconciles.
 pub(crate) async fn run(inner: Arc<Inner>) {
     loop {
-        inner.wake.notified().await;
-        tokio::time::sleep(inner.opts.controller_delay).await;
-        inner.mutate(reconcile);
+        let resync = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+        let due = inner
+            .lock()
+            .next_due()
+            .map(tokio::time::Instant::from_std)
+            .map_or(resync, |d| d.min(resync));
+        tokio::select! {
+            _ = inner.wake.notified() => tokio::time::sleep(inner.opts.controller_delay).await,
+            _ = tokio::time::sleep_until(due) => {}
+        }
+        inner.mutate(|s| {
+            s.reap();
+            reconcile(s);
+        });
     }
 }
 
@@ -139,10 +151,7 @@ fn labels_of(v: &Value, ptr: &str) -> Map<String, Value> {
 }
 
 fn delete_tree(s: &mut State, key: &Key) {
-    if let Some(removed) = s.remove(key) {
-        let uid = uid_of(&removed);
-        s.cascade(&uid, false);
-    }
+    s.delete_object(key, None);
 }
 
 /// Creates a pod from `template` owned by `owner`.
@@ -311,7 +320,7 @@ fn replicasets(s: &mut State) {
             }
         } else if pods.len() > desired {
             for (k, _) in pods.iter().skip(desired) {
-                s.remove(k);
+                s.delete_object(k, None);
             }
         }
     }
@@ -341,7 +350,7 @@ fn statefulsets(s: &mut State) {
                 .and_then(Value::as_str)
                 != Some(revision.as_str());
             if index >= desired || stale {
-                s.remove(&k);
+                s.delete_object(&k, None);
             }
         }
         let claims = sts
@@ -410,7 +419,7 @@ fn daemonsets(s: &mut State) {
                 .and_then(Value::as_str)
                 != Some(revision.as_str());
             if stale || have >= 1 {
-                s.remove(&k);
+                s.delete_object(&k, None);
             } else {
                 have += 1;
             }
@@ -732,7 +741,31 @@ fn deployment_status(s: &mut State) {
         } else {
             json!({"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable", "message": "Deployment does not have minimum availability.", "withUpdateTime": true})
         };
-        let progressing = if complete {
+        let deadline = int(&d, "/spec/progressDeadlineSeconds", 600);
+        let timed_out = !complete
+            && d.pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .and_then(|cs| {
+                    cs.iter()
+                        .find(|c| c.get("type").and_then(Value::as_str) == Some("Progressing"))
+                })
+                .is_some_and(|c| {
+                    let same_rs = c
+                        .get("message")
+                        .and_then(Value::as_str)
+                        .is_some_and(|m| m.contains(&format!("\"{rs_name}\"")));
+                    let since = c
+                        .get("lastUpdateTime")
+                        .and_then(Value::as_str)
+                        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                        .map(|t| {
+                            (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds()
+                        });
+                    same_rs && since.is_some_and(|s| s >= deadline)
+                });
+        let progressing = if timed_out {
+            json!({"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": format!("ReplicaSet \"{rs_name}\" has timed out progressing."), "withUpdateTime": true})
+        } else if complete {
             json!({"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable", "message": format!("ReplicaSet \"{rs_name}\" has successfully progressed."), "withUpdateTime": true})
         } else {
             json!({"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated", "message": format!("ReplicaSet \"{rs_name}\" is progressing."), "withUpdateTime": true})

@@ -39,6 +39,9 @@ pub struct FakeKubeOptions {
     pub seed_cluster: bool,
     /// Whether the simulated controllers run at all (default true).
     pub run_controllers: bool,
+    /// How long a deleted pod stays with a `deletionTimestamp` before it goes, unless the
+    /// delete says `gracePeriodSeconds` (default 250 ms; zero deletes pods at once).
+    pub pod_termination_delay: Duration,
 }
 
 impl Default for FakeKubeOptions {
@@ -48,6 +51,7 @@ impl Default for FakeKubeOptions {
             namespace_termination_delay: Duration::from_millis(300),
             seed_cluster: true,
             run_controllers: true,
+            pod_termination_delay: Duration::from_millis(250),
         }
     }
 }
@@ -217,6 +221,7 @@ impl FakeKube {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let mut state = State::new();
+        state.pod_grace = opts.pod_termination_delay;
         let token = format!(
             "fake-{:016x}{:016x}",
             state.next_random(),

@@ -497,13 +497,28 @@ fn patch(inner: &Arc<Inner>, t: &Target, name: &str, req: &Req) -> Answer {
     }
 }
 
-/// propagationPolicy and dryRun from the query or a DeleteOptions body.
-fn delete_options(req: &Req) -> Result<(Option<String>, bool), ApiError> {
+/// What a DELETE asks for.
+struct DeleteOpts {
+    policy: Option<String>,
+    grace: Option<Duration>,
+    dry_run: bool,
+}
+
+/// propagationPolicy, gracePeriodSeconds and dryRun from the query or a DeleteOptions body.
+fn delete_options(req: &Req) -> Result<DeleteOpts, ApiError> {
+    let mut grace = req
+        .query
+        .get("gracePeriodSeconds")
+        .and_then(|g| g.parse::<u64>().ok())
+        .map(Duration::from_secs);
     let mut policy = req.query.get("propagationPolicy").map(str::to_string);
     let mut dry_run = req.query.get("dryRun").is_some_and(|d| !d.is_empty());
     if !req.body.is_empty() {
         let body: Value = serde_json::from_slice(&req.body)
             .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?;
+        if let Some(g) = body.get("gracePeriodSeconds").and_then(Value::as_u64) {
+            grace = Some(Duration::from_secs(g));
+        }
         if let Some(p) = body.get("propagationPolicy").and_then(Value::as_str) {
             policy = Some(p.to_string());
         }
@@ -523,7 +538,11 @@ fn delete_options(req: &Req) -> Result<(Option<String>, bool), ApiError> {
         }
     }
     match policy.as_deref() {
-        None | Some("Orphan" | "Background" | "Foreground") => Ok((policy, dry_run)),
+        None | Some("Orphan" | "Background" | "Foreground") => Ok(DeleteOpts {
+            policy,
+            grace,
+            dry_run,
+        }),
         Some(other) => Err(ApiError::bad_request(format!(
             "propagationPolicy: Unsupported value: \"{other}\": supported values: \"Foreground\", \"Background\", \"Orphan\""
         ))),
@@ -531,13 +550,14 @@ fn delete_options(req: &Req) -> Result<(Option<String>, bool), ApiError> {
 }
 
 fn delete(inner: &Arc<Inner>, t: &Target, name: &str, req: &Req) -> Answer {
-    let (policy, dry_run) = delete_options(req)?;
-    let obj = inner.mutate(|s| s.delete(t.res, t.ns, name, policy.as_deref(), dry_run))?;
+    let o = delete_options(req)?;
+    let obj =
+        inner.mutate(|s| s.delete(t.res, t.ns, name, o.policy.as_deref(), o.grace, o.dry_run))?;
     Ok((200, obj))
 }
 
 fn delete_collection(inner: &Arc<Inner>, t: &Target, req: &Req) -> Answer {
-    let (policy, dry_run) = delete_options(req)?;
+    let o = delete_options(req)?;
     let (labels, fields) = selectors(&req.query)?;
     let (items, rv) = inner.mutate(|s| {
         let keys: Vec<Key> = s
@@ -549,7 +569,7 @@ fn delete_collection(inner: &Arc<Inner>, t: &Target, req: &Req) -> Answer {
         let mut items = Vec::new();
         for k in keys {
             let ns = (!k.ns.is_empty()).then_some(k.ns.as_str());
-            if let Ok(v) = s.delete(t.res, ns, &k.name, policy.as_deref(), dry_run) {
+            if let Ok(v) = s.delete(t.res, ns, &k.name, o.policy.as_deref(), o.grace, o.dry_run) {
                 items.push(v);
             }
         }

@@ -76,6 +76,10 @@ pub(crate) struct State {
     pub dirty: bool,
     /// Namespaces whose termination timer still has to be started.
     pub terminations: Vec<String>,
+    /// Default grace period of pod deletions.
+    pub pod_grace: std::time::Duration,
+    /// Pods in graceful termination and when they go.
+    pub graceful: Vec<(Key, std::time::Instant)>,
 }
 
 /// Common parameters of a write.
@@ -189,6 +193,8 @@ impl State {
             rng: seed | 1,
             dirty: false,
             terminations: Vec::new(),
+            pod_grace: std::time::Duration::ZERO,
+            graceful: Vec::new(),
         }
     }
 
@@ -611,7 +617,8 @@ impl State {
             .pointer("/metadata/finalizers")
             .and_then(Value::as_array)
             .is_some_and(|f| !f.is_empty());
-        if deleting && !finalizers && key.plural != "namespaces" {
+        let graceful = self.graceful.iter().any(|(k, _)| k == key);
+        if deleting && !finalizers && !graceful && key.plural != "namespaces" {
             self.commit(key.clone(), new);
             return self.remove(key).unwrap_or_default();
         }
@@ -876,6 +883,7 @@ impl State {
         ns: Option<&str>,
         name: &str,
         propagation: Option<&str>,
+        grace: Option<std::time::Duration>,
         dry_run: bool,
     ) -> Result<Value, ApiError> {
         let key = Key::new(res, ns, name);
@@ -913,11 +921,78 @@ impl State {
             return Ok(self.commit(key, new));
         }
         let policy = propagation.unwrap_or(Self::default_propagation(res));
-        let removed = self.remove(&key).unwrap_or(live);
-        if let Some(uid) = meta_str(&removed, "uid") {
-            self.cascade(uid, policy == "Orphan");
+        if policy == "Orphan" {
+            let removed = self.remove(&key).unwrap_or(live);
+            if let Some(uid) = meta_str(&removed, "uid") {
+                let uid = uid.to_string();
+                self.cascade(&uid, true);
+            }
+            return Ok(removed);
         }
-        Ok(removed)
+        Ok(self.delete_object(&key, grace).unwrap_or(live))
+    }
+
+    /// Deletes like the API and garbage collector do: a pod with a grace period gets a
+    /// deletionTimestamp and goes later; anything else goes now, its dependents with it.
+    pub fn delete_object(
+        &mut self,
+        key: &Key,
+        grace: Option<std::time::Duration>,
+    ) -> Option<Value> {
+        let is_pod = key.group.is_empty() && key.plural == "pods";
+        let grace = if is_pod {
+            grace.unwrap_or(self.pod_grace)
+        } else {
+            std::time::Duration::ZERO
+        };
+        if !grace.is_zero() {
+            let live = self.objects.get(key)?.clone();
+            if live.pointer("/metadata/deletionTimestamp").is_some() {
+                return Some(live);
+            }
+            let mut new = live;
+            let at = chrono::Utc::now()
+                + chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::zero());
+            let meta = meta_mut(&mut new);
+            meta.insert(
+                "deletionTimestamp".into(),
+                json!(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            );
+            meta.insert(
+                "deletionGracePeriodSeconds".into(),
+                json!(grace.as_secs_f64().ceil() as u64),
+            );
+            self.graceful
+                .push((key.clone(), std::time::Instant::now() + grace));
+            return Some(self.commit(key.clone(), new));
+        }
+        self.graceful.retain(|(k, _)| k != key);
+        let removed = self.remove(key)?;
+        if let Some(uid) = meta_str(&removed, "uid") {
+            let uid = uid.to_string();
+            self.cascade(&uid, false);
+        }
+        Some(removed)
+    }
+
+    /// Removes pods whose grace period has passed.
+    pub fn reap(&mut self) {
+        let now = std::time::Instant::now();
+        let due: Vec<Key> = self
+            .graceful
+            .iter()
+            .filter(|(_, t)| *t <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        self.graceful.retain(|(_, t)| *t > now);
+        for k in due {
+            self.remove(&k);
+        }
+    }
+
+    /// When the next graceful deletion is due.
+    pub fn next_due(&self) -> Option<std::time::Instant> {
+        self.graceful.iter().map(|(_, t)| *t).min()
     }
 
     /// Deletes (or orphans) the dependents of the object with `uid`, recursively.
@@ -947,11 +1022,8 @@ impl State {
                     }
                     self.update_internal(&key, obj, CONTROLLER, None);
                 }
-            } else if let Some(removed) = self.remove(&key)
-                && let Some(child_uid) = meta_str(&removed, "uid")
-            {
-                let child_uid = child_uid.to_string();
-                self.cascade(&child_uid, false);
+            } else {
+                self.delete_object(&key, None);
             }
         }
     }
@@ -964,6 +1036,7 @@ impl State {
             .filter(|k| k.ns == ns)
             .cloned()
             .collect();
+        self.graceful.retain(|(k, _)| k.ns != ns);
         for k in keys {
             self.remove(&k);
         }
