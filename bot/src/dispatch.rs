@@ -175,3 +175,80 @@ pub async fn execute(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use preview_commands::parse;
+
+    const CONFIG: &str = r#"
+[bot]
+public_url = "https://preview-bot.example.com"
+[domains]
+base = "preview.example.com"
+[apps.api]
+repo = "acme/shop"
+manifests = { dir = "api/deploy" }
+[apps.web]
+repo = "acme/shop"
+manifests = { dir = "web/deploy" }
+[apps.payments]
+repo = "acme/payments"
+manifests = { dir = "deploy" }
+"#;
+
+    fn run(text: &str, implied: Option<&Implied>) -> Result<Vec<String>, String> {
+        let config = Config::parse(CONFIG, "test.toml").expect("config");
+        let command = parse(text).map_err(|e| e.to_string())?;
+        resolve(&config, command.target.as_ref(), implied).map(|previews| {
+            previews
+                .iter()
+                .map(|p| format!("{}:{}/{}#{}", p.app, p.owner, p.repo, p.pr))
+                .collect()
+        })
+    }
+
+    #[test]
+    fn targets_resolve_to_configured_apps() {
+        let pr = Implied {
+            owner: "acme".into(),
+            repo: "shop".into(),
+            pr: 7,
+        };
+        assert_eq!(
+            run("up payments#3", None),
+            Ok(vec!["payments:acme/payments#3".into()])
+        );
+        assert_eq!(
+            run("up acme/shop#7", None),
+            Ok(vec!["api:acme/shop#7".into(), "web:acme/shop#7".into()])
+        );
+        assert_eq!(
+            run("up https://github.com/Acme/Shop/pull/7", None).map(|v| v.len()),
+            Ok(2)
+        );
+        assert_eq!(
+            run("up", Some(&pr)),
+            Ok(vec!["api:acme/shop#7".into(), "web:acme/shop#7".into()])
+        );
+        assert_eq!(run("up web", Some(&pr)), Ok(vec!["web:acme/shop#7".into()]));
+    }
+
+    #[test]
+    fn resolution_errors() {
+        let pr = Implied {
+            owner: "acme".into(),
+            repo: "shop".into(),
+            pr: 7,
+        };
+        let errors = [
+            run("up paymnts#3", None),
+            run("up other/repo#1", None),
+            run("up payments", Some(&pr)),
+            run("up web", None),
+            run("up", None),
+        ]
+        .map(|r| r.expect_err("an error"));
+        insta::assert_snapshot!(errors.join("\n---\n"));
+    }
+}

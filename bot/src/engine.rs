@@ -2,10 +2,10 @@
 //! status. Operations on one preview never interleave (a lock per preview); different previews
 //! deploy in parallel up to `bot.max_parallel_deploys`.
 
-use crate::messages;
 use crate::notify::{DeploymentState, Notifier};
 use crate::origin::Origin;
 use crate::source::SourceProvider;
+use crate::{messages, replies};
 use chrono::Utc;
 use preview_config::{AppConfig, Config, ManifestSource};
 use preview_deploy::cluster::{DeployError, Teardown};
@@ -120,12 +120,13 @@ impl Engine {
         let id = target.id();
         let _guard = self.lock(&id).await;
         let Some(app) = self.app(&target.app) else {
-            return Some(Outcome::refused(format!("Unknown app `{}`.", target.app)));
+            return Some(Outcome::refused(replies::unknown_app(&target.app)));
         };
         let ns = id.namespace(&self.config.bot.namespace_prefix);
+        let repo_name = format!("{}/{}", target.owner, target.repo);
         let mut existing = match self.cluster.get_record(&ns).await {
             Ok(record) => record,
-            Err(e) => return Some(Outcome::refused(format!("Cannot deploy {id}: {e}"))),
+            Err(e) => return Some(Outcome::refused(replies::cannot_deploy(&id, &e))),
         };
         if existing
             .as_ref()
@@ -135,13 +136,10 @@ impl Engine {
                 return None;
             }
             self.notifier
-                .reply(
-                    origin,
-                    &format!("Preview {id} is still being torn down; waiting for it to finish…"),
-                )
+                .reply(origin, &replies::waiting_for_teardown(&id))
                 .await;
             if let Err(e) = self.cluster.wait_until_gone(&ns, TERMINATING_WAIT).await {
-                return Some(Outcome::refused(format!("Cannot deploy {id}: {e}")));
+                return Some(Outcome::refused(replies::cannot_deploy(&id, &e)));
             }
             existing = None;
         }
@@ -151,15 +149,15 @@ impl Engine {
             }
             match self.cluster.inventory().await {
                 Ok(inventory) if inventory.previews.len() >= self.config.bot.max_previews => {
-                    return Some(Outcome::refused(format!(
-                        "Cannot start {id}: {} previews are running, the limit is {}. Tear one down with `{} down APP#N`.",
+                    return Some(Outcome::refused(replies::too_many_previews(
+                        &id,
                         inventory.previews.len(),
                         self.config.bot.max_previews,
-                        self.config.bot.command_prefix
+                        &self.config.bot.command_prefix,
                     )));
                 }
                 Ok(_) => {}
-                Err(e) => return Some(Outcome::refused(format!("Cannot deploy {id}: {e}"))),
+                Err(e) => return Some(Outcome::refused(replies::cannot_deploy(&id, &e))),
             }
         }
         let pull = match self
@@ -169,21 +167,18 @@ impl Engine {
         {
             Ok(pull) => pull,
             Err(e) => {
-                return Some(Outcome::refused(format!(
-                    "Cannot deploy {id}: reading {}/{}#{} from GitHub failed: {e}",
-                    target.owner, target.repo, target.pr
+                return Some(Outcome::refused(replies::pull_request_unreadable(
+                    &id, &repo_name, target.pr, &e,
                 )));
             }
         };
         if !pull.open {
-            return Some(Outcome::refused(format!(
-                "Not deploying {id}: pull request {}/{}#{} is closed.",
-                target.owner, target.repo, target.pr
+            return Some(Outcome::refused(replies::pull_request_closed(
+                &id, &repo_name, target.pr,
             )));
         }
         let sha = options.sha.clone().unwrap_or_else(|| pull.head_sha.clone());
         let now = Utc::now();
-        let repo_name = format!("{}/{}", target.owner, target.repo);
         let mut record = existing.unwrap_or_else(|| {
             let owner = if pull.author.is_empty() {
                 origin.actor()
@@ -215,18 +210,11 @@ impl Engine {
             Some(&pull.head_ref),
         );
         if let Err(e) = self.cluster.save_record(&record).await {
-            return Some(Outcome::refused(format!("Cannot deploy {id}: {e}")));
+            return Some(Outcome::refused(replies::cannot_deploy(&id, &e)));
         }
         self.notifier.deployment_started(&mut record).await;
         self.notifier
-            .progress(
-                &mut record,
-                &format!(
-                    "Deploying `{}` (requested by {})…",
-                    messages::short_sha(&sha),
-                    origin.actor()
-                ),
-            )
+            .progress(&mut record, &replies::deploying(&sha, &origin.actor()))
             .await;
         self.notifier.sync(&mut record).await;
         self.save_quietly(&record).await;
@@ -243,28 +231,17 @@ impl Engine {
                     .hosts
                     .first()
                     .map(|host| format!("{}://{host}", self.config.domains.scheme));
-                let mut text = match &record.url {
-                    Some(url) => format!(
-                        "Preview {id} is ready at {url} (commit `{}`).",
-                        messages::short_sha(&sha)
-                    ),
-                    None => format!(
-                        "Preview {id} is ready (commit `{}`).",
-                        messages::short_sha(&sha)
-                    ),
-                };
-                for warning in &transformed.warnings {
-                    text.push_str(&format!("\nNote: {warning}."));
-                }
-                Outcome::ok(text)
+                Outcome::ok(replies::ready(
+                    &id,
+                    record.url.as_deref(),
+                    &sha,
+                    &transformed.warnings,
+                ))
             }
             Err(message) => {
                 record.phase = Phase::Failed;
                 record.message = Some(message.clone());
-                Outcome::refused(format!(
-                    "Preview {id} failed at commit `{}`: {message}",
-                    messages::short_sha(&sha)
-                ))
+                Outcome::refused(replies::failed(&id, &sha, &message))
             }
         };
         self.save_quietly(&record).await;
@@ -343,20 +320,15 @@ impl Engine {
             Ok(Some(record)) => record,
             Ok(None) if quiet_if_missing => return None,
             Ok(None) => {
-                return Some(Outcome::refused(format!(
-                    "There is no preview {id} to tear down."
-                )));
+                return Some(Outcome::refused(replies::nothing_to_tear_down(&id)));
             }
-            Err(e) => return Some(Outcome::refused(format!("Cannot tear down {id}: {e}"))),
+            Err(e) => return Some(Outcome::refused(replies::cannot_tear_down(&id, &e))),
         };
         match self.cluster.teardown(&ns).await {
             Ok(Teardown::Deleted) | Ok(Teardown::AlreadyGone) => {
                 record.phase = Phase::Terminating;
                 record.last_activity = Utc::now();
-                let text = format!(
-                    "Preview {id} torn down by {}; namespace `{ns}` is being deleted.",
-                    origin.actor()
-                );
+                let text = replies::torn_down(&id, &origin.actor(), &ns);
                 self.notifier.progress(&mut record, &text).await;
                 self.notifier
                     .deployment_state(&record, DeploymentState::Inactive, "Preview torn down")
@@ -365,9 +337,9 @@ impl Engine {
                 Some(Outcome::ok(text))
             }
             Err(e @ DeployError::NotManaged(_)) => {
-                Some(Outcome::refused(format!("Refusing to tear down {id}: {e}")))
+                Some(Outcome::refused(replies::refusing_teardown(&id, &e)))
             }
-            Err(e) => Some(Outcome::refused(format!("Tearing down {id} failed: {e}"))),
+            Err(e) => Some(Outcome::refused(replies::teardown_failed(&id, &e))),
         }
     }
 
@@ -388,11 +360,8 @@ impl Engine {
                     self.notifier.log_url(&record).as_deref(),
                 ))
             }
-            Ok(None) => Outcome::ok(format!(
-                "There is no preview {id}. Start one with `{} up {id}`.",
-                self.config.bot.command_prefix
-            )),
-            Err(e) => Outcome::refused(format!("Cannot read {id}: {e}")),
+            Ok(None) => Outcome::ok(replies::no_preview(&id, &self.config.bot.command_prefix)),
+            Err(e) => Outcome::refused(replies::cannot_read(&id, &e)),
         }
     }
 
@@ -408,12 +377,12 @@ impl Engine {
                     .map(messages::summary_line)
                     .collect();
                 if lines.is_empty() {
-                    Outcome::ok("No previews are running.")
+                    Outcome::ok(replies::no_previews_running())
                 } else {
                     Outcome::ok(lines.join("\n"))
                 }
             }
-            Err(e) => Outcome::refused(format!("Cannot list previews: {e}")),
+            Err(e) => Outcome::refused(replies::cannot_list(&e)),
         }
     }
 }

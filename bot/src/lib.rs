@@ -11,6 +11,7 @@ pub mod http;
 pub mod messages;
 pub mod notify;
 pub mod origin;
+pub mod replies;
 pub mod signature;
 pub mod slack;
 pub mod source;

@@ -15,7 +15,10 @@ const SECRET: &str = "webhook-secret";
 const SHA: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
 const MANIFEST: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers: [{name: web, image: ghcr.io/codertocat/hello-world:latest}]\n";
 
-type Client = hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+type Client = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    Full<Bytes>,
+>;
 
 async fn send(client: &Client, request: http::Request<Full<Bytes>>) -> (u16, String) {
     let response = client.request(request).await.unwrap();
@@ -31,13 +34,29 @@ async fn serve_deploys_on_a_signed_label_event_and_drains_on_sigterm() {
     let github = FakeGitHub::start().await;
     let slack = FakeSlack::start().await;
     github.add_repo("Codertocat", "Hello-World");
-    github.add_pull(PullSpec::new("Codertocat", "Hello-World", 2, SHA, "changes", "Codertocat"));
-    github.add_commit_tree("Codertocat", "Hello-World", SHA, vec![("deploy/app.yaml".into(), MANIFEST.as_bytes().to_vec())]);
+    github.add_pull(PullSpec::new(
+        "Codertocat",
+        "Hello-World",
+        2,
+        SHA,
+        "changes",
+        "Codertocat",
+    ));
+    github.add_commit_tree(
+        "Codertocat",
+        "Hello-World",
+        SHA,
+        vec![("deploy/app.yaml".into(), MANIFEST.as_bytes().to_vec())],
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     std::fs::write(&kubeconfig, kube.kubeconfig_yaml()).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let config = dir.path().join("preview-bot.toml");
     std::fs::write(
         &config,
@@ -64,11 +83,15 @@ async fn serve_deploys_on_a_signed_label_event_and_drains_on_sigterm() {
         .spawn()
         .unwrap();
 
-    let client: Client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    let client: Client =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http();
     let base = format!("http://127.0.0.1:{port}");
     let mut healthy = false;
     for _ in 0..100 {
-        let request = http::Request::get(format!("{base}/healthz")).body(Full::default()).unwrap();
+        let request = http::Request::get(format!("{base}/healthz"))
+            .body(Full::default())
+            .unwrap();
         if let Ok(response) = client.request(request).await
             && response.status() == 200
         {
@@ -86,14 +109,22 @@ async fn serve_deploys_on_a_signed_label_event_and_drains_on_sigterm() {
     for (name, value) in github_api::signed_webhook(SECRET, "pull_request", &body) {
         request = request.header(name, value);
     }
-    let (status, _) = send(&client, request.body(Full::new(Bytes::from(body.clone()))).unwrap()).await;
+    let (status, _) = send(
+        &client,
+        request.body(Full::new(Bytes::from(body.clone()))).unwrap(),
+    )
+    .await;
     assert_eq!(status, 202);
 
     let mut phase = None;
     for _ in 0..150 {
         phase = kube
             .object("v1", "Namespace", None, "preview-hello-pr-2")
-            .and_then(|ns| ns["metadata"]["annotations"]["preview-bot.dev/phase"].as_str().map(str::to_string));
+            .and_then(|ns| {
+                ns["metadata"]["annotations"]["preview-bot.dev/phase"]
+                    .as_str()
+                    .map(str::to_string)
+            });
         if phase.as_deref() == Some("ready") {
             break;
         }
@@ -106,12 +137,27 @@ async fn serve_deploys_on_a_signed_label_event_and_drains_on_sigterm() {
     for (name, value) in github_api::signed_webhook("nope", "pull_request", &body) {
         forged = forged.header(name, value);
     }
-    assert_eq!(send(&client, forged.body(Full::new(Bytes::from(body))).unwrap()).await.0, 401);
+    assert_eq!(
+        send(&client, forged.body(Full::new(Bytes::from(body))).unwrap())
+            .await
+            .0,
+        401
+    );
 
-    let terminated = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let terminated = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(terminated.success());
-    let status = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
-    assert!(status.status.success(), "serve exited badly: {}", String::from_utf8_lossy(&status.stderr));
+    let status = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "serve exited badly: {}",
+        String::from_utf8_lossy(&status.stderr)
+    );
     let logs = String::from_utf8_lossy(&status.stderr);
     assert!(logs.contains("preview-bot serving"), "{logs}");
 }

@@ -442,10 +442,19 @@ async fn merged_pr_frees_the_preview() {
     // An `up` on the closed PR is refused with the reason.
     let mut command = preview_testkit::slack_api::SlashCommand::new(CHANNEL, "U0DEV", "up hello#2");
     command.response_url = world.slack.response_url("closed-up");
-    world.slack_signed(&command, chrono::Utc::now().timestamp(), SLACK_SIGNING_SECRET).await;
+    world
+        .slack_signed(
+            &command,
+            chrono::Utc::now().timestamp(),
+            SLACK_SIGNING_SECRET,
+        )
+        .await;
     world.settle().await;
     assert!(world.preview().await.is_none());
-    let answer = world.slack.responses("closed-up")[0]["text"].as_str().unwrap().to_string();
+    let answer = world.slack.responses("closed-up")[0]["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(answer.contains("is closed"), "{answer}");
 }
 

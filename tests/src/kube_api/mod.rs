@@ -12,6 +12,7 @@ mod controller;
 mod errors;
 mod fields;
 mod resources;
+mod schema;
 mod selectors;
 mod server;
 mod state;

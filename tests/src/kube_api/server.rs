@@ -2,6 +2,7 @@
 
 use super::errors::{ApiError, reason_for, status_body};
 use super::resources::{self, Res};
+use super::schema;
 use super::selectors::{self, FieldReq, LabelReq};
 use super::state::{Event, Key, WriteOpts, meta_str};
 use super::{FaultResponse, Inner, RecordedRequest, table};
@@ -427,26 +428,62 @@ fn write_opts(req: &Req, sub: Option<&str>, default_manager: &str) -> WriteOpts 
     }
 }
 
-fn field_validation(req: &Req) -> Result<(), ApiError> {
-    match req.query.get("fieldValidation") {
-        None | Some("Ignore" | "Warn" | "Strict") => Ok(()),
-        Some(other) => Err(ApiError::bad_request(format!(
+/// Rejects (Strict) or drops (Warn, Ignore) fields the schema lacks; `apply` words the error
+/// like server-side apply does.
+fn field_validation(req: &Req, res: &Res, body: &mut Value, apply: bool) -> Result<(), ApiError> {
+    let mode = req.query.get("fieldValidation").unwrap_or("Warn");
+    match mode {
+        "Strict" => {
+            let unknown = schema::unknown_fields(res, body);
+            if unknown.is_empty() {
+                return Ok(());
+            }
+            let message = if apply {
+                let name = meta_str(body, "name").unwrap_or("");
+                let ns = meta_str(body, "namespace").unwrap_or("");
+                format!(
+                    "failed to create typed patch object ({ns}/{name}; {}, Kind={}): {}",
+                    res.api_version(),
+                    res.kind,
+                    unknown
+                        .iter()
+                        .map(|u| format!(".{u}: field not declared in schema"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            } else {
+                format!(
+                    "strict decoding error: {}",
+                    unknown
+                        .iter()
+                        .map(|u| format!("unknown field \"{u}\""))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            Err(ApiError::bad_request(message))
+        }
+        "Warn" | "Ignore" => {
+            schema::prune_unknown(res, body);
+            Ok(())
+        }
+        other => Err(ApiError::bad_request(format!(
             "fieldValidation: Invalid value: \"{other}\": must be one of Ignore, Warn or Strict"
         ))),
     }
 }
 
 fn create(inner: &Arc<Inner>, t: &Target, req: &Req) -> Answer {
-    field_validation(req)?;
-    let body = parse_body(req, false)?;
+    let mut body = parse_body(req, false)?;
+    field_validation(req, t.res, &mut body, false)?;
     let opts = write_opts(req, None, "unknown");
     let obj = inner.mutate(|s| s.create(t.res, t.ns, body, &opts))?;
     Ok((201, obj))
 }
 
 fn replace(inner: &Arc<Inner>, t: &Target, name: &str, req: &Req) -> Answer {
-    field_validation(req)?;
-    let body = parse_body(req, false)?;
+    let mut body = parse_body(req, false)?;
+    field_validation(req, t.res, &mut body, false)?;
     let sub = t.sub.filter(|s| *s == "status");
     let opts = write_opts(req, sub, "unknown");
     let obj = inner.mutate(|s| s.replace(t.res, t.ns, name, body, &opts))?;
@@ -454,7 +491,6 @@ fn replace(inner: &Arc<Inner>, t: &Target, name: &str, req: &Req) -> Answer {
 }
 
 fn patch(inner: &Arc<Inner>, t: &Target, name: &str, req: &Req) -> Answer {
-    field_validation(req)?;
     let sub = t.sub.filter(|s| *s == "status");
     let ct = req
         .content_type
@@ -465,7 +501,8 @@ fn patch(inner: &Arc<Inner>, t: &Target, name: &str, req: &Req) -> Answer {
         .to_ascii_lowercase();
     match ct.as_str() {
         "application/apply-patch+yaml" | "application/apply-patch+cbor" => {
-            let body = parse_body(req, true)?;
+            let mut body = parse_body(req, true)?;
+            field_validation(req, t.res, &mut body, true)?;
             let opts = write_opts(req, sub, "");
             let (obj, created) = inner.mutate(|s| s.apply(t.res, t.ns, name, body, &opts))?;
             Ok((if created { 201 } else { 200 }, obj))
@@ -476,7 +513,8 @@ fn patch(inner: &Arc<Inner>, t: &Target, name: &str, req: &Req) -> Answer {
                     "force: Forbidden: may not be specified for non-apply patch",
                 ));
             }
-            let body = parse_body(req, false)?;
+            let mut body = parse_body(req, false)?;
+            field_validation(req, t.res, &mut body, false)?;
             let opts = write_opts(req, sub, "unknown");
             let obj = inner.mutate(|s| s.patch(t.res, t.ns, name, &body, false, &opts))?;
             Ok((200, obj))

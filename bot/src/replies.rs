@@ -1,0 +1,151 @@
+//! The answers preview operations give, worded in one place and pinned by a snapshot test.
+
+use crate::messages::short_sha;
+use std::fmt::Display;
+
+pub fn unknown_app(app: &str) -> String {
+    format!("Unknown app `{app}`.")
+}
+
+pub fn cannot_deploy(id: &dyn Display, reason: &dyn Display) -> String {
+    format!("Cannot deploy {id}: {reason}")
+}
+
+pub fn waiting_for_teardown(id: &dyn Display) -> String {
+    format!("Preview {id} is still being torn down; waiting for it to finish…")
+}
+
+pub fn too_many_previews(id: &dyn Display, running: usize, limit: usize, prefix: &str) -> String {
+    format!(
+        "Cannot start {id}: {running} previews are running, the limit is {limit}. Tear one down with `{prefix} down APP#N`."
+    )
+}
+
+pub fn pull_request_unreadable(
+    id: &dyn Display,
+    repo: &str,
+    pr: u64,
+    reason: &dyn Display,
+) -> String {
+    format!("Cannot deploy {id}: reading {repo}#{pr} from GitHub failed: {reason}")
+}
+
+pub fn pull_request_closed(id: &dyn Display, repo: &str, pr: u64) -> String {
+    format!("Not deploying {id}: pull request {repo}#{pr} is closed.")
+}
+
+pub fn deploying(sha: &str, actor: &str) -> String {
+    format!("Deploying `{}` (requested by {actor})…", short_sha(sha))
+}
+
+pub fn ready(id: &dyn Display, url: Option<&str>, sha: &str, warnings: &[String]) -> String {
+    let mut text = match url {
+        Some(url) => format!(
+            "Preview {id} is ready at {url} (commit `{}`).",
+            short_sha(sha)
+        ),
+        None => format!("Preview {id} is ready (commit `{}`).", short_sha(sha)),
+    };
+    for warning in warnings {
+        text.push_str(&format!("\nNote: {warning}."));
+    }
+    text
+}
+
+pub fn failed(id: &dyn Display, sha: &str, reason: &str) -> String {
+    format!(
+        "Preview {id} failed at commit `{}`: {reason}",
+        short_sha(sha)
+    )
+}
+
+pub fn nothing_to_tear_down(id: &dyn Display) -> String {
+    format!("There is no preview {id} to tear down.")
+}
+
+pub fn cannot_tear_down(id: &dyn Display, reason: &dyn Display) -> String {
+    format!("Cannot tear down {id}: {reason}")
+}
+
+pub fn refusing_teardown(id: &dyn Display, reason: &dyn Display) -> String {
+    format!("Refusing to tear down {id}: {reason}")
+}
+
+pub fn teardown_failed(id: &dyn Display, reason: &dyn Display) -> String {
+    format!("Tearing down {id} failed: {reason}")
+}
+
+pub fn torn_down(id: &dyn Display, actor: &str, namespace: &dyn Display) -> String {
+    format!("Preview {id} torn down by {actor}; namespace `{namespace}` is being deleted.")
+}
+
+pub fn no_preview(id: &dyn Display, prefix: &str) -> String {
+    format!("There is no preview {id}. Start one with `{prefix} up {id}`.")
+}
+
+pub fn cannot_read(id: &dyn Display, reason: &dyn Display) -> String {
+    format!("Cannot read {id}: {reason}")
+}
+
+pub fn no_previews_running() -> String {
+    "No previews are running.".to_string()
+}
+
+pub fn cannot_list(reason: &dyn Display) -> String {
+    format!("Cannot list previews: {reason}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reply() {
+        let id = "collect#42";
+        let sha = "ab12cd3ef45ab12cd3ef45ab12cd3ef45ab12cd3";
+        let reason =
+            "namespace `preview-collect-pr-42` is still being deleted; try again in a minute";
+        let all = [
+            unknown_app("colect"),
+            cannot_deploy(&id, &reason),
+            waiting_for_teardown(&id),
+            too_many_previews(&id, 50, 50, "/preview"),
+            pull_request_unreadable(&id, "acme/collect", 42, &"Not Found"),
+            pull_request_closed(&id, "acme/collect", 42),
+            deploying(sha, "octocat"),
+            ready(
+                &id,
+                Some("https://collect-pr-42.preview.example.com"),
+                sha,
+                &[],
+            ),
+            ready(
+                &id,
+                None,
+                sha,
+                &["the manifests have no Ingress, so the preview has no URL".into()],
+            ),
+            failed(
+                &id,
+                sha,
+                "not ready after 10m: Deployment `web`: 0/1 available, pod web-1: ImagePullBackOff",
+            ),
+            nothing_to_tear_down(&id),
+            cannot_tear_down(&id, &reason),
+            refusing_teardown(
+                &id,
+                &"namespace `preview-collect-pr-42` exists but is not managed by preview-bot",
+            ),
+            teardown_failed(
+                &id,
+                &"Kubernetes: delete namespace: boom (500 InternalError)",
+            ),
+            torn_down(&id, "octocat", &"preview-collect-pr-42"),
+            no_preview(&id, "/preview"),
+            cannot_read(&id, &reason),
+            no_previews_running(),
+            cannot_list(&"Kubernetes: list preview namespaces: forbidden (403 Forbidden)"),
+        ];
+        insta::assert_snapshot!(all.join("\n---\n"));
+    }
+}
