@@ -221,7 +221,7 @@ impl Engine {
 
         let result = {
             let _slot = self.deploy_slots.acquire().await;
-            self.deploy(&record, &ctx, app).await
+            self.deploy(&mut record, &ctx, app).await
         };
         record.last_activity = Utc::now();
         let outcome = match result {
@@ -262,7 +262,7 @@ impl Engine {
     /// Fetches, renders, transforms, applies and waits; the error is the user-facing reason.
     async fn deploy(
         &self,
-        record: &PreviewRecord,
+        record: &mut PreviewRecord,
         ctx: &PreviewContext,
         app: &AppConfig,
     ) -> Result<Transformed, String> {
@@ -293,6 +293,20 @@ impl Engine {
             .apply(&record.namespace, &transformed.objects)
             .await
             .map_err(|e| e.to_string())?;
+        // Remember what this render applied before pruning what the previous one had.
+        let previous = std::mem::replace(
+            &mut record.applied,
+            applied.iter().map(|a| a.key()).collect(),
+        );
+        self.save_quietly(record).await;
+        let pruned = self
+            .cluster
+            .prune(&record.namespace, &previous, &applied)
+            .await
+            .map_err(|e| e.to_string())?;
+        if !pruned.is_empty() {
+            tracing::info!(preview = %record.id, ?pruned, "pruned objects the new render no longer has");
+        }
         self.cluster
             .wait_ready(&record.namespace, &applied, self.config.ready_timeout())
             .await

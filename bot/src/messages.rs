@@ -183,6 +183,7 @@ mod tests {
             name: "web".into(),
             ready: true,
             detail: "1/1 available".into(),
+            logs: Vec::new(),
         }];
         insta::assert_snapshot!(status_text(&record(Phase::Ready), &workloads, None));
     }

@@ -147,6 +147,69 @@ pub struct AppConfig {
     /// Extra environment variables for every container (values may use templates).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Throw-away dependencies created in each preview before the app (`[apps.NAME.dependencies.X]`).
+    #[serde(default)]
+    pub dependencies: BTreeMap<String, DependencyConfig>,
+}
+
+/// The kinds of dependency the bot can create per preview, or a shared one it only points at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DependencyKind {
+    Postgres,
+    Mysql,
+    Redis,
+    Mongodb,
+    /// An existing service (staging database, ...): nothing is created, `url` is injected.
+    Shared,
+}
+
+impl DependencyKind {
+    /// The variable the app gets when `env` is not set.
+    pub fn default_env(self) -> &'static str {
+        match self {
+            DependencyKind::Postgres | DependencyKind::Mysql => "DATABASE_URL",
+            DependencyKind::Redis => "REDIS_URL",
+            DependencyKind::Mongodb => "MONGODB_URL",
+            DependencyKind::Shared => "",
+        }
+    }
+
+    /// The official image's default tag when `version` is not set.
+    pub fn default_version(self) -> &'static str {
+        match self {
+            DependencyKind::Postgres => "16",
+            DependencyKind::Mysql => "8.4",
+            DependencyKind::Redis => "7",
+            DependencyKind::Mongodb => "7",
+            DependencyKind::Shared => "",
+        }
+    }
+}
+
+/// `[apps.NAME.dependencies.X]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DependencyConfig {
+    pub kind: DependencyKind,
+    /// Image tag of the official image (`postgres:16`).
+    pub version: Option<String>,
+    /// The variable carrying the connection URL into the app (default per kind, e.g. `DATABASE_URL`).
+    pub env: Option<String>,
+    /// For `shared`: the URL injected as is.
+    pub url: Option<String>,
+}
+
+impl DependencyConfig {
+    pub fn env_name(&self) -> &str {
+        self.env.as_deref().unwrap_or(self.kind.default_env())
+    }
+
+    pub fn version(&self) -> &str {
+        self.version
+            .as_deref()
+            .unwrap_or(self.kind.default_version())
+    }
 }
 
 /// `manifests = { dir = "..." }`: where the app's manifests live in its repository.
@@ -361,6 +424,62 @@ impl Config {
                 {
                     return err(&key(field), e);
                 }
+            }
+            let mut injected: Vec<&str> = Vec::new();
+            for (dep, spec) in &app.dependencies {
+                let dep_key = format!("apps.{name}.dependencies.{dep}");
+                if !is_dns_label(dep) || dep.len() > 40 {
+                    return err(
+                        &dep_key,
+                        "a dependency name must be 1-40 lowercase letters, digits or '-'".into(),
+                    );
+                }
+                match (spec.kind, &spec.url) {
+                    (DependencyKind::Shared, None) => {
+                        return err(&dep_key, "a `shared` dependency needs `url`".into());
+                    }
+                    (DependencyKind::Shared, Some(_)) if spec.env.is_none() => {
+                        return err(
+                            &dep_key,
+                            "a `shared` dependency needs `env`, the variable to set".into(),
+                        );
+                    }
+                    (kind, Some(_)) if kind != DependencyKind::Shared => {
+                        return err(
+                            &dep_key,
+                            "`url` is only for `kind = \"shared\"`; the bot creates this one"
+                                .into(),
+                        );
+                    }
+                    _ => {}
+                }
+                if let Some(version) = &spec.version
+                    && (version.is_empty()
+                        || !version
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_')))
+                {
+                    return err(
+                        &dep_key,
+                        format!("`version` {version:?} is not an image tag"),
+                    );
+                }
+                if !is_env_name(spec.env_name()) {
+                    return err(
+                        &dep_key,
+                        format!(
+                            "`env` {:?} is not an environment variable name",
+                            spec.env_name()
+                        ),
+                    );
+                }
+                if injected.contains(&spec.env_name()) {
+                    return err(
+                        &dep_key,
+                        format!("`{}` is already set by another dependency", spec.env_name()),
+                    );
+                }
+                injected.push(spec.env_name());
             }
             for (var, value) in &app.env {
                 if !is_env_name(var) {

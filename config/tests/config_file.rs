@@ -116,3 +116,37 @@ fn secrets_come_from_the_environment_and_never_print() {
             .contains("GITHUB_APP_PRIVATE_KEY")
     );
 }
+
+#[test]
+fn dependencies_are_checked() {
+    let with = |deps: &str| format!("{MINIMAL}{deps}");
+    let ok = Config::parse(
+        &with("[apps.collect.dependencies.db]\nkind = \"postgres\"\n[apps.collect.dependencies.cache]\nkind = \"redis\"\nversion = \"7.2\"\n"),
+        "f.toml",
+    )
+    .unwrap();
+    let deps = &ok.apps["collect"].dependencies;
+    assert_eq!(deps["db"].env_name(), "DATABASE_URL");
+    assert_eq!(deps["db"].version(), "16");
+    assert_eq!(deps["cache"].env_name(), "REDIS_URL");
+
+    let (key, problem) = invalid(&with(
+        "[apps.collect.dependencies.db]\nkind = \"shared\"\nenv = \"X\"\n",
+    ));
+    assert_eq!(key, "apps.collect.dependencies.db");
+    assert!(problem.contains("url"), "{problem}");
+    let (_, problem) = invalid(&with(
+        "[apps.collect.dependencies.a]\nkind = \"postgres\"\n[apps.collect.dependencies.b]\nkind = \"mysql\"\n",
+    ));
+    assert!(problem.contains("DATABASE_URL"), "{problem}");
+    let (_, problem) = invalid(&with(
+        "[apps.collect.dependencies.db]\nkind = \"postgres\"\nversion = \"16; rm -rf\"\n",
+    ));
+    assert!(problem.contains("image tag"), "{problem}");
+    let err = Config::parse(
+        &with("[apps.collect.dependencies.db]\nkind = \"oracle\"\n"),
+        "f.toml",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("oracle"), "{err}");
+}

@@ -10,7 +10,8 @@ use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Event, Namespace, Pod};
 use kube::api::{
-    Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, ValidationDirective,
+    Api, DeleteParams, DynamicObject, ListParams, LogParams, Patch, PatchParams,
+    ValidationDirective,
 };
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::discovery::{Scope, pinned_kind};
@@ -80,6 +81,23 @@ pub struct AppliedRef {
     pub name: String,
 }
 
+impl AppliedRef {
+    /// `apiVersion Kind name`: the entry kept in the record's applied set.
+    pub fn key(&self) -> String {
+        format!("{} {} {}", self.api_version, self.kind, self.name)
+    }
+
+    pub fn from_key(key: &str) -> Option<AppliedRef> {
+        let mut parts = key.split(' ');
+        let (api_version, kind, name) = (parts.next()?, parts.next()?, parts.next()?);
+        (parts.next().is_none() && !name.is_empty()).then(|| AppliedRef {
+            api_version: api_version.to_string(),
+            kind: kind.to_string(),
+            name: name.to_string(),
+        })
+    }
+}
+
 /// Readiness of each workload of a preview, for the chat.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReadyReport {
@@ -94,6 +112,8 @@ pub struct WorkloadState {
     pub name: String,
     pub ready: bool,
     pub detail: String,
+    /// The last log lines of the failing container, when it ran at all.
+    pub logs: Vec<String>,
 }
 
 impl fmt::Display for ReadyReport {
@@ -102,7 +122,21 @@ impl fmt::Display for ReadyReport {
             .workloads
             .iter()
             .filter(|w| !w.ready)
-            .map(|w| format!("{} `{}`: {}", w.kind, w.name, w.detail))
+            .map(|w| {
+                let mut part = format!("{} `{}`: {}", w.kind, w.name, w.detail);
+                if !w.logs.is_empty() {
+                    part.push_str("; last log lines:\n");
+                    part.push_str(
+                        &w.logs
+                            .iter()
+                            .map(|l| format!("    {l}"))
+                            .collect::<Vec<_>>()
+                            .join("\n"),
+                    );
+                    part.push('\n');
+                }
+                part
+            })
             .collect();
         if parts.is_empty() {
             f.write_str("all workloads ready")?;
@@ -409,71 +443,53 @@ impl Cluster {
             .await
             .map_err(|e| DeployError::kube(format!("list pods in {ns}"), e))?
             .items;
-        let pod_problems: Vec<String> = pods.iter().filter_map(pod_problem).collect();
         let mut report = ReadyReport::default();
         for a in applied {
-            let state = match a.kind.as_str() {
-                "Deployment" => {
-                    let api: Api<Deployment> = Api::namespaced(self.client.clone(), ns.as_str());
-                    api.get_opt(&a.name)
-                        .await
-                        .map_err(|e| DeployError::kube("read deployment", e))?
-                        .map(|d| {
-                            let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-                            let available = d
-                                .status
-                                .as_ref()
-                                .and_then(|s| s.available_replicas)
-                                .unwrap_or(0);
-                            (
-                                deployment_rolled_out().matches_object(Some(&d)),
-                                format!("{available}/{desired} available"),
-                            )
-                        })
-                }
-                "StatefulSet" => {
-                    let api: Api<StatefulSet> = Api::namespaced(self.client.clone(), ns.as_str());
-                    api.get_opt(&a.name)
-                        .await
-                        .map_err(|e| DeployError::kube("read statefulset", e))?
-                        .map(|s| {
-                            let desired = s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-                            let ready = s
-                                .status
-                                .as_ref()
-                                .and_then(|s| s.ready_replicas)
-                                .unwrap_or(0);
-                            (
-                                statefulset_rolled_out().matches_object(Some(&s)),
-                                format!("{ready}/{desired} ready"),
-                            )
-                        })
-                }
-                "Job" => {
-                    let api: Api<Job> = Api::namespaced(self.client.clone(), ns.as_str());
-                    api.get_opt(&a.name)
-                        .await
-                        .map_err(|e| DeployError::kube("read job", e))?
-                        .map(|j| {
-                            if job_condition(&j, "Complete") {
-                                (true, "complete".to_string())
-                            } else if job_condition(&j, "Failed") {
-                                (false, "failed".to_string())
-                            } else {
-                                (false, "running".to_string())
-                            }
-                        })
-                }
-                _ => continue,
+            let api_of = |kind: &str| -> Api<DynamicObject> {
+                let resource = match kind {
+                    "Deployment" => ApiResource::erase::<Deployment>(&()),
+                    "StatefulSet" => ApiResource::erase::<StatefulSet>(&()),
+                    _ => ApiResource::erase::<Job>(&()),
+                };
+                Api::namespaced_with(self.client.clone(), ns.as_str(), &resource)
             };
-            let (ready, mut detail) = state.unwrap_or((false, "missing".to_string()));
+            if !matches!(a.kind.as_str(), "Deployment" | "StatefulSet" | "Job") {
+                continue;
+            }
+            let object = api_of(&a.kind)
+                .get_opt(&a.name)
+                .await
+                .map_err(|e| DeployError::kube(format!("read {} {}", a.kind, a.name), e))?;
+            let Some(object) = object else {
+                report.workloads.push(WorkloadState {
+                    kind: a.kind.clone(),
+                    name: a.name.clone(),
+                    ready: false,
+                    detail: "missing".into(),
+                    logs: Vec::new(),
+                });
+                continue;
+            };
+            let value = serde_json::to_value(&object).unwrap_or_default();
+            let (ready, mut detail) = workload_state(&a.kind, value.clone());
+            let mut logs = Vec::new();
             if !ready {
-                let related: Vec<&String> = pod_problems
+                let selector = value
+                    .pointer("/spec/selector/matchLabels")
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default();
+                let problem = pods
                     .iter()
-                    .filter(|p| p.starts_with(&format!("pod {}-", a.name)))
-                    .collect();
-                if let Some(problem) = related.first() {
-                    detail = format!("{detail}, {problem}");
+                    .filter(|pod| !selector.is_empty() && selects(&selector, pod))
+                    .find_map(pod_problem);
+                if let Some(problem) = problem {
+                    detail = format!("{detail}, {}", problem.text);
+                    if let Some((container, previous)) = &problem.logs_from {
+                        logs = self
+                            .log_tail(ns, &problem.pod, container, *previous, 10)
+                            .await;
+                    }
                 }
             }
             report.workloads.push(WorkloadState {
@@ -481,6 +497,7 @@ impl Cluster {
                 name: a.name.clone(),
                 ready,
                 detail,
+                logs,
             });
         }
         if report.workloads.iter().any(|w| !w.ready) {
@@ -508,6 +525,81 @@ impl Cluster {
             }
         }
         Ok(report)
+    }
+
+    /// The last `lines` log lines of one container (empty when there are none to read).
+    pub async fn log_tail(
+        &self,
+        ns: &PreviewNamespace,
+        pod: &str,
+        container: &str,
+        previous: bool,
+        lines: i64,
+    ) -> Vec<String> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), ns.as_str());
+        let params = LogParams {
+            container: Some(container.to_string()),
+            previous,
+            tail_lines: Some(lines),
+            ..LogParams::default()
+        };
+        match pods.logs(pod, &params).await {
+            Ok(text) => text.lines().map(str::to_string).collect(),
+            Err(e) => {
+                tracing::debug!(error = %e, pod, container, "no logs");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Deletes what the previous deploy applied and this one no longer renders, but only objects
+    /// that still carry the bot's labels for this preview (SPEC 8a: never "everything not
+    /// rendered"). Returns the keys pruned.
+    pub async fn prune(
+        &self,
+        ns: &PreviewNamespace,
+        previous: &[String],
+        current: &[AppliedRef],
+    ) -> Result<Vec<String>, DeployError> {
+        let keep: Vec<String> = current.iter().map(AppliedRef::key).collect();
+        let mut pruned = Vec::new();
+        for key in previous.iter().filter(|k| !keep.contains(k)) {
+            let Some(gone) = AppliedRef::from_key(key) else {
+                continue;
+            };
+            let Ok((resource, Scope::Namespaced)) =
+                self.resolve(&gone.api_version, &gone.kind).await
+            else {
+                continue;
+            };
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(self.client.clone(), ns.as_str(), &resource);
+            let Some(live) = api
+                .get_opt(&gone.name)
+                .await
+                .map_err(|e| DeployError::kube(format!("read {} `{}`", gone.kind, gone.name), e))?
+            else {
+                continue;
+            };
+            let labels = live.labels();
+            let ours = labels.get(labels::MANAGED_BY).map(String::as_str)
+                == Some(labels::MANAGED_BY_VALUE)
+                && labels.get(labels::PREVIEW).map(String::as_str) == Some(ns.as_str());
+            if !ours {
+                continue;
+            }
+            match api.delete(&gone.name, &DeleteParams::background()).await {
+                Ok(_) => pruned.push(key.clone()),
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => {
+                    return Err(DeployError::kube(
+                        format!("prune {} `{}`", gone.kind, gone.name),
+                        e,
+                    ));
+                }
+            }
+        }
+        Ok(pruned)
     }
 
     /// Deletes the preview's namespace, and with it everything in it; only a namespace with the
@@ -560,6 +652,7 @@ impl Cluster {
                     name: d.name_any(),
                     ready: deployment_rolled_out().matches_object(Some(d)),
                     detail: format!("{available}/{desired} available"),
+                    logs: Vec::new(),
                 }
             })
             .collect())
@@ -643,8 +736,25 @@ fn job_finished() -> impl Condition<Job> {
     }
 }
 
+/// Why a pod is not serving, and where its logs are (if its container ran at all).
+struct PodProblem {
+    pod: String,
+    text: String,
+    /// `(container, previous)`: previous is the crashed instance of a restarting container.
+    logs_from: Option<(String, bool)>,
+}
+
+fn selects(selector: &serde_json::Map<String, Value>, pod: &Pod) -> bool {
+    let labels = pod.metadata.labels.clone().unwrap_or_default();
+    selector.iter().all(|(k, v)| {
+        v.as_str()
+            .is_some_and(|v| labels.get(k).map(String::as_str) == Some(v))
+    })
+}
+
 /// "pod web-abc: ImagePullBackOff: Back-off pulling image ..." for a pod that is not running.
-fn pod_problem(pod: &Pod) -> Option<String> {
+fn pod_problem(pod: &Pod) -> Option<PodProblem> {
+    let name = pod.name_any();
     let status = pod.status.as_ref()?;
     let statuses = status
         .init_container_statuses
@@ -658,18 +768,90 @@ fn pod_problem(pod: &Pod) -> Option<String> {
                 continue;
             }
             let message = waiting.message.clone().unwrap_or_default();
-            return Some(format!("pod {}: {reason}: {message}", pod.name_any()));
+            // A crash-looping container has logs from its previous run; one that never started has none.
+            let logs_from = (reason == "CrashLoopBackOff" || container.restart_count > 0)
+                .then(|| (container.name.clone(), true));
+            return Some(PodProblem {
+                text: format!("pod {name}: {reason}: {message}"),
+                pod: name,
+                logs_from,
+            });
         }
         if let Some(terminated) = container.state.as_ref().and_then(|s| s.terminated.as_ref())
             && terminated.exit_code != 0
         {
-            return Some(format!(
-                "pod {}: container {} exited with {}",
-                pod.name_any(),
-                container.name,
-                terminated.exit_code
-            ));
+            return Some(PodProblem {
+                text: format!(
+                    "pod {name}: container {} exited with {}{}",
+                    container.name,
+                    terminated.exit_code,
+                    terminated
+                        .reason
+                        .as_deref()
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default()
+                ),
+                pod: name,
+                logs_from: Some((container.name.clone(), false)),
+            });
         }
     }
-    None
+    let unschedulable = status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == "PodScheduled" && c.status == "False")?;
+    Some(PodProblem {
+        text: format!(
+            "pod {name}: Pending: {}",
+            unschedulable
+                .message
+                .clone()
+                .unwrap_or_else(|| "not scheduled".into())
+        ),
+        pod: name,
+        logs_from: None,
+    })
+}
+
+/// Ready or not, and a short description, of a Deployment, StatefulSet or Job.
+fn workload_state(kind: &str, value: Value) -> (bool, String) {
+    match kind {
+        "Deployment" => match serde_json::from_value::<Deployment>(value) {
+            Ok(d) => {
+                let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+                let available = d
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.available_replicas)
+                    .unwrap_or(0);
+                (
+                    deployment_rolled_out().matches_object(Some(&d)),
+                    format!("{available}/{desired} available"),
+                )
+            }
+            Err(e) => (false, format!("unreadable: {e}")),
+        },
+        "StatefulSet" => match serde_json::from_value::<StatefulSet>(value) {
+            Ok(s) => {
+                let desired = s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+                let ready = s
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.ready_replicas)
+                    .unwrap_or(0);
+                (
+                    statefulset_rolled_out().matches_object(Some(&s)),
+                    format!("{ready}/{desired} ready"),
+                )
+            }
+            Err(e) => (false, format!("unreadable: {e}")),
+        },
+        _ => match serde_json::from_value::<Job>(value) {
+            Ok(j) if job_condition(&j, "Complete") => (true, "complete".into()),
+            Ok(j) if job_condition(&j, "Failed") => (false, "failed".into()),
+            Ok(_) => (false, "running".into()),
+            Err(e) => (false, format!("unreadable: {e}")),
+        },
+    }
 }

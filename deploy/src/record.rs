@@ -72,6 +72,8 @@ pub struct PreviewRecord {
     pub slack_thread_ts: Option<String>,
     pub github_comment_id: Option<u64>,
     pub github_deployment_id: Option<u64>,
+    /// Objects the last deploy applied, `apiVersion Kind name` each (the prune inventory).
+    pub applied: Vec<String>,
 }
 
 /// A managed namespace whose record cannot be read (reported, never guessed at).
@@ -109,6 +111,7 @@ impl PreviewRecord {
             slack_thread_ts: None,
             github_comment_id: None,
             github_deployment_id: None,
+            applied: Vec::new(),
         }
     }
 
@@ -151,6 +154,12 @@ impl PreviewRecord {
             if let Some(value) = value {
                 out.insert(key.into(), value);
             }
+        }
+        if !self.applied.is_empty() {
+            out.insert(
+                a::APPLIED.into(),
+                serde_json::to_string(&self.applied).unwrap_or_default(),
+            );
         }
         out
     }
@@ -241,6 +250,11 @@ impl PreviewRecord {
             slack_thread_ts: note(a::SLACK_THREAD),
             github_comment_id: number(a::GITHUB_COMMENT)?,
             github_deployment_id: number(a::GITHUB_DEPLOYMENT)?,
+            applied: match note(a::APPLIED) {
+                Some(text) => serde_json::from_str(&text)
+                    .map_err(|_| fail(format!("annotation {} is not a JSON list", a::APPLIED)))?,
+                None => Vec::new(),
+            },
         })
     }
 }
@@ -268,6 +282,7 @@ mod tests {
         record.url = Some("https://collect-pr-42.preview.example.com".into());
         record.github_comment_id = Some(7);
         record.slack_thread_ts = Some("1700000000.000100".into());
+        record.applied = vec!["apps/v1 Deployment web".into(), "v1 Service web".into()];
         record.created = DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z")
             .expect("t")
             .with_timezone(&Utc);

@@ -81,6 +81,8 @@ pub struct PreviewContext {
     pub image: Option<String>,
     /// `PREVIEW_*` and the app's own variables, in injection order.
     pub env: Vec<(String, String)>,
+    /// Variables read from Secrets (dependency connection URLs carry passwords).
+    pub secret_env: Vec<SecretEnv>,
     pub max_replicas: u32,
     pub allowed_kinds: Vec<String>,
 }
@@ -128,6 +130,7 @@ impl PreviewContext {
             image: app.image_template.as_deref().map(|t| vars.render(t)),
             namespace,
             env,
+            secret_env: Vec::new(),
             max_replicas: config.deploy.max_replicas,
             allowed_kinds: config.deploy.allowed_kinds.clone(),
         }
@@ -142,6 +145,14 @@ impl PreviewContext {
             (labels::PREVIEW, self.namespace.to_string()),
         ]
     }
+}
+
+/// A variable whose value comes from a key of a Secret in the preview namespace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretEnv {
+    pub name: String,
+    pub secret: String,
+    pub key: String,
 }
 
 /// Values for `{placeholder}` templates (SPEC section 9).
@@ -247,7 +258,7 @@ pub fn transform(
         }
         for pod_spec in pod_specs(&mut object, &kind) {
             pinned_any |= pin_images(pod_spec, ctx.image.as_deref());
-            inject_env(pod_spec, &ctx.env, &source)?;
+            inject_env(pod_spec, &env_entries(ctx), &source)?;
         }
         if let Some(template_meta) = pod_template_metadata(&mut object, &kind) {
             let labels = template_meta.entry("labels").or_insert_with(|| json!({}));
@@ -523,11 +534,26 @@ fn pin_images(pod_spec: &mut Map<String, Value>, image: Option<&str>) -> bool {
     pinned
 }
 
+/// The container `env` entries every pod gets: plain values, then Secret references.
+fn env_entries(ctx: &PreviewContext) -> Vec<(String, Value)> {
+    let plain = ctx
+        .env
+        .iter()
+        .map(|(name, value)| (name.clone(), json!({"name": name, "value": value})));
+    let from_secrets = ctx.secret_env.iter().map(|e| {
+        (
+            e.name.clone(),
+            json!({"name": e.name, "valueFrom": {"secretKeyRef": {"name": e.secret, "key": e.key}}}),
+        )
+    });
+    plain.chain(from_secrets).collect()
+}
+
 /// Sets each variable in every container, replacing an existing entry of the same name in place
-/// (a `valueFrom` entry becomes a plain value: the preview's value wins).
+/// (the preview's value wins over the manifest's).
 fn inject_env(
     pod_spec: &mut Map<String, Value>,
-    env: &[(String, String)],
+    env: &[(String, Value)],
     source: &str,
 ) -> Result<(), TransformError> {
     for container in containers(pod_spec) {
@@ -536,8 +562,8 @@ fn inject_env(
             origin: source.to_string(),
             problem: "a container's `env` must be a list".into(),
         })?;
-        for (name, value) in env {
-            let entry = json!({"name": name, "value": value});
+        for (name, entry) in env {
+            let entry = entry.clone();
             match list
                 .iter_mut()
                 .find(|e| e.get("name").and_then(Value::as_str) == Some(name.as_str()))

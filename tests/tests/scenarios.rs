@@ -640,3 +640,56 @@ async fn list_shows_running_previews_from_the_cluster() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_redeploy_prunes_what_the_new_commit_dropped_and_nothing_else() {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let world = World::start().await;
+    world.github_event("pull_request", &labeled_payload()).await;
+    world.settle().await;
+    let config_maps: kube::Api<ConfigMap> = kube::Api::namespaced(world.client.clone(), &world.ns);
+    assert!(config_maps.get_opt("hello-config").await.unwrap().is_some());
+    // Someone adds an object of their own to the preview namespace.
+    let theirs =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "someone-elses"}})).unwrap();
+    config_maps
+        .create(&Default::default(), &theirs)
+        .await
+        .unwrap();
+
+    world.github.set_head(OWNER, REPO, PR, PRUNED_SHA);
+    world
+        .github_event("pull_request", &push_payload(PRUNED_SHA))
+        .await;
+    world.settle().await;
+    let ns = world.preview().await.unwrap();
+    assert_eq!(
+        World::annotation(&ns, annotations::PHASE).as_deref(),
+        Some("ready")
+    );
+    assert!(
+        config_maps.get_opt("hello-config").await.unwrap().is_none(),
+        "pruned"
+    );
+    assert!(
+        config_maps
+            .get_opt("someone-elses")
+            .await
+            .unwrap()
+            .is_some(),
+        "not the bot's: kept"
+    );
+    assert!(
+        config_maps
+            .get_opt("kube-root-ca.crt")
+            .await
+            .unwrap()
+            .is_some(),
+        "the cluster's: kept"
+    );
+    let applied = World::annotation(&ns, annotations::APPLIED).unwrap();
+    assert!(
+        !applied.contains("hello-config") && applied.contains("Deployment hello"),
+        "{applied}"
+    );
+}

@@ -85,14 +85,20 @@ spec:
 fn context() -> PreviewContext {
     let config = Config::parse(CONFIG, "test.toml").expect("config");
     let app = &config.apps["collect"];
-    PreviewContext::new(
+    let mut ctx = PreviewContext::new(
         &config,
         "collect",
         app,
         42,
         &"c0ffee".repeat(6)[..36].repeat(2)[..40],
         Some("feat/x"),
-    )
+    );
+    ctx.secret_env.push(SecretEnv {
+        name: "DATABASE_URL".into(),
+        secret: "db-credentials".into(),
+        key: "url".into(),
+    });
+    ctx
 }
 
 fn run(text: &str) -> Result<Transformed, TransformError> {
@@ -134,6 +140,11 @@ fn every_container_gets_the_preview_environment() {
                     assert_eq!(found.len(), 1, "{name} in {kind}");
                     assert_eq!(found[0]["value"], json!(value));
                 }
+                let db = env
+                    .iter()
+                    .find(|e| e["name"] == "DATABASE_URL")
+                    .expect("DATABASE_URL");
+                assert_eq!(db["valueFrom"]["secretKeyRef"]["name"], "db-credentials");
             }
         }
     }

@@ -80,6 +80,7 @@ pub(crate) const RESOURCES: &[Res] = &[
     r("rbac.authorization.k8s.io", "v1", "clusterroles", "clusterrole", "ClusterRole", CLUSTER, &[], &[], false, false),
     r("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding", CLUSTER, &[], &[], false, false),
     r("autoscaling", "v2", "horizontalpodautoscalers", "horizontalpodautoscaler", "HorizontalPodAutoscaler", NS, &["hpa"], ST, false, true),
+    r("events.k8s.io", "v1", "events", "event", "Event", NS, &[], &[], false, false),
     r("policy", "v1", "poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget", NS, &["pdb"], ST, true, false),
 ];
 

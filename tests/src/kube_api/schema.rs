@@ -211,9 +211,27 @@ const SERVICE_PORT: &[&str] = &[
     "nodePort",
 ];
 
-/// Top-level fields besides apiVersion/kind/metadata, by kind; None = spec and status only.
-fn root_fields(kind: &str) -> &'static [&'static str] {
-    match kind {
+/// Top-level fields besides apiVersion/kind/metadata (kinds not listed have spec and status).
+fn root_fields(res: &Res) -> &'static [&'static str] {
+    if res.group == "events.k8s.io" {
+        return &[
+            "eventTime",
+            "series",
+            "reportingController",
+            "reportingInstance",
+            "action",
+            "reason",
+            "regarding",
+            "related",
+            "note",
+            "type",
+            "deprecatedSource",
+            "deprecatedFirstTimestamp",
+            "deprecatedLastTimestamp",
+            "deprecatedCount",
+        ];
+    }
+    match res.kind {
         "ConfigMap" => &["data", "binaryData", "immutable"],
         "Secret" => &["data", "stringData", "type", "immutable"],
         "ServiceAccount" => &[
@@ -253,7 +271,7 @@ fn child(res: &Res, ctx: Ctx, key: &str) -> Option<Ctx> {
         Ctx::Root => match key {
             "apiVersion" | "kind" => Some(Ctx::Any),
             "metadata" => Some(Ctx::Meta),
-            "spec" if root_fields(res.kind).contains(&"spec") => Some(match res.kind {
+            "spec" if root_fields(res).contains(&"spec") => Some(match res.kind {
                 "Deployment" => Ctx::DeploymentSpec,
                 "StatefulSet" => Ctx::StatefulSetSpec,
                 "DaemonSet" => Ctx::DaemonSetSpec,
@@ -264,7 +282,7 @@ fn child(res: &Res, ctx: Ctx, key: &str) -> Option<Ctx> {
                 "Service" => Ctx::ServiceSpec,
                 _ => Ctx::Any,
             }),
-            other => root_fields(res.kind).contains(&other).then_some(Ctx::Any),
+            other => root_fields(res).contains(&other).then_some(Ctx::Any),
         },
         Ctx::Meta => pick(META, &|_| Ctx::Any),
         Ctx::PodTemplate | Ctx::JobTemplate => match key {

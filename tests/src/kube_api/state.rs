@@ -726,6 +726,7 @@ impl State {
                 Ok((self.commit_new(res, key, obj), true))
             }
             Some(live) => {
+                Self::check_rv(res, name, &body, &live)?;
                 let mut obj = live.clone();
                 fields::apply(
                     &mut obj,

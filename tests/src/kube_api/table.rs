@@ -13,6 +13,17 @@ fn col(name: &str, kind: &str, format: &str, description: &str) -> Value {
     json!({"name": name, "type": kind, "format": format, "description": description, "priority": 0})
 }
 
+/// A column shown only with `-o wide`.
+fn wide(name: &str, description: &str) -> Value {
+    json!({"name": name, "type": "string", "format": "", "description": description, "priority": 1})
+}
+
+fn count_map(o: &Value, field: &str) -> i64 {
+    o.get(field)
+        .and_then(Value::as_object)
+        .map_or(0, |m| m.len() as i64)
+}
+
 /// Age like kubectl prints it: 5s, 3m, 2h, 4d.
 fn age(obj: &Value) -> String {
     let Some(ts) = obj
@@ -141,19 +152,12 @@ fn columns(res: &Res) -> (Vec<Value>, Cells) {
                     "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.",
                 ),
                 age_col,
-                col(
-                    "Containers",
-                    "string",
-                    "",
-                    "Names of each container in the template.",
-                ),
-                col(
+                wide("Containers", "Names of each container in the template."),
+                wide(
                     "Images",
-                    "string",
-                    "",
                     "Images referenced by each container in the template.",
                 ),
-                col("Selector", "string", "", "Label selector for pods."),
+                wide("Selector", "Label selector for pods."),
             ],
             |o| {
                 let (c, i) = containers_and_images(o);
@@ -223,6 +227,8 @@ fn columns(res: &Res) -> (Vec<Value>, Cells) {
                     "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.",
                 ),
                 age_col,
+                wide("IP", "IP address allocated to the pod."),
+                wide("Node", "Name of the Node this pod runs on."),
             ],
             |o| {
                 let total = o
@@ -243,6 +249,14 @@ fn columns(res: &Res) -> (Vec<Value>, Cells) {
                     json!(pod_status(o)),
                     json!(0),
                     json!(age(o)),
+                    json!(match str_at(o, "/status/podIP") {
+                        "" => "<none>",
+                        ip => ip,
+                    }),
+                    json!(match str_at(o, "/spec/nodeName") {
+                        "" => "<none>",
+                        n => n,
+                    }),
                 ]
             },
         ),
@@ -279,6 +293,122 @@ fn columns(res: &Res) -> (Vec<Value>, Cells) {
                             .unwrap_or(1)
                     )),
                     json!(age(o)),
+                ]
+            },
+        ),
+        ("apps", "replicasets") => (
+            vec![
+                name_col,
+                col("Desired", "integer", "", "Number of desired pods."),
+                col("Current", "integer", "", "Number of actually running pods."),
+                col("Ready", "integer", "", "Number of pods with ready state."),
+                age_col,
+            ],
+            |o| {
+                vec![
+                    json!(name_of(o)),
+                    json!(int_at(o, "/spec/replicas")),
+                    json!(int_at(o, "/status/replicas")),
+                    json!(int_at(o, "/status/readyReplicas")),
+                    json!(age(o)),
+                ]
+            },
+        ),
+        ("", "services") => (
+            vec![
+                name_col,
+                col("Type", "string", "", "The type of the service."),
+                col("Cluster-IP", "string", "", "The cluster IP of the service."),
+                col(
+                    "External-IP",
+                    "string",
+                    "",
+                    "The external IP of the service.",
+                ),
+                col("Port(s)", "string", "", "The ports of the service."),
+                age_col,
+            ],
+            |o| {
+                let ports: Vec<String> = o
+                    .pointer("/spec/ports")
+                    .and_then(Value::as_array)
+                    .map(|ps| {
+                        ps.iter()
+                            .map(|p| {
+                                format!(
+                                    "{}/{}",
+                                    p.get("port").and_then(Value::as_i64).unwrap_or(0),
+                                    p.get("protocol").and_then(Value::as_str).unwrap_or("TCP")
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                vec![
+                    json!(name_of(o)),
+                    json!(str_at(o, "/spec/type")),
+                    json!(str_at(o, "/spec/clusterIP")),
+                    json!("<none>"),
+                    json!(if ports.is_empty() {
+                        "<none>".to_string()
+                    } else {
+                        ports.join(",")
+                    }),
+                    json!(age(o)),
+                ]
+            },
+        ),
+        ("", "configmaps") => (
+            vec![
+                name_col,
+                col("Data", "integer", "", "Number of data items."),
+                age_col,
+            ],
+            |o| {
+                vec![
+                    json!(name_of(o)),
+                    json!(count_map(o, "data") + count_map(o, "binaryData")),
+                    json!(age(o)),
+                ]
+            },
+        ),
+        ("", "secrets") => (
+            vec![
+                name_col,
+                col("Type", "string", "", "The type of the secret."),
+                col("Data", "integer", "", "Number of data items."),
+                age_col,
+            ],
+            |o| {
+                vec![
+                    json!(name_of(o)),
+                    json!(str_at(o, "/type")),
+                    json!(count_map(o, "data")),
+                    json!(age(o)),
+                ]
+            },
+        ),
+        ("", "events") => (
+            vec![
+                col("Last Seen", "string", "", "Time of the last occurrence."),
+                col("Type", "string", "", "Type of this event."),
+                col("Reason", "string", "", "Why the event happened."),
+                col("Object", "string", "", "The object this event is about."),
+                col("Message", "string", "", "A human-readable description."),
+                wide("Name", "The event's name."),
+            ],
+            |o| {
+                vec![
+                    json!(age(o)),
+                    json!(str_at(o, "/type")),
+                    json!(str_at(o, "/reason")),
+                    json!(format!(
+                        "{}/{}",
+                        str_at(o, "/involvedObject/kind").to_ascii_lowercase(),
+                        str_at(o, "/involvedObject/name")
+                    )),
+                    json!(str_at(o, "/message")),
+                    json!(name_of(o)),
                 ]
             },
         ),

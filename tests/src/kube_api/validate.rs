@@ -181,8 +181,10 @@ pub(crate) fn validate(r: &Res, obj: &Value, old: Option<&Value>) -> Vec<(String
                             ),
                         ));
                     }
-                    if let Some(old_sel) = old.and_then(|o| o.pointer("/spec/selector")) {
-                        if old_sel != sel {
+                    if let Some(old_sel) = old.and_then(|o| o.pointer("/spec/selector"))
+                        && old_sel != sel
+                    {
+                        {
                             causes.push((
                                 "spec.selector".into(),
                                 format!(
@@ -269,8 +271,9 @@ pub(crate) fn validate(r: &Res, obj: &Value, old: Option<&Value>) -> Vec<(String
             if let (Some(old_ip), Some(new_ip)) = (
                 old.and_then(|o| o.pointer("/spec/clusterIP")),
                 obj.pointer("/spec/clusterIP"),
-            ) {
-                if old_ip != new_ip {
+            ) && old_ip != new_ip
+            {
+                {
                     causes.push((
                         "spec.clusterIPs[0]".into(),
                         format!("Invalid value: []string{{{new_ip}}}: may not change once set"),
@@ -367,8 +370,9 @@ pub(crate) fn apply_defaults(
                     );
                 }
             }
-            if !manual && !uid.is_empty() {
-                if let Some(labels) = obj
+            if !manual
+                && !uid.is_empty()
+                && let Some(labels) = obj
                     .pointer_mut("/spec/template")
                     .and_then(|t| obj_at(t, "metadata"))
                     .and_then(|m| {
@@ -377,15 +381,14 @@ pub(crate) fn apply_defaults(
                         }
                         m.get_mut("labels").and_then(Value::as_object_mut)
                     })
-                {
-                    for (k, v) in [
-                        ("batch.kubernetes.io/controller-uid", uid.as_str()),
-                        ("batch.kubernetes.io/job-name", name.as_str()),
-                        ("controller-uid", uid.as_str()),
-                        ("job-name", name.as_str()),
-                    ] {
-                        default_in(labels, k, json!(v));
-                    }
+            {
+                for (k, v) in [
+                    ("batch.kubernetes.io/controller-uid", uid.as_str()),
+                    ("batch.kubernetes.io/job-name", name.as_str()),
+                    ("controller-uid", uid.as_str()),
+                    ("job-name", name.as_str()),
+                ] {
+                    default_in(labels, k, json!(v));
                 }
             }
         }

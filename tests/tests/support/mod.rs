@@ -31,6 +31,8 @@ pub const PR: u64 = 2;
 pub const HEAD_SHA: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
 pub const SECOND_SHA: &str = "5d4c2f4f5e1d5b3a2a6c7b8d9e0f1a2b3c4d5e6f";
 pub const BAD_IMAGE_SHA: &str = "baadbaadbaadbaadbaadbaadbaadbaadbaadbaad";
+/// A commit whose manifests dropped the ConfigMap (and its use): a redeploy prunes it.
+pub const PRUNED_SHA: &str = "c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0";
 pub const CHANNEL: &str = "C0HELLO";
 pub const URL: &str = "https://hello-pr-2.preview.example.com";
 /// Set to a kubeconfig path to run the scenarios against a real cluster (kind, ...) instead of
@@ -182,6 +184,15 @@ impl World {
         };
         let manifest = APP_MANIFEST.replace("IMAGE", image);
         let unpullable = APP_MANIFEST.replace("IMAGE", UNPULLABLE_IMAGE);
+        let without_config_map = manifest
+            .split("\n---\n")
+            .filter(|doc| !doc.contains("kind: ConfigMap"))
+            .collect::<Vec<_>>()
+            .join("\n---\n")
+            .replace(
+                "          envFrom: [{configMapRef: {name: hello-config}}]\n",
+                "",
+            );
         let slack = FakeSlack::start().await;
         let app_key = github_app.then(|| github_api::generate_app_key(1024).unwrap());
         let github = FakeGitHub::start_with(github_api::GitHubOptions {
@@ -195,6 +206,7 @@ impl World {
             (HEAD_SHA, &manifest),
             (SECOND_SHA, &manifest),
             (BAD_IMAGE_SHA, &unpullable),
+            (PRUNED_SHA, &without_config_map),
         ] {
             github.add_commit_tree(
                 OWNER,
