@@ -16,7 +16,7 @@ pub struct Implied {
 
 /// Does the command act on previews (and so need a target)?
 pub fn needs_target(action: &Action) -> bool {
-    !matches!(action, Action::Help { .. } | Action::List { .. })
+    preview_commands::needs_target(action)
 }
 
 /// The previews a target names, checked against the config; the error is shown to the user.
@@ -83,6 +83,9 @@ pub fn resolve(
                     )
                 })
         }
+        (Some(Target::Branch { .. }), _) => {
+            Err("Branch previews (`APP@BRANCH`) are not available yet.".to_string())
+        }
         (Some(Target::App { app }), None) => Err(format!(
             "Which pull request? Write `{}#N` (for example `{prefix} up {}#42`).",
             app.as_str(),
@@ -140,6 +143,13 @@ pub async fn execute(
             topic.as_deref(),
             prefix,
         ))],
+        Action::Point { .. }
+        | Action::Seed { .. }
+        | Action::Logs { .. }
+        | Action::Extend { .. }
+        | Action::Pin
+        | Action::Unpin
+        | Action::KillSwitch(_) => vec![not_available_yet(prefix, &command.action)],
         Action::List { mine, app } => {
             let owner = mine.then(|| origin.actor());
             vec![
@@ -167,13 +177,30 @@ pub async fn execute(
                     Action::Redeploy => engine.up(preview, origin, UpOptions::default()).await,
                     Action::Down => engine.down(preview, origin, false).await,
                     Action::Status => Some(engine.status(preview).await),
-                    Action::Help { .. } | Action::List { .. } => None,
+                    // Answered above, once for all previews.
+                    Action::Help { .. }
+                    | Action::List { .. }
+                    | Action::Point { .. }
+                    | Action::Seed { .. }
+                    | Action::Logs { .. }
+                    | Action::Extend { .. }
+                    | Action::Pin
+                    | Action::Unpin
+                    | Action::KillSwitch(_) => None,
                 };
                 outcomes.extend(outcome);
             }
             outcomes
         }
     }
+}
+
+/// The honest answer to a command the parser knows and the engine does not run yet.
+fn not_available_yet(prefix: &str, action: &Action) -> Outcome {
+    Outcome::refused(format!(
+        "`{prefix} {}` is not available yet in this version of preview-bot.",
+        action.name()
+    ))
 }
 
 #[cfg(test)]
@@ -232,6 +259,18 @@ manifests = { dir = "deploy" }
             Ok(vec!["api:acme/shop#7".into(), "web:acme/shop#7".into()])
         );
         assert_eq!(run("up web", Some(&pr)), Ok(vec!["web:acme/shop#7".into()]));
+    }
+
+    #[test]
+    fn branch_targets_are_refused_for_now() {
+        assert_eq!(
+            run("up web@main", None),
+            Err("Branch previews (`APP@BRANCH`) are not available yet.".into())
+        );
+        assert!(!needs_target(
+            &parse("kill-switch status").expect("parses").action
+        ));
+        assert!(needs_target(&parse("pin").expect("parses").action));
     }
 
     #[test]

@@ -9,8 +9,10 @@ use crate::{messages, replies};
 use chrono::Utc;
 use preview_config::{AppConfig, Config, ManifestSource};
 use preview_deploy::cluster::{DeployError, Teardown};
+use preview_deploy::dependencies;
 use preview_deploy::render::{self, RenderError};
-use preview_deploy::transform::{self, PreviewContext, Transformed};
+use preview_deploy::sources::{self, KustomizeProgram};
+use preview_deploy::transform::{self, PreviewContext, TemplateVars, Transformed};
 use preview_deploy::{Cluster, Phase, PreviewId, PreviewRecord};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,6 +21,11 @@ use tokio::sync::Semaphore;
 
 /// How long an `up` waits for a namespace that is still being deleted.
 const TERMINATING_WAIT: Duration = Duration::from_secs(120);
+/// How long `kubectl kustomize` may take.
+const KUSTOMIZE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Log lines `logs` shows without `--tail`, and the most it shows.
+const DEFAULT_LOG_LINES: u32 = 50;
+const MAX_LOG_LINES: u32 = 500;
 
 /// One preview a command or event is about.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -259,40 +266,89 @@ impl Engine {
         Some(outcome)
     }
 
-    /// Fetches, renders, transforms, applies and waits; the error is the user-facing reason.
+    /// Fetches, renders, transforms, applies and waits: the dependency wave first, then the app.
+    /// The error is the user-facing reason.
     async fn deploy(
         &self,
         record: &mut PreviewRecord,
         ctx: &PreviewContext,
         app: &AppConfig,
     ) -> Result<Transformed, String> {
+        let ns = record.namespace.clone();
+        let timeout = self.config.ready_timeout();
+        let mut ctx = ctx.clone();
+        let mut applied = Vec::new();
+        if !app.dependencies.is_empty() {
+            let passwords = self.existing_passwords(&ns, app).await?;
+            let plan = dependencies::plan(&ctx, &app.dependencies, &|name: &str| {
+                passwords.get(name).cloned()
+            });
+            plan.inject_into(&mut ctx);
+            if !plan.objects.is_empty() {
+                self.notifier
+                    .progress(record, &replies::starting_dependencies(&app.dependencies))
+                    .await;
+                let wave = self
+                    .cluster
+                    .apply(&ns, &plan.objects)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                self.cluster
+                    .wait_ready(&ns, &wave, timeout)
+                    .await
+                    .map_err(|e| replies::dependencies_not_ready(&e))?;
+                applied.extend(wave);
+            }
+        }
         let (owner, repo) = record.repo.split_once('/').unwrap_or((&record.repo, ""));
         let tree = self
             .source
             .tree(owner, repo, &record.head_sha)
             .await
             .map_err(|e| format!("cannot get the repository at this commit: {e}"))?;
-        let rendered = match app.manifests.source() {
+        let source = app.manifests.source().map_err(RenderError::Unsupported);
+        let image_vars = TemplateVars {
+            app: &ctx.app,
+            pr: ctx.pr,
+            sha: &ctx.sha,
+            branch: ctx.branch.as_deref(),
+            namespace: ctx.namespace.as_str(),
+            base: &self.config.domains.base,
+        };
+        let rendered = match source {
             Ok(ManifestSource::Dir(dir)) => {
                 tokio::task::spawn_blocking(move || render::render_dir(tree.root(), &dir))
                     .await
                     .map_err(|e| format!("rendering crashed: {e}"))?
             }
-            Ok(ManifestSource::Kustomize(_)) => Err(RenderError::Unsupported(
-                "kustomize manifests (use `manifests = { dir = ... }` for now)".into(),
+            Ok(ManifestSource::Kustomize(path)) => tokio::task::spawn_blocking(move || {
+                sources::render_kustomize(
+                    tree.root(),
+                    &path,
+                    &KustomizeProgram::default(),
+                    KUSTOMIZE_TIMEOUT,
+                )
+            })
+            .await
+            .map_err(|e| format!("rendering crashed: {e}"))?,
+            Ok(ManifestSource::Image { image, port }) => Ok(sources::render_image_app(
+                &ctx.app,
+                &image_vars.render(&image),
+                port,
             )),
-            Ok(ManifestSource::Image { .. }) => Err(RenderError::Unsupported(
-                "image-only apps (use `manifests = { dir = ... }` for now)".into(),
-            )),
-            Err(e) => Err(RenderError::Unsupported(e)),
+            Err(e) => Err(e),
         }
         .map_err(|e| e.to_string())?;
-        let transformed = transform::transform(rendered, ctx).map_err(|e| e.to_string())?;
-        let applied = self
+        let transformed = transform::transform(rendered, &ctx).map_err(|e| e.to_string())?;
+        if let Some(clash) = name_clash(&applied, &transformed.objects) {
+            return Err(replies::dependency_clash(&clash));
+        }
+        let app_wave = self
             .cluster
-            .apply(&record.namespace, &transformed.objects)
+            .apply(&ns, &transformed.objects)
             .await
             .map_err(|e| e.to_string())?;
+        applied.extend(app_wave);
         // Remember what this render applied before pruning what the previous one had.
         let previous = std::mem::replace(
             &mut record.applied,
@@ -301,17 +357,40 @@ impl Engine {
         self.save_quietly(record).await;
         let pruned = self
             .cluster
-            .prune(&record.namespace, &previous, &applied)
+            .prune(&ns, &previous, &applied)
             .await
             .map_err(|e| e.to_string())?;
         if !pruned.is_empty() {
             tracing::info!(preview = %record.id, ?pruned, "pruned objects the new render no longer has");
         }
         self.cluster
-            .wait_ready(&record.namespace, &applied, self.config.ready_timeout())
+            .wait_ready(&ns, &applied, timeout)
             .await
             .map_err(|e| e.to_string())?;
         Ok(transformed)
+    }
+
+    /// Passwords of dependency Secrets that already exist, so a redeploy keeps the password the
+    /// database was initialised with.
+    async fn existing_passwords(
+        &self,
+        ns: &preview_deploy::PreviewNamespace,
+        app: &AppConfig,
+    ) -> Result<HashMap<String, String>, String> {
+        let mut passwords = HashMap::new();
+        for name in app.dependencies.keys() {
+            let secret_name = dependencies::credentials_secret_name(name);
+            if let Some(secret) = self
+                .cluster
+                .secret(ns, &secret_name)
+                .await
+                .map_err(|e| e.to_string())?
+                && let Some(password) = dependencies::password_from_secret(&secret)
+            {
+                passwords.insert(secret_name, password);
+            }
+        }
+        Ok(passwords)
     }
 
     async fn save_quietly(&self, record: &PreviewRecord) {
@@ -379,6 +458,55 @@ impl Engine {
         }
     }
 
+    /// The last `tail` log lines of a workload of the preview (default: the workload named like
+    /// the app, else the first Deployment or StatefulSet the bot applied), with the log link.
+    pub async fn logs(
+        &self,
+        target: &PreviewRef,
+        component: Option<&str>,
+        tail: Option<u32>,
+    ) -> Outcome {
+        let id = target.id();
+        let ns = id.namespace(&self.config.bot.namespace_prefix);
+        let record = match self.cluster.get_record(&ns).await {
+            Ok(Some(record)) => record,
+            Ok(None) => {
+                return Outcome::ok(replies::no_preview(&id, &self.config.bot.command_prefix));
+            }
+            Err(e) => return Outcome::refused(replies::cannot_read(&id, &e)),
+        };
+        let workloads: Vec<String> = record
+            .applied
+            .iter()
+            .filter_map(|k| preview_deploy::cluster::AppliedRef::from_key(k))
+            .filter(|a| matches!(a.kind.as_str(), "Deployment" | "StatefulSet"))
+            .map(|a| a.name)
+            .collect();
+        let workload = match component {
+            Some(c) => c.to_string(),
+            None if workloads.iter().any(|w| *w == target.app) => target.app.clone(),
+            None => match workloads.first() {
+                Some(first) => first.clone(),
+                None => return Outcome::refused(replies::no_workloads(&id)),
+            },
+        };
+        let lines = i64::from(tail.unwrap_or(DEFAULT_LOG_LINES).min(MAX_LOG_LINES));
+        match self
+            .cluster
+            .workload_logs(&ns, &workload, None, lines)
+            .await
+        {
+            Ok(Some(pods)) => Outcome::ok(replies::logs(
+                &id,
+                &workload,
+                &pods,
+                self.notifier.log_url(&record).as_deref(),
+            )),
+            Ok(None) => Outcome::refused(replies::unknown_workload(&id, &workload, &workloads)),
+            Err(e) => Outcome::refused(replies::cannot_read(&id, &e)),
+        }
+    }
+
     /// One line per running preview.
     pub async fn list(&self, app: Option<&str>, mine: Option<&str>) -> Outcome {
         match self.cluster.inventory().await {
@@ -399,4 +527,19 @@ impl Engine {
             Err(e) => Outcome::refused(replies::cannot_list(&e)),
         }
     }
+}
+
+/// A dependency object and an app object of the same kind and name would overwrite each other.
+fn name_clash(
+    dependencies: &[preview_deploy::cluster::AppliedRef],
+    app: &[serde_json::Value],
+) -> Option<String> {
+    app.iter().find_map(|object| {
+        let kind = object.get("kind")?.as_str()?;
+        let name = object.pointer("/metadata/name")?.as_str()?;
+        dependencies
+            .iter()
+            .any(|d| d.kind == kind && d.name == name)
+            .then(|| format!("{kind} `{name}`"))
+    })
 }

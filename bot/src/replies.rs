@@ -95,6 +95,67 @@ pub fn cannot_list(reason: &dyn Display) -> String {
     format!("Cannot list previews: {reason}")
 }
 
+pub fn no_workloads(id: &dyn Display) -> String {
+    format!("Preview {id} runs no Deployment or StatefulSet to show logs of.")
+}
+
+pub fn unknown_workload(id: &dyn Display, workload: &str, known: &[String]) -> String {
+    let known = known
+        .iter()
+        .map(|w| format!("`{w}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("Preview {id} has no workload `{workload}`. Workloads: {known}.")
+}
+
+/// Log lines in a code block per pod (Slack and GitHub both render fenced blocks).
+pub fn logs(
+    id: &dyn Display,
+    workload: &str,
+    pods: &[(String, Vec<String>)],
+    log_url: Option<&str>,
+) -> String {
+    let mut text = format!("Logs of `{workload}` in preview {id}:");
+    if pods.is_empty() {
+        text.push_str(" no pods are running.");
+    }
+    for (pod, lines) in pods {
+        // A fence inside the logs would end the block early.
+        let body = if lines.is_empty() {
+            "(no output)".to_string()
+        } else {
+            lines.join("\n").replace("```", "'''")
+        };
+        text.push_str(&format!("\n`{pod}`\n```\n{body}\n```"));
+    }
+    if let Some(url) = log_url {
+        text.push_str(&format!("\nFull logs: {url}"));
+    }
+    text
+}
+
+/// Progress line of the dependency wave: `db` (postgres 16), `cache` (redis 7).
+pub fn starting_dependencies(
+    dependencies: &std::collections::BTreeMap<String, preview_config::DependencyConfig>,
+) -> String {
+    let list: Vec<String> = dependencies
+        .iter()
+        .filter(|(_, d)| d.kind != preview_config::DependencyKind::Shared)
+        .map(|(name, d)| format!("`{name}` ({:?} {})", d.kind, d.version()).to_lowercase())
+        .collect();
+    format!("Starting dependencies: {}…", list.join(", "))
+}
+
+pub fn dependencies_not_ready(reason: &dyn Display) -> String {
+    format!("dependencies not ready: {reason}")
+}
+
+pub fn dependency_clash(object: &str) -> String {
+    format!(
+        "the manifests define {object}, which is also the name of a dependency; rename one of them"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,6 +206,31 @@ mod tests {
             cannot_read(&id, &reason),
             no_previews_running(),
             cannot_list(&"Kubernetes: list preview namespaces: forbidden (403 Forbidden)"),
+            starting_dependencies(
+                &preview_config::Config::parse(
+                    "[bot]\npublic_url = \"https://x\"\n[domains]\nbase = \"x.dev\"\n[apps.a]\nrepo = \"o/r\"\nmanifests = { dir = \"d\" }\n[apps.a.dependencies.db]\nkind = \"postgres\"\n[apps.a.dependencies.cache]\nkind = \"redis\"\nversion = \"7.2\"\n",
+                    "t.toml",
+                )
+                .expect("config")
+                .apps["a"]
+                .dependencies,
+            ),
+            dependencies_not_ready(&"not ready after 10m: StatefulSet `db`: 0/1 ready"),
+            dependency_clash("Service `db`"),
+            no_workloads(&id),
+            unknown_workload(&id, "wbe", &["web".into(), "worker".into()]),
+            logs(
+                &id,
+                "web",
+                &[
+                    (
+                        "web-7d9-abcde".into(),
+                        vec!["listening on :8080".into(), "GET /healthz 200".into()],
+                    ),
+                    ("web-7d9-fghij".into(), vec![]),
+                ],
+                Some("https://grafana.example.com/explore?namespace=preview-collect-pr-42"),
+            ),
         ];
         insta::assert_snapshot!(all.join("\n---\n"));
     }

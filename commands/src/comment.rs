@@ -1,8 +1,8 @@
 //! Commands in a GitHub comment: every line starting with the prefix.
 
 use crate::error::{ErrorKind, UserError};
-use crate::parser::parse_line;
-use crate::{Command, MAX_COMMANDS_PER_COMMENT};
+use crate::parser::parse_line_with;
+use crate::{Command, MAX_COMMANDS_PER_COMMENT, ParseOptions};
 
 /// Every line of `body` that starts with `prefix` (after optional leading whitespace), parsed, in
 /// order. Lines inside fenced code blocks (```` ``` ```` or `~~~`, closed by a fence of the same
@@ -10,6 +10,15 @@ use crate::{Command, MAX_COMMANDS_PER_COMMENT};
 /// with `>`) are skipped, so quoting or documenting a command never runs it. Trailing `\r` is
 /// ignored. After [`MAX_COMMANDS_PER_COMMENT`] commands, one `TooManyCommands` error ends the list.
 pub fn commands_in_comment(body: &str, prefix: &str) -> Vec<Result<Command, UserError>> {
+    commands_in_comment_with(body, prefix, &ParseOptions::default())
+}
+
+/// [`commands_in_comment`] with the config's limits (see [`crate::parse_with`]).
+pub fn commands_in_comment_with(
+    body: &str,
+    prefix: &str,
+    options: &ParseOptions,
+) -> Vec<Result<Command, UserError>> {
     let mut out = Vec::new();
     let mut fence: Option<(char, usize)> = None;
     for line in body.split('\n') {
@@ -30,7 +39,7 @@ pub fn commands_in_comment(body: &str, prefix: &str) -> Vec<Result<Command, User
         if fence.is_some() || trimmed.starts_with('>') {
             continue;
         }
-        if let Some(parsed) = parse_line(trimmed, prefix) {
+        if let Some(parsed) = parse_line_with(trimmed, prefix, options) {
             if out.len() == MAX_COMMANDS_PER_COMMENT {
                 out.push(Err(UserError::new(ErrorKind::TooManyCommands)));
                 break;

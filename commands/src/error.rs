@@ -5,7 +5,9 @@
 //! Plain text with backticks, so it reads well in Slack and in GitHub markdown.
 
 use std::fmt;
+use std::time::Duration;
 
+use crate::duration::format_duration;
 use crate::spec::{self, COMMANDS};
 use crate::{DEFAULT_PREFIX, MAX_COMMANDS_PER_COMMENT, MAX_INPUT_CHARS};
 
@@ -81,10 +83,45 @@ pub enum ErrorKind {
         word: String,
         suggestion: Option<String>,
     },
-    /// A required argument is missing (no current command has one).
+    /// A required argument is missing (`point` without `SVC=DEST`).
     MissingArgument {
         command: &'static str,
         arg: &'static str,
+    },
+    /// A malformed positional argument: `arg` is its placeholder (`DATASET`, `COMPONENT`, `DUR`,
+    /// `REASON`, `SVC=DEST`).
+    BadArgument {
+        command: &'static str,
+        arg: &'static str,
+        word: String,
+        reason: String,
+        suggestion: Option<String>,
+    },
+    /// Two flags that exclude each other, in the order given.
+    ConflictingFlags {
+        command: &'static str,
+        first: &'static str,
+        second: &'static str,
+    },
+    /// The same service twice in one `point`.
+    DuplicateService {
+        command: &'static str,
+        service: String,
+    },
+    /// A `--ttl` or `extend` duration longer than the config's `max_ttl`; `word` is what the
+    /// user wrote (`--ttl 10d`, or `10d` for `extend`).
+    OverLimit {
+        command: &'static str,
+        word: String,
+        limit: Duration,
+    },
+    /// A command with subcommands (`kill-switch`) came without one.
+    MissingSubcommand { command: &'static str },
+    /// A command with subcommands came with an unknown word where the subcommand goes.
+    UnknownSubcommand {
+        command: &'static str,
+        word: String,
+        suggestion: Option<&'static str>,
     },
 }
 
@@ -109,7 +146,13 @@ impl UserError {
             | ErrorKind::BadFlagValue { command, .. }
             | ErrorKind::BadTarget { command, .. }
             | ErrorKind::UnexpectedWord { command, .. }
-            | ErrorKind::MissingArgument { command, .. } => Some(command),
+            | ErrorKind::MissingArgument { command, .. }
+            | ErrorKind::BadArgument { command, .. }
+            | ErrorKind::ConflictingFlags { command, .. }
+            | ErrorKind::DuplicateService { command, .. }
+            | ErrorKind::OverLimit { command, .. }
+            | ErrorKind::MissingSubcommand { command }
+            | ErrorKind::UnknownSubcommand { command, .. } => Some(command),
             _ => None,
         }
     }
@@ -127,10 +170,20 @@ impl UserError {
                     lines.push(f.kind.hint().to_string());
                 }
             }
+            ErrorKind::BadArgument { command, arg, .. } => {
+                if let Some(a) = spec::find(command).and_then(|c| c.arg(arg)) {
+                    lines.push(a.kind.hint().to_string());
+                }
+            }
             _ => {}
         }
         if let Some(spec) = self.command().and_then(spec::find) {
-            lines.push(format!("Usage: `{}`", spec.usage(prefix)));
+            let usages: Vec<String> = spec
+                .usages(prefix)
+                .into_iter()
+                .map(|u| format!("`{u}`"))
+                .collect();
+            lines.push(format!("Usage: {}", or_list(&usages)));
         }
         lines.push(format!("Run `{prefix} help` for all commands."));
         lines.join("\n")
@@ -224,12 +277,68 @@ impl UserError {
                 did_you_mean(suggestion.as_deref())
             ),
             ErrorKind::MissingArgument { arg, .. } => format!("`{arg}` is missing."),
+            ErrorKind::BadArgument {
+                arg,
+                word,
+                reason,
+                suggestion,
+                ..
+            } => format!(
+                "Bad {arg} `{}`: {reason}.{}",
+                sanitize(word),
+                did_you_mean(suggestion.as_deref())
+            ),
+            ErrorKind::ConflictingFlags { first, second, .. } => {
+                format!("`--{first}` and `--{second}` cannot be used together; pick one.")
+            }
+            ErrorKind::DuplicateService { service, .. } => format!(
+                "Service `{}` is pointed more than once; give each service one destination.",
+                sanitize(service)
+            ),
+            ErrorKind::OverLimit { word, limit, .. } => format!(
+                "`{}` is longer than the limit of {}.",
+                sanitize(word),
+                format_duration(*limit)
+            ),
+            ErrorKind::MissingSubcommand { command } => {
+                format!("`{command}` needs one of {}.", subcommand_list(command))
+            }
+            ErrorKind::UnknownSubcommand {
+                command,
+                word,
+                suggestion,
+            } => format!(
+                "`{command}` takes {}, not `{}`.{}",
+                subcommand_list(command),
+                sanitize(word),
+                did_you_mean(*suggestion)
+            ),
         }
     }
 }
 
-const TARGET_FORMS: &str = "TARGET is `APP#N`, `APP pr-N`, `OWNER/REPO#N` or a PR URL like \
-                            `https://github.com/OWNER/REPO/pull/N`.";
+const TARGET_FORMS: &str = "TARGET is `APP#N`, `APP pr-N`, `OWNER/REPO#N`, a PR URL like \
+                            `https://github.com/OWNER/REPO/pull/N`, or `APP@BRANCH` for a branch.";
+
+/// `` `on`, `off` or `status` ``
+fn subcommand_list(command: &str) -> String {
+    let words: Vec<String> = spec::find(command)
+        .map(|c| c.subcommands)
+        .unwrap_or_default()
+        .iter()
+        .map(|s| format!("`{}`", s.last_word()))
+        .collect();
+    or_list(&words)
+}
+
+/// `a`, `a or b`, `a, b or c`.
+pub(crate) fn or_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+    }
+}
 
 fn did_you_mean(suggestion: Option<&str>) -> String {
     suggestion
@@ -237,7 +346,7 @@ fn did_you_mean(suggestion: Option<&str>) -> String {
         .unwrap_or_default()
 }
 
-/// `` `up`, `down`, ... ``
+/// `` `up`, `down`, ... `` (top-level commands)
 pub(crate) fn command_list() -> String {
     COMMANDS
         .iter()
@@ -285,11 +394,16 @@ pub(crate) fn nearest<'a>(
     if word.is_empty() {
         return None;
     }
-    let limit = if word.chars().count() <= 3 { 1 } else { 2 };
+    let len = word.chars().count();
+    let limit = if len <= 3 { 1 } else { 2 };
     let mut best: Option<(usize, &str)> = None;
     for c in candidates {
-        let d = if word.chars().count() >= 2 && c.starts_with(&word) {
+        let d = if len >= 2 && c.starts_with(&word) {
             1
+        } else if len.abs_diff(c.chars().count()) > limit {
+            // The length difference bounds the distance from below: skip the quadratic part
+            // (user words can be thousands of characters long).
+            continue;
         } else {
             strsim::damerau_levenshtein(&word, c)
         };

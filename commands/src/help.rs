@@ -1,7 +1,7 @@
 //! `help`: rendered from the same table the parser uses.
 
 use crate::error::{nearest, sanitize};
-use crate::spec::{self, COMMANDS, CommandSpec, ValueKind};
+use crate::spec::{self, COMMANDS, CommandSpec};
 
 /// The overview of all commands (`topic` `None`), or one command's usage, description and
 /// examples. An unknown topic gives the overview preceded by "Unknown command `x`." and a
@@ -12,7 +12,7 @@ pub fn help(topic: Option<&str>, prefix: &str) -> String {
     };
     let name = topic.strip_prefix(prefix).map_or(topic, str::trim_start);
     let name = name.to_lowercase();
-    if let Some(spec) = spec::find(&name) {
+    if let Some(spec) = spec::find(&name).and_then(|s| spec::top_level(s.name)) {
         return command_help(spec, prefix);
     }
     let mut out = format!("Unknown command `{}`.", sanitize(topic));
@@ -24,17 +24,23 @@ pub fn help(topic: Option<&str>, prefix: &str) -> String {
     out
 }
 
+const TARGET_LINE: &str = "TARGET is `APP#N`, `APP pr-N`, `OWNER/REPO#N`, a PR URL, or `APP@BRANCH` for a \
+                           branch without a PR. On a pull request it defaults to that PR, and a bare \
+                           `APP` picks one app of a monorepo.";
+
 fn overview(prefix: &str) -> String {
     let mut lines = vec!["Commands:".to_string()];
     for c in COMMANDS {
-        lines.push(format!("- `{}`: {}", c.usage(prefix), c.summary));
+        if c.subcommands.is_empty() {
+            lines.push(format!("- `{}`: {}", c.usage(prefix), c.summary));
+        }
+        for sub in c.subcommands {
+            lines.push(format!("- `{}`: {}", sub.usage(prefix), sub.summary));
+        }
     }
     // A blank line ends the list in GitHub markdown (else the next line joins the last item).
     lines.push(String::new());
-    lines.push(
-        "TARGET is `APP#N`, `APP pr-N`, `OWNER/REPO#N` or a PR URL; on a pull request it defaults to that PR."
-            .to_string(),
-    );
+    lines.push(TARGET_LINE.to_string());
     lines.push("DUR is like `30m`, `4h`, `2d` or `1h30m`.".to_string());
     lines.push(format!(
         "Run `{prefix} help COMMAND` for details and examples."
@@ -43,35 +49,49 @@ fn overview(prefix: &str) -> String {
 }
 
 fn command_help(spec: &CommandSpec, prefix: &str) -> String {
-    let mut lines = vec![format!("`{}`", spec.usage(prefix))];
-    let mut summary = spec.summary.to_string();
-    if let Some(first) = summary.get(..1) {
-        summary = format!(
-            "{}{}",
-            first.to_uppercase(),
-            summary.get(1..).unwrap_or_default()
-        );
-    }
-    lines.push(format!("{summary}. {}", spec.details));
+    let mut lines: Vec<String> = spec
+        .usages(prefix)
+        .into_iter()
+        .map(|u| format!("`{u}`"))
+        .collect();
+    lines.push(format!("{}. {}", capitalize(spec.summary), spec.details));
     if spec.args.iter().any(|a| a.kind == spec::ArgKind::Target) {
-        lines.push(
-            "TARGET is `APP#N`, `APP pr-N`, `OWNER/REPO#N` or a PR URL; on a pull request it defaults to that PR."
-                .to_string(),
-        );
+        lines.push(TARGET_LINE.to_string());
     }
     // Blank lines around the lists keep GitHub markdown from joining the next line to the last item.
-    if !spec.flags.is_empty() {
-        lines.push(String::new());
-        lines.push("Flags:".to_string());
-        for f in spec.flags {
-            let form = match f.kind {
-                ValueKind::Switch => format!("--{}", f.name),
-                _ => format!("--{} {}", f.name, f.meta),
+    let rows: Vec<&CommandSpec> = if spec.subcommands.is_empty() {
+        vec![spec]
+    } else {
+        spec.subcommands.iter().collect()
+    };
+    let mut flags = Vec::new();
+    for row in &rows {
+        for f in row.flags {
+            let form = if row.name == spec.name {
+                f.form()
+            } else {
+                format!("{} {}", row.last_word(), f.form())
             };
             let hint = f.kind.hint();
             let sep = if hint.is_empty() { "" } else { ". " };
-            lines.push(format!("- `{form}`: {}{sep}{hint}", f.help));
+            let exclusive = row
+                .excluded_by(f.name)
+                .map(|other| format!(" Not with `--{other}`."))
+                .unwrap_or_default();
+            let end = if hint.is_empty() && exclusive.is_empty() {
+                ""
+            } else if hint.is_empty() {
+                "."
+            } else {
+                ""
+            };
+            flags.push(format!("- `{form}`: {}{sep}{hint}{end}{exclusive}", f.help));
         }
+    }
+    if !flags.is_empty() {
+        lines.push(String::new());
+        lines.push("Flags:".to_string());
+        lines.extend(flags);
     }
     lines.push(String::new());
     lines.push("Examples:".to_string());
@@ -81,4 +101,13 @@ fn command_help(spec: &CommandSpec, prefix: &str) -> String {
     lines.push(String::new());
     lines.push(format!("Run `{prefix} help` for all commands."));
     lines.join("\n")
+}
+
+/// `Abc` from `abc`.
+fn capitalize(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }

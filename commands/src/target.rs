@@ -6,9 +6,10 @@
 //! - a PR URL `https://github.com/OWNER/REPO/pull/N`, `http` or `https`, with or without `www.`,
 //!   with or without the scheme, possibly followed by `/files`, `/commits/...`, `?query` or
 //!   `#fragment`; Slack's `<URL>` and `<URL|label>` link wrapping is removed;
+//! - `APP@BRANCH`: a branch preview without a pull request;
 //! - a bare `APP`: on a PR comment in a monorepo, picks one app of the implied PR.
 
-use crate::names::{AppName, PrNumber};
+use crate::names::{AppName, PrNumber, check_branch};
 use crate::{MAX_PR_NUMBER, Target};
 
 /// Why a word is not a target, and what it may have meant.
@@ -40,6 +41,21 @@ pub(crate) fn parse_target(word: &str) -> Result<Target, TargetError> {
     })
 }
 
+/// A URL (or what is meant as one): `scheme://...`, `github.com/...`, a Slack `<...>` link.
+pub(crate) fn looks_like_url(word: &str) -> bool {
+    let lower = word.to_ascii_lowercase();
+    lower.starts_with('<')
+        || lower.contains("://")
+        || lower.starts_with("github.com/")
+        || lower.starts_with("www.github.com/")
+}
+
+/// A word that can only be meant as a TARGET, never as a COMPONENT, DATASET or DUR: it has one
+/// of `#`, `/`, `@`, `<`, `:`, or is the `pr-N` half of `APP pr-N`.
+pub(crate) fn target_shaped(word: &str) -> bool {
+    word.contains(['#', '/', '@', '<', ':']) || pr_word(word).is_some()
+}
+
 /// The PR part of the two-word form `APP pr-N` / `APP #N`: `Some("N")` when `word` has that shape.
 pub(crate) fn pr_word(word: &str) -> Option<&str> {
     let digits = word.strip_prefix('#').or_else(|| {
@@ -69,6 +85,9 @@ fn parse_target_inner(word: &str) -> Result<Target, TargetError> {
         || lower.starts_with("www.github.com/")
     {
         return parse_url(word);
+    }
+    if let Some((app, branch)) = word.split_once('@') {
+        return parse_branch(app, branch);
     }
     if let Some((left, right)) = word.split_once('#') {
         let pr = parse_pr(right)?;
@@ -102,6 +121,25 @@ fn parse_target_inner(word: &str) -> Result<Target, TargetError> {
     Ok(Target::App { app })
 }
 
+/// `APP@BRANCH`.
+fn parse_branch(app: &str, branch: &str) -> Result<Target, TargetError> {
+    if app.is_empty() {
+        return Err(TargetError::new("the app is missing; write `APP@BRANCH`"));
+    }
+    let app = AppName::new(app).map_err(|e| TargetError {
+        reason: e.to_string(),
+        suggestion: AppName::new(&app.to_ascii_lowercase())
+            .ok()
+            .filter(|_| check_branch(branch).is_ok())
+            .map(|a| format!("{a}@{branch}")),
+    })?;
+    check_branch(branch).map_err(|e| TargetError::new(e.to_string()))?;
+    Ok(Target::Branch {
+        app,
+        branch: branch.to_string(),
+    })
+}
+
 /// `<https://...>` and `<https://...|label>` as Slack sends links.
 fn unwrap_slack_link(word: &str) -> &str {
     match word.strip_prefix('<').and_then(|w| w.strip_suffix('>')) {
@@ -110,7 +148,7 @@ fn unwrap_slack_link(word: &str) -> &str {
     }
 }
 
-fn parse_pr(digits: &str) -> Result<PrNumber, TargetError> {
+pub(crate) fn parse_pr(digits: &str) -> Result<PrNumber, TargetError> {
     if digits.is_empty() {
         return Err(TargetError::new("the pull request number is missing"));
     }
@@ -283,6 +321,43 @@ mod tests {
                 "{url}"
             );
         }
+    }
+
+    #[test]
+    fn branches() {
+        assert_eq!(
+            parse_target("web@feature/x-1"),
+            Ok(Target::Branch {
+                app: app("web"),
+                branch: "feature/x-1".into()
+            })
+        );
+        assert_eq!(
+            parse_target("web@Fix_2.0"),
+            Ok(Target::Branch {
+                app: app("web"),
+                branch: "Fix_2.0".into()
+            })
+        );
+        assert_eq!(reason("@main"), "the app is missing; write `APP@BRANCH`");
+        assert_eq!(reason("web@"), "the branch is missing; write `APP@BRANCH`");
+        assert_eq!(
+            reason("web@a..b"),
+            "branch names cannot contain `..` or `//`"
+        );
+        assert_eq!(
+            reason("web@main#1"),
+            "branch names use only letters, digits, `.`, `_`, `/` and `-`, not `#`"
+        );
+        assert_eq!(
+            parse_target("Web@Main").err().and_then(|e| e.suggestion),
+            Some("web@Main".into())
+        );
+        assert!(target_shaped("web@main"));
+        assert!(target_shaped("pr-4"));
+        assert!(target_shaped("a/b#1"));
+        assert!(!target_shaped("worker"));
+        assert!(!target_shaped("4h"));
     }
 
     #[test]

@@ -2,7 +2,27 @@
 #![allow(clippy::unwrap_used)]
 
 use insta::assert_snapshot;
-use preview_commands::{DEFAULT_PREFIX, commands_in_comment, help, parse};
+use std::time::Duration;
+
+use preview_commands::{
+    DEFAULT_PREFIX, ParseOptions, commands_in_comment, help, parse, parse_with,
+};
+
+const ALL: [&str; 13] = [
+    "up",
+    "down",
+    "redeploy",
+    "status",
+    "list",
+    "point",
+    "seed",
+    "logs",
+    "extend",
+    "pin",
+    "unpin",
+    "kill-switch",
+    "help",
+];
 
 fn error(text: &str) -> String {
     parse(text).unwrap_err().render(DEFAULT_PREFIX)
@@ -15,8 +35,9 @@ fn help_overview() {
 
 #[test]
 fn help_per_command() {
-    for name in ["up", "down", "redeploy", "status", "list", "help"] {
-        assert_snapshot!(format!("help_{name}"), help(Some(name), DEFAULT_PREFIX));
+    for name in ALL {
+        let snapshot = format!("help_{}", name.replace('-', "_"));
+        assert_snapshot!(snapshot, help(Some(name), DEFAULT_PREFIX));
     }
 }
 
@@ -77,10 +98,56 @@ fn errors() {
         ("unterminated_quote", "help \"up"),
         ("empty_quotes", "help \"\""),
         ("sanitized_echo", "up `<!channel>`#1"),
+        ("bad_target_branch", "up web@feature..x"),
+        ("bad_target_branch_no_app", "status @main"),
+        ("point_missing_route", "point collect#42"),
+        ("point_bad_destination", "point api=stagin"),
+        ("point_bad_service", "point Api=pr-1"),
+        ("point_duplicate_service", "point api=pr-1 api=staging"),
+        ("point_target_after_routes", "point api=pr-1 collect#42"),
+        ("point_not_a_route", "point web#1 api=pr-1 db"),
+        ("seed_bad_dataset", "seed Demo"),
+        ("logs_bad_tail", "logs --tail 9000"),
+        ("logs_numeric_component", "logs 50"),
+        ("logs_target_after_component", "logs worker web#42"),
+        ("extend_bad_duration", "extend 42"),
+        ("kill_switch_missing_subcommand", "kill-switch"),
+        ("kill_switch_unknown_subcommand", "kill-switch onn"),
+        (
+            "kill_switch_conflicting_flags",
+            "kill-switch on --scale-to-zero --teardown",
+        ),
+        ("kill_switch_unquoted_reason", "kill-switch on db outage"),
+        ("kill_switch_bad_reason", "kill-switch on \"a\tb\""),
+        (
+            "kill_switch_flag_not_accepted",
+            "kill-switch off --teardown",
+        ),
+        ("help_topic_too_long", &format!("help {}", "x".repeat(65))),
     ] {
         assert_snapshot!(format!("error_{name}"), error(text));
     }
     assert_snapshot!("error_too_long", error(&"x".repeat(4001)));
+}
+
+#[test]
+fn error_over_limit() {
+    let options = ParseOptions {
+        max_ttl: Some(Duration::from_secs(7 * 86400)),
+    };
+    let render = |text: &str| {
+        parse_with(text, &options)
+            .unwrap_err()
+            .render(DEFAULT_PREFIX)
+    };
+    assert_snapshot!("error_ttl_over_limit", render("up collect#42 --ttl 10d"));
+    assert_snapshot!("error_extend_over_limit", render("extend 240h"));
+    assert!(render("up --ttl 10d").starts_with("`--ttl 10d` is longer than the limit of 7d."));
+}
+
+#[test]
+fn kill_switch_error_with_custom_prefix() {
+    assert_snapshot!(parse("kill-switch").unwrap_err().render("/pv"));
 }
 
 #[test]
@@ -101,10 +168,11 @@ fn too_many_commands() {
     assert_snapshot!(last.unwrap_err().render(DEFAULT_PREFIX));
 }
 
-/// The table drives both help and the parser: every example in help parses.
+/// The table drives both help and the parser: every example in help parses to its command, and
+/// every usage line in the overview starts with a command (and subcommand) the parser knows.
 #[test]
 fn help_examples_parse() {
-    for name in ["up", "down", "redeploy", "status", "list", "help"] {
+    for name in ALL {
         let text = help(Some(name), DEFAULT_PREFIX);
         let examples: Vec<&str> = text
             .lines()
@@ -116,16 +184,40 @@ fn help_examples_parse() {
             assert_eq!(command.action.name(), name, "{e}");
         }
     }
-    // Likewise every usage line in the overview names a command the parser knows.
-    for line in help(None, DEFAULT_PREFIX)
+    let overview = help(None, DEFAULT_PREFIX);
+    let mut seen = Vec::new();
+    for line in overview
         .lines()
         .filter_map(|l| l.strip_prefix("- `/preview "))
     {
-        let word = line
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .trim_end_matches(['`', ':']);
-        assert!(parse(word).is_ok(), "{word}");
+        let words: Vec<&str> = line
+            .split(['`', ' '])
+            .take_while(|w| w.chars().all(|c| c.is_ascii_lowercase() || c == '-') && !w.is_empty())
+            .collect();
+        let command = words.join(" ");
+        let parsed = parse(&command).or_else(|_| parse(&format!("{command} a=pr-1")));
+        let parsed = parsed.unwrap_or_else(|e| panic!("{command}: {e}"));
+        seen.push(parsed.action.name());
+    }
+    seen.dedup();
+    assert_eq!(seen, ALL);
+}
+
+/// Every usage line, in help and in errors, is the one the table gives.
+#[test]
+fn usage_lines() {
+    let overview = help(None, DEFAULT_PREFIX);
+    for usage in [
+        "/preview point [TARGET] SVC=DEST...",
+        "/preview seed [TARGET] [DATASET]",
+        "/preview logs [TARGET] [COMPONENT] [--tail N]",
+        "/preview extend [TARGET] [DUR]",
+        "/preview pin [TARGET]",
+        "/preview unpin [TARGET]",
+        "/preview kill-switch on [REASON] [--scale-to-zero | --teardown]",
+        "/preview kill-switch off [--restore]",
+        "/preview kill-switch status",
+    ] {
+        assert!(overview.contains(&format!("`{usage}`")), "{usage}");
     }
 }

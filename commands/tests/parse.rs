@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use preview_commands::{
-    Action, AppName, Command, ErrorKind, PrNumber, Target, commands_in_comment, parse, parse_line,
+    Action, AppName, Command, Destination, ErrorKind, FreezeMode, KillSwitch, ParseOptions,
+    PrNumber, Route, ServiceName, Target, commands_in_comment, commands_in_comment_with, parse,
+    parse_line, parse_line_with, parse_with,
 };
 
 fn app(s: &str) -> AppName {
@@ -432,7 +434,7 @@ fn lexical_errors() {
     );
     assert_eq!(kind("help \"\""), ErrorKind::EmptyQuotes);
     assert_eq!(kind(&"a".repeat(4001)), ErrorKind::TooLong);
-    assert!(parse(&format!("help {}", "a".repeat(3995))).is_ok());
+    assert!(parse(&format!("help{}up", " ".repeat(3994))).is_ok());
     assert_eq!(kind(&"é".repeat(4001)), ErrorKind::TooLong);
 }
 
@@ -513,4 +515,633 @@ fn user_error_is_std_error() {
         e.to_string()
             .ends_with("Run `/preview help` for all commands.")
     );
+}
+
+fn app_only(a: &str) -> Option<Target> {
+    Some(Target::App { app: app(a) })
+}
+fn route(svc: &str, destination: Destination) -> Route {
+    Route {
+        service: ServiceName::new(svc).unwrap(),
+        destination,
+    }
+}
+fn bad_argument(text: &str) -> (&'static str, String, String, Option<String>) {
+    match kind(text) {
+        ErrorKind::BadArgument {
+            arg,
+            word,
+            reason,
+            suggestion,
+            ..
+        } => (arg, word, reason, suggestion),
+        other => panic!("{text}: {other:?}"),
+    }
+}
+
+#[test]
+fn branch_targets() {
+    let branch = |a: &str, b: &str| {
+        Some(Target::Branch {
+            app: app(a),
+            branch: b.into(),
+        })
+    };
+    assert_eq!(
+        parse("up collect@feature/login"),
+        Ok(cmd(
+            Action::Up { ttl: None },
+            branch("collect", "feature/login")
+        ))
+    );
+    assert_eq!(
+        parse("status web@Fix_2.0").map(|c| c.target),
+        Ok(branch("web", "Fix_2.0"))
+    );
+    for text in [
+        "up @main",
+        "up web@",
+        "up web@a..b",
+        "up web@a.lock",
+        "up web@-x",
+        "up web@/x",
+        "up web@x/",
+        "up Web@main",
+        "up web@main#1",
+        &format!("up web@{}", "b".repeat(201)),
+    ] {
+        assert!(
+            matches!(kind(text), ErrorKind::BadTarget { command: "up", .. }),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        kind("up Web@main"),
+        ErrorKind::BadTarget {
+            command: "up",
+            word: "Web@main".into(),
+            reason: "app names are lowercase".into(),
+            suggestion: Some("web@main".into()),
+        }
+    );
+    // The command comes first, even before a branch target.
+    assert_eq!(
+        kind("web@main"),
+        ErrorKind::MissingCommand {
+            word: "web@main".into(),
+            looks_like_target: true
+        }
+    );
+}
+
+#[test]
+fn point() {
+    assert_eq!(
+        parse("point payments=pr-42"),
+        Ok(cmd(
+            Action::Point {
+                routes: vec![route("payments", Destination::Pr(pr(42)))]
+            },
+            None
+        ))
+    );
+    assert_eq!(
+        parse("point collect#42 payments=#7 search=staging db=shop#3 cache=default"),
+        Ok(cmd(
+            Action::Point {
+                routes: vec![
+                    route("payments", Destination::Pr(pr(7))),
+                    route("search", Destination::Staging),
+                    route(
+                        "db",
+                        Destination::AppPr {
+                            app: app("shop"),
+                            pr: pr(3)
+                        }
+                    ),
+                    route("cache", Destination::Default),
+                ]
+            },
+            app_pr("collect", 42)
+        ))
+    );
+    // Any target form, including the two-word one and a bare app.
+    assert_eq!(
+        parse("point web pr-42 api=pr-1").map(|c| c.target),
+        Ok(app_pr("web", 42))
+    );
+    assert_eq!(
+        parse("point web api=pr-1").map(|c| c.target),
+        Ok(app_only("web"))
+    );
+    assert_eq!(
+        parse("point https://github.com/a/b/pull/1?w=1 api=pr-1").map(|c| c.target),
+        Ok(Some(Target::RepoPr {
+            owner: "a".into(),
+            repo: "b".into(),
+            pr: pr(1)
+        }))
+    );
+    let max: Vec<String> = (0..preview_commands::MAX_ROUTES)
+        .map(|i| format!("s{i}=pr-{}", i + 1))
+        .collect();
+    assert!(parse(&format!("point {}", max.join(" "))).is_ok());
+}
+
+#[test]
+fn point_errors() {
+    assert_eq!(
+        kind("point"),
+        ErrorKind::MissingArgument {
+            command: "point",
+            arg: "SVC=DEST"
+        }
+    );
+    assert_eq!(
+        kind("point collect#42"),
+        ErrorKind::MissingArgument {
+            command: "point",
+            arg: "SVC=DEST"
+        }
+    );
+    assert_eq!(
+        kind("point api=pr-1 db=staging api=default"),
+        ErrorKind::DuplicateService {
+            command: "point",
+            service: "api".into()
+        }
+    );
+    assert_eq!(
+        bad_argument("point api=stagin"),
+        (
+            "SVC=DEST",
+            "api=stagin".into(),
+            "unknown destination `stagin`; DEST is `pr-N`, `APP#N`, `staging` or `default`".into(),
+            Some("api=staging".into())
+        )
+    );
+    assert_eq!(
+        bad_argument("point api=pr-1 collect#42").2,
+        "the TARGET goes before the first `SVC=DEST`"
+    );
+    assert_eq!(
+        bad_argument("point api=pr-1 web").2,
+        "the TARGET goes before the first `SVC=DEST`"
+    );
+    assert_eq!(
+        bad_argument("point web#1 api=pr-1 db").2,
+        "expected `SVC=DEST`, like `payments=pr-42`"
+    );
+    assert_eq!(bad_argument("point Api=pr-1").3, Some("api=pr-1".into()));
+    assert_eq!(
+        bad_argument("point =pr-1").2,
+        "the service is missing; write `SVC=DEST`"
+    );
+    assert_eq!(bad_argument("point api=42").3, Some("api=pr-42".into()));
+    let too_many: Vec<String> = (0..=preview_commands::MAX_ROUTES)
+        .map(|i| format!("s{i}=pr-1"))
+        .collect();
+    assert_eq!(
+        bad_argument(&format!("point {}", too_many.join(" "))).2,
+        "at most 20 `SVC=DEST` fit in one command"
+    );
+}
+
+#[test]
+fn seed() {
+    let seed = |d: Option<&str>, target| {
+        Ok(cmd(
+            Action::Seed {
+                dataset: d.map(Into::into),
+            },
+            target,
+        ))
+    };
+    assert_eq!(parse("seed"), seed(None, None));
+    // One bare word is the DATASET ...
+    assert_eq!(parse("seed demo"), seed(Some("demo"), None));
+    assert_eq!(parse("seed large_orders"), seed(Some("large_orders"), None));
+    // ... a target-shaped word is the TARGET ...
+    assert_eq!(parse("seed collect#42"), seed(None, app_pr("collect", 42)));
+    assert_eq!(
+        parse("seed collect pr-42"),
+        seed(None, app_pr("collect", 42))
+    );
+    assert_eq!(
+        parse("seed collect#42 demo"),
+        seed(Some("demo"), app_pr("collect", 42))
+    );
+    // ... and two bare words are APP DATASET.
+    assert_eq!(parse("seed web demo"), seed(Some("demo"), app_only("web")));
+    assert_eq!(
+        parse("seed web pr-3 demo"),
+        seed(Some("demo"), app_pr("web", 3))
+    );
+    assert!(matches!(kind("seed pr-42"), ErrorKind::BadTarget { .. }));
+    assert_eq!(
+        bad_argument("seed Demo"),
+        (
+            "DATASET",
+            "Demo".into(),
+            "dataset names are lowercase".into(),
+            Some("demo".into())
+        )
+    );
+    assert_eq!(
+        bad_argument("seed a.b").2,
+        "dataset names use only `a-z`, `0-9`, `_` and `-`, not `.`"
+    );
+    assert_eq!(
+        bad_argument(&format!("seed {}", "d".repeat(64))).2,
+        "dataset names have at most 63 characters, this one has 64"
+    );
+    assert!(matches!(
+        kind("seed web demo extra"),
+        ErrorKind::UnexpectedWord { .. }
+    ));
+}
+
+#[test]
+fn logs() {
+    let logs = |c: Option<&str>, tail: Option<u32>, target| {
+        Ok(cmd(
+            Action::Logs {
+                component: c.map(Into::into),
+                tail,
+            },
+            target,
+        ))
+    };
+    assert_eq!(parse("logs"), logs(None, None, None));
+    assert_eq!(parse("logs worker"), logs(Some("worker"), None, None));
+    assert_eq!(
+        parse("logs --tail 200 worker"),
+        logs(Some("worker"), Some(200), None)
+    );
+    assert_eq!(parse("logs --tail=5000"), logs(None, Some(5000), None));
+    assert_eq!(
+        parse("logs collect#42"),
+        logs(None, None, app_pr("collect", 42))
+    );
+    assert_eq!(
+        parse("logs collect#42 worker --tail 1"),
+        logs(Some("worker"), Some(1), app_pr("collect", 42))
+    );
+    assert_eq!(
+        parse("logs web worker"),
+        logs(Some("worker"), None, app_only("web"))
+    );
+    assert_eq!(parse("logs web pr-7"), logs(None, None, app_pr("web", 7)));
+    for bad in ["0", "5001", "x", "-1", "1.5", "99999999999"] {
+        assert!(
+            matches!(
+                kind(&format!("logs --tail={bad}")),
+                ErrorKind::BadFlagValue { flag: "tail", .. }
+            ),
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        kind("logs --tail"),
+        ErrorKind::MissingFlagValue {
+            command: "logs",
+            flag: "tail"
+        }
+    );
+    assert_eq!(
+        bad_argument("logs 50"),
+        (
+            "COMPONENT",
+            "50".into(),
+            "component names have a letter".into(),
+            Some("--tail 50".into())
+        )
+    );
+    assert_eq!(
+        bad_argument("logs worker web#42"),
+        (
+            "COMPONENT",
+            "web#42".into(),
+            "the TARGET goes before the COMPONENT".into(),
+            Some("web#42 worker".into())
+        )
+    );
+    assert_eq!(bad_argument("logs Worker").3, Some("worker".into()));
+    assert_eq!(
+        kind("logs web#1 worker 50"),
+        ErrorKind::UnexpectedWord {
+            command: "logs",
+            word: "50".into(),
+            suggestion: Some("--tail 50".into())
+        }
+    );
+}
+
+#[test]
+fn extend() {
+    let extend = |by: Option<Duration>, target| Ok(cmd(Action::Extend { by }, target));
+    assert_eq!(parse("extend"), extend(None, None));
+    assert_eq!(parse("extend 4h"), extend(hours(4), None));
+    assert_eq!(parse("extend web"), extend(None, app_only("web")));
+    assert_eq!(parse("extend web 4h"), extend(hours(4), app_only("web")));
+    assert_eq!(
+        parse("extend collect pr-2 1h30m"),
+        extend(Some(Duration::from_secs(5400)), app_pr("collect", 2))
+    );
+    // An owner starting with a digit is still a target.
+    assert_eq!(
+        parse("extend 3m/shop#1").map(|c| c.target),
+        Ok(Some(Target::RepoPr {
+            owner: "3m".into(),
+            repo: "shop".into(),
+            pr: pr(1)
+        }))
+    );
+    assert_eq!(
+        bad_argument("extend 42"),
+        (
+            "DUR",
+            "42".into(),
+            "`42` has no unit; use `m`, `h` or `d`".into(),
+            None
+        )
+    );
+    assert_eq!(bad_argument("extend web 0m").0, "DUR");
+    assert!(matches!(
+        kind("extend 4h web"),
+        ErrorKind::UnexpectedWord { .. }
+    ));
+}
+
+#[test]
+fn pin_unpin() {
+    assert_eq!(parse("pin"), Ok(cmd(Action::Pin, None)));
+    assert_eq!(
+        parse("pin collect#3"),
+        Ok(cmd(Action::Pin, app_pr("collect", 3)))
+    );
+    assert_eq!(parse("unpin"), Ok(cmd(Action::Unpin, None)));
+    assert_eq!(
+        parse("unpin web pr-3"),
+        Ok(cmd(Action::Unpin, app_pr("web", 3)))
+    );
+    assert!(matches!(
+        kind("pin --ttl 4h"),
+        ErrorKind::FlagNotAccepted { command: "pin", .. }
+    ));
+}
+
+#[test]
+fn kill_switch() {
+    let on = |reason: Option<&str>, mode| {
+        Ok(cmd(
+            Action::KillSwitch(KillSwitch::On {
+                reason: reason.map(Into::into),
+                mode,
+            }),
+            None,
+        ))
+    };
+    assert_eq!(parse("kill-switch on"), on(None, FreezeMode::Freeze));
+    assert_eq!(
+        parse("kill-switch on INC-123"),
+        on(Some("INC-123"), FreezeMode::Freeze)
+    );
+    assert_eq!(
+        parse("kill-switch on \"INC-123 db outage\" --scale-to-zero"),
+        on(Some("INC-123 db outage"), FreezeMode::ScaleToZero)
+    );
+    assert_eq!(
+        parse("KILL-SWITCH ON --teardown “say \\“hi\\””"),
+        on(Some("say “hi”"), FreezeMode::Teardown)
+    );
+    assert_eq!(
+        parse("kill-switch off"),
+        Ok(cmd(
+            Action::KillSwitch(KillSwitch::Off { restore: false }),
+            None
+        ))
+    );
+    assert_eq!(
+        parse("kill-switch off --restore"),
+        Ok(cmd(
+            Action::KillSwitch(KillSwitch::Off { restore: true }),
+            None
+        ))
+    );
+    assert_eq!(
+        parse("kill-switch status"),
+        Ok(cmd(Action::KillSwitch(KillSwitch::Status), None))
+    );
+}
+
+#[test]
+fn kill_switch_errors() {
+    assert_eq!(
+        kind("kill-switch"),
+        ErrorKind::MissingSubcommand {
+            command: "kill-switch"
+        }
+    );
+    assert_eq!(
+        kind("kill-switch --teardown"),
+        ErrorKind::MissingSubcommand {
+            command: "kill-switch"
+        }
+    );
+    assert_eq!(
+        kind("kill-switch onn"),
+        ErrorKind::UnknownSubcommand {
+            command: "kill-switch",
+            word: "onn".into(),
+            suggestion: Some("on")
+        }
+    );
+    assert_eq!(
+        kind("kill-switch \"on\""),
+        ErrorKind::UnknownSubcommand {
+            command: "kill-switch",
+            word: "on".into(),
+            suggestion: Some("on")
+        }
+    );
+    assert_eq!(
+        kind("kill-switch on --scale-to-zero --teardown"),
+        ErrorKind::ConflictingFlags {
+            command: "kill-switch on",
+            first: "scale-to-zero",
+            second: "teardown"
+        }
+    );
+    assert_eq!(
+        kind("kill-switch on --teardown --scale-to-zero"),
+        ErrorKind::ConflictingFlags {
+            command: "kill-switch on",
+            first: "teardown",
+            second: "scale-to-zero"
+        }
+    );
+    assert_eq!(
+        kind("kill-switch off --teardown"),
+        ErrorKind::FlagNotAccepted {
+            command: "kill-switch off",
+            flag: "--teardown".into()
+        }
+    );
+    assert_eq!(
+        kind("kill-switch on db outage"),
+        ErrorKind::UnexpectedWord {
+            command: "kill-switch on",
+            word: "outage".into(),
+            suggestion: Some("\"db outage\"".into())
+        }
+    );
+    assert_eq!(
+        kind("kill-switch status collect#1"),
+        ErrorKind::UnexpectedWord {
+            command: "kill-switch status",
+            word: "collect#1".into(),
+            suggestion: None
+        }
+    );
+    assert_eq!(
+        kind("kill-switch off restore"),
+        ErrorKind::UnexpectedWord {
+            command: "kill-switch off",
+            word: "restore".into(),
+            suggestion: Some("--restore".into())
+        }
+    );
+    assert_eq!(bad_argument("kill-switch on \"a\nb\"").0, "REASON");
+    assert_eq!(
+        bad_argument(&format!("kill-switch on \"{}\"", "r".repeat(201))).2,
+        "a reason has at most 200 characters, this one has 201"
+    );
+}
+
+#[test]
+fn help_topic_limit() {
+    assert!(parse(&format!("help {}", "a".repeat(64))).is_ok());
+    assert_eq!(
+        kind(&format!("help {}", "a".repeat(65))),
+        ErrorKind::UnknownCommand {
+            word: "a".repeat(65),
+            suggestion: None
+        }
+    );
+    assert_eq!(
+        parse("help kill-switch"),
+        Ok(cmd(
+            Action::Help {
+                topic: Some("kill-switch".into())
+            },
+            None
+        ))
+    );
+}
+
+#[test]
+fn max_ttl() {
+    let options = ParseOptions {
+        max_ttl: Some(Duration::from_secs(7 * 86400)),
+    };
+    assert_eq!(
+        parse_with("up --ttl 7d", &options),
+        Ok(cmd(Action::Up { ttl: hours(168) }, None))
+    );
+    assert_eq!(
+        parse_with("up collect#1 --ttl 10d", &options)
+            .unwrap_err()
+            .kind(),
+        &ErrorKind::OverLimit {
+            command: "up",
+            word: "--ttl 10d".into(),
+            limit: Duration::from_secs(7 * 86400)
+        }
+    );
+    assert_eq!(
+        parse_with("up --ttl=169h", &options).unwrap_err().kind(),
+        &ErrorKind::OverLimit {
+            command: "up",
+            word: "--ttl 169h".into(),
+            limit: Duration::from_secs(7 * 86400)
+        }
+    );
+    assert_eq!(
+        parse_with("extend web 8d", &options).unwrap_err().kind(),
+        &ErrorKind::OverLimit {
+            command: "extend",
+            word: "8d".into(),
+            limit: Duration::from_secs(7 * 86400)
+        }
+    );
+    // Without options only the grammar's own cap applies.
+    assert!(parse("up --ttl 10d").is_ok());
+    assert!(parse_with("extend 365d", &ParseOptions::default()).is_ok());
+    assert!(
+        parse_line_with("/preview up --ttl 8d", "/preview", &options)
+            .unwrap()
+            .is_err()
+    );
+    assert!(
+        parse_line("/preview up --ttl 8d", "/preview")
+            .unwrap()
+            .is_ok()
+    );
+    let got = commands_in_comment_with(
+        "/preview extend 8d\n/preview extend 2d",
+        "/preview",
+        &options,
+    );
+    assert!(got[0].is_err());
+    assert!(got[1].is_ok());
+}
+
+#[test]
+fn new_commands_in_comments() {
+    let body = "Please:\n/preview point payments=pr-42\n```\n/preview kill-switch on\n```\n\
+                > /preview kill-switch on\n/preview seed demo\n/preview logs worker --tail 20\n";
+    assert_eq!(
+        commands_in_comment(body, "/preview"),
+        vec![
+            parse("point payments=pr-42"),
+            parse("seed demo"),
+            parse("logs worker --tail 20")
+        ]
+    );
+    // A configurable prefix.
+    assert_eq!(
+        commands_in_comment("/pv pin\n/preview pin", "/pv"),
+        vec![parse("pin")]
+    );
+}
+
+#[test]
+fn new_display_is_canonical() {
+    for (text, canonical) in [
+        ("point web PR-42 API=#1", ""),
+        ("point web pr-42 api=#1 db=Staging", ""),
+        (
+            "point web pr-42 api=#1 db=staging",
+            "point web#42 api=pr-1 db=staging",
+        ),
+        ("seed   web   demo", "seed web demo"),
+        ("logs worker --tail=0050", "logs worker --tail 50"),
+        ("extend 90m", "extend 1h30m"),
+        ("unpin https://github.com/a/b/pull/3", "unpin a/b#3"),
+        (
+            "kill-switch ON --scale-to-zero \"INC-1 db\"",
+            "kill-switch on \"INC-1 db\" --scale-to-zero",
+        ),
+        ("kill-switch on \"-x\"", "kill-switch on \"-x\""),
+        ("kill-switch off", "kill-switch off"),
+        ("up web@feature/x", "up web@feature/x"),
+    ] {
+        let Ok(command) = parse(text) else {
+            assert_eq!(canonical, "", "{text}");
+            continue;
+        };
+        assert_eq!(command.to_string(), canonical, "{text}");
+        assert_eq!(parse(canonical), Ok(command));
+    }
 }

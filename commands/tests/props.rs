@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use preview_commands::{
-    Action, AppName, Command, DEFAULT_PREFIX, PrNumber, Target, commands_in_comment, help, parse,
-    parse_duration, parse_line,
+    Action, AppName, Command, DEFAULT_PREFIX, Destination, ErrorKind, FreezeMode, KillSwitch,
+    ParseOptions, PrNumber, Route, ServiceName, Target, commands_in_comment, help, parse,
+    parse_duration, parse_line, parse_with,
 };
 use proptest::prelude::*;
 
@@ -27,7 +28,59 @@ fn target() -> impl Strategy<Value = Target> {
         )
             .prop_map(|(owner, repo, pr)| Target::RepoPr { owner, repo, pr }),
         app_name().prop_map(|app| Target::App { app }),
+        (app_name(), branch()).prop_map(|(app, branch)| Target::Branch { app, branch }),
     ]
+}
+
+/// Git-like branch names within the grammar's rules.
+fn branch() -> impl Strategy<Value = String> {
+    "[A-Za-z0-9_][A-Za-z0-9._-]{0,40}(/[A-Za-z0-9_][A-Za-z0-9._-]{0,20}){0,3}"
+        .prop_filter("ref rules", |b| {
+            !b.contains("..") && !b.ends_with('.') && !b.ends_with(".lock")
+        })
+}
+
+fn label() -> impl Strategy<Value = String> {
+    "[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+}
+
+fn route() -> impl Strategy<Value = Route> {
+    let destination = prop_oneof![
+        pr_number().prop_map(Destination::Pr),
+        (app_name(), pr_number()).prop_map(|(app, pr)| Destination::AppPr { app, pr }),
+        Just(Destination::Staging),
+        Just(Destination::Default),
+    ];
+    (label(), destination).prop_map(|(s, destination)| Route {
+        service: ServiceName::new(&s).unwrap(),
+        destination,
+    })
+}
+
+/// 1 to 20 routes, each service once.
+fn routes() -> impl Strategy<Value = Vec<Route>> {
+    proptest::collection::vec(route(), 1..=20).prop_map(|mut routes| {
+        let mut seen = std::collections::HashSet::new();
+        routes.retain(|r| seen.insert(r.service.clone()));
+        routes
+    })
+}
+
+/// REASONs: quotes, backslashes, spaces, leading dashes, any non-control text.
+fn reason() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-zA-Z0-9 \"“”\\\\#@=/é-]{1,200}",
+        "\\PC{1,200}",
+        Just("INC-123 db outage".to_string()),
+        Just("say \"hi\" \\ “there”".to_string()),
+    ]
+    .prop_filter("non-empty, no control", |r| {
+        !r.is_empty() && !r.chars().any(char::is_control)
+    })
+}
+
+fn not_bare_app(target: &Option<Target>) -> bool {
+    !matches!(target, Some(Target::App { .. }))
 }
 
 fn ttl() -> impl Strategy<Value = Duration> {
@@ -40,20 +93,61 @@ fn command() -> impl Strategy<Value = Command> {
         Just(Action::Down),
         Just(Action::Redeploy),
         Just(Action::Status),
+        routes().prop_map(|routes| Action::Point { routes }),
+        proptest::option::of(ttl()).prop_map(|by| Action::Extend { by }),
+        Just(Action::Pin),
+        Just(Action::Unpin),
+    ];
+    let mode = prop_oneof![
+        Just(FreezeMode::Freeze),
+        Just(FreezeMode::ScaleToZero),
+        Just(FreezeMode::Teardown),
+    ];
+    let kill_switch = prop_oneof![
+        (proptest::option::of(reason()), mode)
+            .prop_map(|(reason, mode)| KillSwitch::On { reason, mode }),
+        any::<bool>().prop_map(|restore| KillSwitch::Off { restore }),
+        Just(KillSwitch::Status),
     ];
     prop_oneof![
         (targeted, proptest::option::of(target()))
             .prop_map(|(action, target)| Command { action, target }),
+        // A bare app on seed or logs needs the DATASET or COMPONENT after it.
+        (
+            proptest::option::of("[a-z0-9][a-z0-9_-]{0,62}"),
+            proptest::option::of(target())
+        )
+            .prop_filter("bare app needs a dataset", |(d, t)| d.is_some()
+                || not_bare_app(t))
+            .prop_map(|(dataset, target)| Command {
+                action: Action::Seed { dataset },
+                target
+            }),
+        (
+            proptest::option::of(
+                label().prop_filter("not digits", |c| !c.bytes().all(|b| b.is_ascii_digit()))
+            ),
+            proptest::option::of(1u32..=5000),
+            proptest::option::of(target())
+        )
+            .prop_filter("bare app needs a component", |(c, _, t)| c.is_some()
+                || not_bare_app(t))
+            .prop_map(|(component, tail, target)| Command {
+                action: Action::Logs { component, tail },
+                target
+            }),
+        kill_switch.prop_map(|k| Command {
+            action: Action::KillSwitch(k),
+            target: None
+        }),
         (any::<bool>(), proptest::option::of(app_name())).prop_map(|(mine, app)| Command {
             action: Action::List { mine, app },
             target: None
         }),
-        proptest::option::of(any::<String>().prop_filter("non-empty", |s| !s.is_empty())).prop_map(
-            |topic| Command {
-                action: Action::Help { topic },
-                target: None
-            }
-        ),
+        proptest::option::of("\\PC{1,64}").prop_map(|topic| Command {
+            action: Action::Help { topic },
+            target: None
+        }),
     ]
 }
 
@@ -63,6 +157,22 @@ fn commandish() -> impl Strategy<Value = String> {
         Just("up".to_string()),
         Just("list".to_string()),
         Just("help".to_string()),
+        Just("point".to_string()),
+        Just("seed".to_string()),
+        Just("logs".to_string()),
+        Just("extend".to_string()),
+        Just("kill-switch".to_string()),
+        Just("on".to_string()),
+        Just("off".to_string()),
+        Just("--tail".to_string()),
+        Just("--teardown".to_string()),
+        Just("--scale-to-zero".to_string()),
+        Just("--restore".to_string()),
+        Just("=".to_string()),
+        Just("@".to_string()),
+        Just("staging".to_string()),
+        "[a-z]{1,6}=[a-z#0-9-]{0,8}",
+        "[a-z]{1,6}@[A-Za-z0-9./_-]{0,10}",
         Just("--ttl".to_string()),
         Just("--app".to_string()),
         Just("--mine".to_string()),
@@ -139,6 +249,23 @@ proptest! {
     fn valid_commands_round_trip(cmd in command()) {
         prop_assert_eq!(parse(&cmd.to_string()), Ok(cmd.clone()));
         prop_assert_eq!(parse_line(&format!("{DEFAULT_PREFIX} {cmd}"), DEFAULT_PREFIX), Some(Ok(cmd)));
+    }
+
+    #[test]
+    fn max_ttl_caps(d in ttl(), limit in ttl(), extend in any::<bool>()) {
+        let text = if extend {
+            format!("extend {}", preview_commands::format_duration(d))
+        } else {
+            format!("up --ttl {}", preview_commands::format_duration(d))
+        };
+        let options = ParseOptions { max_ttl: Some(limit) };
+        let got = parse_with(&text, &options);
+        if d <= limit {
+            prop_assert_eq!(got, parse(&text));
+        } else {
+            let over = matches!(got.as_ref().map_err(|e| e.kind()), Err(ErrorKind::OverLimit { .. }));
+            prop_assert!(over);
+        }
     }
 
     #[test]

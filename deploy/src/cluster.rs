@@ -527,6 +527,21 @@ impl Cluster {
         Ok(report)
     }
 
+    /// A Secret of the preview as JSON, `None` when it does not exist.
+    pub async fn secret(
+        &self,
+        ns: &PreviewNamespace,
+        name: &str,
+    ) -> Result<Option<Value>, DeployError> {
+        let api: Api<k8s_openapi::api::core::v1::Secret> =
+            Api::namespaced(self.client.clone(), ns.as_str());
+        let secret = api
+            .get_opt(name)
+            .await
+            .map_err(|e| DeployError::kube(format!("read secret {name}"), e))?;
+        Ok(secret.and_then(|s| serde_json::to_value(s).ok()))
+    }
+
     /// The last `lines` log lines of one container (empty when there are none to read).
     pub async fn log_tail(
         &self,
@@ -550,6 +565,65 @@ impl Cluster {
                 Vec::new()
             }
         }
+    }
+
+    /// The last `lines` lines of each pod of a Deployment or StatefulSet (first container unless
+    /// `container` is given), oldest pod first; `None` when the workload does not exist.
+    pub async fn workload_logs(
+        &self,
+        ns: &PreviewNamespace,
+        workload: &str,
+        container: Option<&str>,
+        lines: i64,
+    ) -> Result<Option<Vec<(String, Vec<String>)>>, DeployError> {
+        let mut selector = None;
+        for resource in [
+            ApiResource::erase::<Deployment>(&()),
+            ApiResource::erase::<StatefulSet>(&()),
+        ] {
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(self.client.clone(), ns.as_str(), &resource);
+            if let Some(object) = api
+                .get_opt(workload)
+                .await
+                .map_err(|e| DeployError::kube(format!("read workload {workload}"), e))?
+            {
+                selector = object
+                    .data
+                    .pointer("/spec/selector/matchLabels")
+                    .and_then(Value::as_object)
+                    .map(|labels| {
+                        labels
+                            .iter()
+                            .filter_map(|(k, v)| v.as_str().map(|v| format!("{k}={v}")))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    });
+                break;
+            }
+        }
+        let Some(selector) = selector.filter(|s| !s.is_empty()) else {
+            return Ok(None);
+        };
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), ns.as_str());
+        let mut list = pods
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .map_err(|e| DeployError::kube(format!("list pods of {workload}"), e))?
+            .items;
+        list.sort_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0));
+        let mut out = Vec::new();
+        for pod in &list {
+            let Some(first) = pod.spec.as_ref().and_then(|s| s.containers.first()) else {
+                continue;
+            };
+            let container = container.unwrap_or(&first.name);
+            let lines = self
+                .log_tail(ns, &pod.name_any(), container, false, lines)
+                .await;
+            out.push((pod.name_any(), lines));
+        }
+        Ok(Some(out))
     }
 
     /// Deletes what the previous deploy applied and this one no longer renders, but only objects

@@ -4,10 +4,12 @@
 
 pub mod archive;
 pub mod cluster;
+pub mod dependencies;
 pub mod labels;
 pub mod naming;
 pub mod record;
 pub mod render;
+pub mod sources;
 pub mod transform;
 
 pub use cluster::{Cluster, DeployError, ReadyReport};

@@ -19,6 +19,10 @@ pub enum RenderError {
     Unsupported(String),
     #[error("cannot read `{file}`: {problem}")]
     Io { file: String, problem: String },
+    #[error("kustomize `{path}` failed: {message}")]
+    Kustomize { path: String, message: String },
+    #[error("{what} did not finish within {after}")]
+    Timeout { what: String, after: String },
 }
 
 /// One rendered object with where it came from, for error messages.

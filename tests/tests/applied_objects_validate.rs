@@ -28,6 +28,9 @@ async fn every_applied_object_passes_strict_schema_validation() {
         .github_event("pull_request", &push_payload(SECOND_SHA))
         .await;
     world.settle().await;
+    // The kustomize app with its postgres and redis dependencies.
+    world.slack_command(CHANNEL, "U0DEV", "up shop#7").await;
+    world.settle().await;
 
     let Some(kube) = &world.kube else {
         eprintln!(
@@ -41,8 +44,15 @@ async fn every_applied_object_passes_strict_schema_validation() {
         .filter(|r| r.method == "PATCH" && r.content_type.contains("apply-patch"))
         .collect();
     assert!(
-        applied.len() >= 5,
-        "expected the namespace and the app's objects, got {}",
+        applied.iter().any(|r| r.path.ends_with("/statefulsets/db"))
+            && applied
+                .iter()
+                .any(|r| r.path.ends_with("/secrets/cache-credentials")),
+        "the dependency objects were applied"
+    );
+    assert!(
+        applied.len() >= 12,
+        "expected the namespaces, the apps' and the dependencies' objects, got {}",
         applied.len()
     );
     let dir = tempfile::tempdir().unwrap();

@@ -693,3 +693,97 @@ async fn a_redeploy_prunes_what_the_new_commit_dropped_and_nothing_else() {
         "{applied}"
     );
 }
+
+#[tokio::test]
+async fn a_kustomize_app_gets_postgres_and_redis_first_with_their_urls() {
+    use k8s_openapi::api::apps::v1::StatefulSet;
+    use k8s_openapi::api::core::v1::Secret;
+    let world = World::start().await;
+    let (status, _) = world.slack_command(CHANNEL, "U0DEV", "up shop#7").await;
+    assert_eq!(status, StatusCode::OK);
+    world.settle().await;
+    let ns_name = world.ns.replace("hello-pr-2", "shop-pr-7");
+    let ns = world.namespace(&ns_name).await.expect("shop preview");
+    assert_eq!(
+        World::annotation(&ns, annotations::PHASE).as_deref(),
+        Some("ready"),
+        "{:?}",
+        World::annotation(&ns, annotations::MESSAGE)
+    );
+
+    let sets: kube::Api<StatefulSet> = kube::Api::namespaced(world.client.clone(), &ns_name);
+    for name in ["db", "cache"] {
+        let set = sets.get(name).await.unwrap();
+        assert_eq!(set.status.unwrap().ready_replicas, Some(1), "{name} ready");
+    }
+    let deployments: kube::Api<Deployment> = kube::Api::namespaced(world.client.clone(), &ns_name);
+    let shop = deployments.get("shop").await.unwrap();
+    assert_eq!(
+        shop.metadata.labels.as_ref().unwrap()["tier"],
+        "preview",
+        "the overlay was rendered"
+    );
+    assert_eq!(
+        shop.spec.as_ref().unwrap().replicas,
+        Some(1),
+        "the overlay's patch"
+    );
+    let env = shop.spec.unwrap().template.spec.unwrap().containers[0]
+        .env
+        .clone()
+        .unwrap();
+    for (var, secret) in [
+        ("DATABASE_URL", "db-credentials"),
+        ("REDIS_URL", "cache-credentials"),
+    ] {
+        let entry = env
+            .iter()
+            .find(|e| e.name == var)
+            .unwrap_or_else(|| panic!("{var} in {env:?}"));
+        let key_ref = entry
+            .value_from
+            .as_ref()
+            .unwrap()
+            .secret_key_ref
+            .as_ref()
+            .unwrap();
+        assert_eq!(
+            (key_ref.name.as_str(), key_ref.key.as_str()),
+            (secret, "url")
+        );
+    }
+
+    // The dependency wave is applied before the app's objects.
+    if let Some(kube) = &world.kube {
+        let applies: Vec<String> = kube
+            .requests()
+            .into_iter()
+            .filter(|r| {
+                r.method == "PATCH"
+                    && r.content_type.contains("apply-patch")
+                    && r.path.contains(&ns_name)
+            })
+            .map(|r| r.path)
+            .collect();
+        let last_dependency = applies
+            .iter()
+            .rposition(|p| p.ends_with("/statefulsets/db") || p.ends_with("/statefulsets/cache"))
+            .unwrap();
+        let app = applies
+            .iter()
+            .position(|p| p.ends_with("/deployments/shop"))
+            .unwrap();
+        assert!(last_dependency < app, "{applies:#?}");
+    }
+
+    // A redeploy keeps the database password the database was initialised with.
+    let secrets: kube::Api<Secret> = kube::Api::namespaced(world.client.clone(), &ns_name);
+    let before = secrets.get("db-credentials").await.unwrap().data.unwrap()["password"].clone();
+    world
+        .slack_command(CHANNEL, "U0DEV", "redeploy shop#7")
+        .await;
+    world.settle().await;
+    let after = secrets.get("db-credentials").await.unwrap().data.unwrap()["password"].clone();
+    assert_eq!(before, after);
+    assert_eq!(before.0.len(), 32);
+}

@@ -1,12 +1,18 @@
-//! A fake Kubernetes API server for tests and try-out mode: axum over HTTPS (self-signed CA),
+//! A fake Kubernetes API server for tests and try-out mode: axum over HTTPS (throwaway CA),
 //! bearer-token auth, legacy discovery, CRUD, server-side apply with managed fields, patches,
 //! watches with replay, namespace termination, garbage collection, a simulated
-//! controller-manager (Deployments, ReplicaSets, StatefulSets, Jobs, DaemonSets, Pods), pod
-//! logs, kubectl tables, a request log and fault injection. The real `kube::Client` and
-//! `kubectl` talk to it.
+//! controller-manager and kubelet (Deployments, ReplicaSets, StatefulSets, DaemonSets, Jobs,
+//! HPAs, Pods, Events), pod logs, kubectl tables, a request log and fault injection. The real
+//! `kube::Client` and `kubectl` talk to it.
 //!
 //! Objects live as `serde_json::Value` in a `BTreeMap` behind a `std::sync::Mutex`; every write
 //! bumps one global resourceVersion counter and appends to an event log that watches replay.
+//!
+//! Timings (see [`FakeKubeOptions`]): the controller reacts `controller_delay` (50 ms) after a
+//! write and resyncs every second; a deleted namespace is `Terminating` for
+//! `namespace_termination_delay` (300 ms); a deleted pod keeps a `deletionTimestamp` for
+//! `pod_termination_delay` (250 ms). kube 5 retries 429/503/504 by itself (honouring
+//! `Retry-After`), so a one-shot fault with those codes is invisible to a default client.
 
 mod controller;
 mod errors;

@@ -93,6 +93,36 @@ spec:
             backend: {service: {name: hello, port: {number: 80}}}
 "#;
 
+/// A second repository: a kustomize app with a postgres and a redis dependency.
+pub const SHOP_REPO: &str = "Shop";
+pub const SHOP_PR: u64 = 7;
+pub const SHOP_SHA: &str = "5b0b5b0b5b0b5b0b5b0b5b0b5b0b5b0b5b0b5b0b";
+
+/// The shop's kustomize base and preview overlay (replicas and a label patched in).
+pub fn shop_tree(image: &str) -> Vec<(String, Vec<u8>)> {
+    let files = [
+        ("k8s/base/kustomization.yaml", "resources:\n- deployment.yaml\n- service.yaml\n".to_string()),
+        (
+            "k8s/base/deployment.yaml",
+            format!(
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: shop\nspec:\n  replicas: 3\n  selector:\n    matchLabels: {{app: shop}}\n  template:\n    metadata:\n      labels: {{app: shop}}\n    spec:\n      containers:\n      - name: shop\n        image: {image}\n        ports: [{{containerPort: 3000}}]\n"
+            ),
+        ),
+        (
+            "k8s/base/service.yaml",
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: shop\nspec:\n  selector: {app: shop}\n  ports: [{port: 80, targetPort: 3000}]\n".to_string(),
+        ),
+        (
+            "k8s/overlays/preview/kustomization.yaml",
+            "resources:\n- ../../base\nlabels:\n- pairs: {tier: preview}\npatches:\n- target: {kind: Deployment, name: shop}\n  patch: |-\n    - op: replace\n      path: /spec/replicas\n      value: 1\n".to_string(),
+        ),
+    ];
+    files
+        .into_iter()
+        .map(|(p, t)| (p.to_string(), t.into_bytes()))
+        .collect()
+}
+
 pub struct World {
     /// The simulated cluster; `None` when running against a real one.
     pub kube: Option<FakeKube>,
@@ -138,6 +168,18 @@ repo = "{OWNER}/{REPO}"
 slack_channel = "{CHANNEL}"
 manifests = {{ dir = "deploy/preview" }}
 {image_template}
+
+[apps.shop]
+repo = "{OWNER}/{SHOP_REPO}"
+slack_channel = "{CHANNEL}"
+manifests = {{ kustomize = "k8s/overlays/preview" }}
+
+[apps.shop.dependencies.db]
+kind = "postgres"
+
+[apps.shop.dependencies.cache]
+kind = "redis"
+version = "7.2"
 "#,
         ready_timeout = if std::env::var_os(REAL_CLUSTER_ENV).is_some() {
             "120s"
@@ -223,6 +265,21 @@ impl World {
             "changes",
             "Codertocat",
         ));
+        github.add_repo(OWNER, SHOP_REPO);
+        github.add_pull(PullSpec::new(
+            OWNER,
+            SHOP_REPO,
+            SHOP_PR,
+            SHOP_SHA,
+            "checkout",
+            "Codertocat",
+        ));
+        let shop_image = if kube.is_some() {
+            "ghcr.io/codertocat/shop:latest"
+        } else {
+            image
+        };
+        github.add_commit_tree(OWNER, SHOP_REPO, SHOP_SHA, shop_tree(shop_image));
 
         let config = Arc::new(
             Config::parse(
