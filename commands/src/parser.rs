@@ -400,6 +400,20 @@ impl Parser<'_> {
                 },
             }
         };
+        // `pr-N` (quoted, or else it would have joined the app before it) names a pull request;
+        // as a name it could not be written back without being read as `APP pr-N`.
+        if matches!(arg.kind, ArgKind::Dataset | ArgKind::Component)
+            && let Some(digits) = pr_word(word)
+        {
+            let suggestion = match &values.target {
+                Some(Target::App { app }) => Some(format!("{app}#{digits}")),
+                _ => None,
+            };
+            return Err(bad(
+                format!("`pr-N` is a pull request, not a {}", arg.meta),
+                suggestion,
+            ));
+        }
         match arg.kind {
             ArgKind::Dataset => named(check_dataset(word)),
             ArgKind::Component => {

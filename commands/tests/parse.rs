@@ -827,6 +827,17 @@ fn logs() {
         )
     );
     assert_eq!(bad_argument("logs Worker").3, Some("worker".into()));
+    // Found by fuzzing: a quoted `pr-N` does not join the app before it, and is no component.
+    assert_eq!(
+        bad_argument("logs on “pr-12”"),
+        (
+            "COMPONENT",
+            "pr-12".into(),
+            "`pr-N` is a pull request, not a COMPONENT".into(),
+            Some("on#12".into())
+        )
+    );
+    assert_eq!(bad_argument("seed \"pr-1\"").0, "DATASET");
     assert_eq!(
         kind("logs web#1 worker 50"),
         ErrorKind::UnexpectedWord {

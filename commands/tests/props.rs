@@ -79,6 +79,12 @@ fn reason() -> impl Strategy<Value = String> {
     })
 }
 
+/// `pr-N`: a pull request, never a DATASET or COMPONENT.
+fn is_pr_word(w: &str) -> bool {
+    w.strip_prefix("pr-")
+        .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+}
+
 fn not_bare_app(target: &Option<Target>) -> bool {
     !matches!(target, Some(Target::App { .. }))
 }
@@ -114,7 +120,9 @@ fn command() -> impl Strategy<Value = Command> {
             .prop_map(|(action, target)| Command { action, target }),
         // A bare app on seed or logs needs the DATASET or COMPONENT after it.
         (
-            proptest::option::of("[a-z0-9][a-z0-9_-]{0,62}"),
+            proptest::option::of(
+                "[a-z0-9][a-z0-9_-]{0,62}".prop_filter("not pr-N", |d| !is_pr_word(d))
+            ),
             proptest::option::of(target())
         )
             .prop_filter("bare app needs a dataset", |(d, t)| d.is_some()
@@ -125,7 +133,9 @@ fn command() -> impl Strategy<Value = Command> {
             }),
         (
             proptest::option::of(
-                label().prop_filter("not digits", |c| !c.bytes().all(|b| b.is_ascii_digit()))
+                label().prop_filter("not digits or pr-N", |c| {
+                    !c.bytes().all(|b| b.is_ascii_digit()) && !is_pr_word(c)
+                })
             ),
             proptest::option::of(1u32..=5000),
             proptest::option::of(target())
