@@ -484,7 +484,7 @@ impl Engine {
             .collect();
         let workload = match component {
             Some(c) => c.to_string(),
-            None if workloads.iter().any(|w| *w == target.app) => target.app.clone(),
+            None if workloads.contains(&target.app) => target.app.clone(),
             None => match workloads.first() {
                 Some(first) => first.clone(),
                 None => return Outcome::refused(replies::no_workloads(&id)),

@@ -69,7 +69,7 @@ async fn serve_deploys_on_a_signed_label_event_and_drains_on_sigterm() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_preview-bot"))
+    let child = Command::new(env!("CARGO_BIN_EXE_preview-bot"))
         .args(["serve", "--config"])
         .arg(&config)
         .env("KUBECONFIG", &kubeconfig)

@@ -132,11 +132,9 @@ fn command() -> impl Strategy<Value = Command> {
                 target
             }),
         (
-            proptest::option::of(
-                label().prop_filter("not digits or pr-N", |c| {
-                    !c.bytes().all(|b| b.is_ascii_digit()) && !is_pr_word(c)
-                })
-            ),
+            proptest::option::of(label().prop_filter("not digits or pr-N", |c| {
+                !c.bytes().all(|b| b.is_ascii_digit()) && !is_pr_word(c)
+            })),
             proptest::option::of(1u32..=5000),
             proptest::option::of(target())
         )

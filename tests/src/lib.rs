@@ -1,4 +1,3 @@
-// HELPERS: read tests/src/READ_THIS_FIRST.md before editing anything in this crate.
 //! Test doubles for preview-bot: a fake Kubernetes API server (TLS, bearer token, real
 //! semantics), and fake Slack Web API and GitHub REST servers seeded from `shared/fixtures`.
 //! The bot's real clients (kube, slack-morphism, octocrab) talk to them over HTTP.
