@@ -145,7 +145,6 @@ pub async fn execute(
         ))],
         Action::Point { .. }
         | Action::Seed { .. }
-        | Action::Logs { .. }
         | Action::Extend { .. }
         | Action::Pin
         | Action::Unpin
@@ -177,12 +176,14 @@ pub async fn execute(
                     Action::Redeploy => engine.up(preview, origin, UpOptions::default()).await,
                     Action::Down => engine.down(preview, origin, false).await,
                     Action::Status => Some(engine.status(preview).await),
+                    Action::Logs { component, tail } => {
+                        Some(engine.logs(preview, component.as_deref(), *tail).await)
+                    }
                     // Answered above, once for all previews.
                     Action::Help { .. }
                     | Action::List { .. }
                     | Action::Point { .. }
                     | Action::Seed { .. }
-                    | Action::Logs { .. }
                     | Action::Extend { .. }
                     | Action::Pin
                     | Action::Unpin

@@ -837,7 +837,7 @@ fn logs() {
             Some("on#12".into())
         )
     );
-    assert_eq!(bad_argument("seed \"pr-1\"").0, "DATASET");
+    assert_eq!(bad_argument("seed web \"pr-1\"").3, Some("web#1".into()));
     assert_eq!(
         kind("logs web#1 worker 50"),
         ErrorKind::UnexpectedWord {

@@ -787,3 +787,92 @@ async fn a_kustomize_app_gets_postgres_and_redis_first_with_their_urls() {
     assert_eq!(before, after);
     assert_eq!(before.0.len(), 32);
 }
+
+/// The answer Slack gets for `text`: the immediate ephemeral one when there is nothing to wait
+/// for (help, errors), else what arrives on the command's response_url.
+async fn slack_answer(world: &World, text: &str, id: &str) -> String {
+    let mut command = preview_testkit::slack_api::SlashCommand::new(CHANNEL, "U0DEV", text);
+    command.response_url = world.slack.response_url(id);
+    let (status, immediate) = world
+        .slack_signed(
+            &command,
+            chrono::Utc::now().timestamp(),
+            SLACK_SIGNING_SECRET,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    world.settle().await;
+    let later: Vec<String> = world
+        .slack
+        .responses(id)
+        .iter()
+        .map(|r| r["text"].as_str().unwrap().to_string())
+        .collect();
+    match later.as_slice() {
+        [] => immediate["text"].as_str().unwrap().to_string(),
+        answers => answers.join("\n"),
+    }
+}
+
+/// The answer a PR comment gets: the bot's reply comment(s) after it.
+async fn github_answer(world: &World, text: &str, comment_id: u64) -> String {
+    let before = world.bot_comments().len();
+    let line = format!("/preview {text}");
+    world
+        .github
+        .add_comment(OWNER, REPO, PR, comment_id, "Codertocat", &line);
+    let (status, _) = world
+        .github_event("issue_comment", &pr_comment_payload(comment_id, &line))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    world.settle().await;
+    world.bot_comments()[before..]
+        .iter()
+        .map(|c| c.body.clone())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test]
+async fn every_command_means_the_same_in_slack_and_in_a_pr_comment() {
+    let world = World::start().await;
+    world.github_event("pull_request", &labeled_payload()).await;
+    world.settle().await;
+    let commands = [
+        "status hello#2",
+        "logs hello#2 --tail 5",
+        "list --app hello",
+        "help",
+        "help point",
+        "point hello#2 payments=pr-42",
+        "seed hello#2 demo-data",
+        "extend hello#2 4h",
+        "pin hello#2",
+        "unpin hello#2",
+        "kill-switch status",
+        "upp hello#2",
+        "status hello#2 --ttl 4h",
+    ];
+    for (index, text) in commands.iter().enumerate() {
+        let from_slack = slack_answer(&world, text, &format!("same-{index}")).await;
+        let from_github = github_answer(&world, text, 9100 + index as u64).await;
+        assert!(!from_slack.is_empty(), "`{text}` got no answer in Slack");
+        assert_eq!(from_slack, from_github, "`{text}` answered differently");
+        let reactions = world.github.reactions(9100 + index as u64);
+        assert_eq!(
+            reactions.first().map(String::as_str),
+            Some("eyes"),
+            "`{text}`: {reactions:?}"
+        );
+        assert_eq!(
+            reactions.len(),
+            2,
+            "`{text}` gets a final reaction: {reactions:?}"
+        );
+    }
+    let logs = slack_answer(&world, "logs hello#2 --tail 3", "logs").await;
+    assert!(
+        logs.contains("Logs of `hello`") && logs.contains("```"),
+        "{logs}"
+    );
+}

@@ -281,7 +281,7 @@ fn issue_comment(bot: &Arc<Bot>, event: IssueCommentEvent) -> Response {
                 };
             let answers_in_comment = matches!(
                 command.action,
-                Action::Status | Action::Help { .. } | Action::List { .. }
+                Action::Status | Action::Help { .. } | Action::List { .. } | Action::Logs { .. }
             );
             let outcomes = dispatch::execute(&engine, &command, &previews, &origin).await;
             for outcome in &outcomes {
