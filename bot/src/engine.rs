@@ -112,6 +112,13 @@ impl Engine {
         lock.lock_owned().await
     }
 
+    /// How commands are parsed under this config (the `max_ttl` bound).
+    pub fn parse_options(&self) -> preview_commands::ParseOptions {
+        preview_commands::ParseOptions {
+            max_ttl: Some(self.config.schedule.max_ttl.get()),
+        }
+    }
+
     fn app(&self, name: &str) -> Option<&AppConfig> {
         self.config.apps.get(name)
     }

@@ -107,7 +107,9 @@ pub async fn run(kubeconfig_out: Option<PathBuf>) -> anyhow::Result<()> {
         if echo {
             println!("{line}");
         }
-        let Some(parsed) = preview_commands::parse_line(line, &prefix) else {
+        let Some(parsed) =
+            preview_commands::parse_line_with(line, &prefix, &engine.parse_options())
+        else {
             println!("  Commands start with `{prefix}`, for example `{prefix} up demo#1`.");
             continue;
         };

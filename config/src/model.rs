@@ -17,7 +17,26 @@ pub struct Config {
     #[serde(default)]
     pub deploy: DeployConfig,
     #[serde(default)]
+    pub schedule: ScheduleConfig,
+    #[serde(default)]
     pub apps: BTreeMap<String, AppConfig>,
+}
+
+/// `[schedule]`: preview lifetimes.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// The longest `--ttl` or `extend` anyone may ask for.
+    #[serde(default = "default_max_ttl")]
+    pub max_ttl: ConfigDuration,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        ScheduleConfig {
+            max_ttl: default_max_ttl(),
+        }
+    }
 }
 
 /// `[bot]`: the bot process itself.
@@ -579,6 +598,9 @@ fn default_scheme() -> String {
 }
 fn default_ready_timeout() -> ConfigDuration {
     ConfigDuration(Duration::from_secs(600))
+}
+fn default_max_ttl() -> ConfigDuration {
+    ConfigDuration(Duration::from_secs(7 * 24 * 3600))
 }
 fn default_max_replicas() -> u32 {
     2

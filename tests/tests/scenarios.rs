@@ -876,3 +876,21 @@ async fn every_command_means_the_same_in_slack_and_in_a_pr_comment() {
         "{logs}"
     );
 }
+
+#[tokio::test]
+async fn a_ttl_beyond_the_configured_limit_is_refused_everywhere() {
+    let world = World::start().await;
+    let before = world.kube_writes();
+    let from_slack = slack_answer(&world, "up hello#2 --ttl 10d", "ttl").await;
+    let from_github = github_answer(&world, "up --ttl 10d", 9200).await;
+    assert!(
+        from_slack.contains("longer than the limit of 7d"),
+        "{from_slack}"
+    );
+    assert!(
+        from_github.contains("longer than the limit of 7d"),
+        "{from_github}"
+    );
+    assert_eq!(world.kube_writes(), before);
+    assert!(world.preview().await.is_none());
+}

@@ -240,7 +240,11 @@ fn issue_comment(bot: &Arc<Bot>, event: IssueCommentEvent) -> Response {
         return text(StatusCode::OK, "comments by bots are ignored");
     }
     let prefix = bot.engine.config.bot.command_prefix.clone();
-    let commands = preview_commands::commands_in_comment(&event.comment.body, &prefix);
+    let commands = preview_commands::commands_in_comment_with(
+        &event.comment.body,
+        &prefix,
+        &bot.engine.parse_options(),
+    );
     if commands.is_empty() {
         return text(StatusCode::OK, "no commands");
     }

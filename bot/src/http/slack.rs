@@ -88,7 +88,7 @@ pub(super) async fn commands(
     } else {
         "/preview"
     };
-    let command = match preview_commands::parse(&form.text) {
+    let command = match preview_commands::parse_with(&form.text, &bot.engine.parse_options()) {
         Ok(command) => command,
         Err(e) => return ephemeral(e.render(prefix)),
     };
