@@ -143,8 +143,7 @@ pub async fn execute(
             topic.as_deref(),
             prefix,
         ))],
-        Action::Point { .. }
-        | Action::Seed { .. }
+        Action::Seed { .. }
         | Action::Extend { .. }
         | Action::Pin
         | Action::Unpin
@@ -176,13 +175,13 @@ pub async fn execute(
                     Action::Redeploy => engine.up(preview, origin, UpOptions::default()).await,
                     Action::Down => engine.down(preview, origin, false).await,
                     Action::Status => Some(engine.status(preview).await),
+                    Action::Point { routes } => Some(engine.point(preview, routes, origin).await),
                     Action::Logs { component, tail } => {
                         Some(engine.logs(preview, component.as_deref(), *tail).await)
                     }
                     // Answered above, once for all previews.
                     Action::Help { .. }
                     | Action::List { .. }
-                    | Action::Point { .. }
                     | Action::Seed { .. }
                     | Action::Extend { .. }
                     | Action::Pin

@@ -7,14 +7,17 @@ use crate::origin::Origin;
 use crate::source::SourceProvider;
 use crate::{messages, replies};
 use chrono::Utc;
+use preview_commands::{Destination, Route};
 use preview_config::{AppConfig, Config, ManifestSource};
 use preview_deploy::cluster::{DeployError, Teardown};
 use preview_deploy::dependencies;
+use preview_deploy::render::Rendered;
 use preview_deploy::render::{self, RenderError};
 use preview_deploy::sources::{self, KustomizeProgram};
 use preview_deploy::transform::{self, PreviewContext, TemplateVars, Transformed};
+use preview_deploy::upstreams;
 use preview_deploy::{Cluster, Phase, PreviewId, PreviewRecord};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -346,6 +349,11 @@ impl Engine {
             Err(e) => Err(e),
         }
         .map_err(|e| e.to_string())?;
+        let mut rendered = rendered;
+        rendered.extend(upstreams::services(
+            &app.upstreams,
+            &self.pointer_hosts(record),
+        ));
         let transformed = transform::transform(rendered, &ctx).map_err(|e| e.to_string())?;
         if let Some(clash) = name_clash(&applied, &transformed.objects) {
             return Err(replies::dependency_clash(&clash));
@@ -512,6 +520,119 @@ impl Engine {
             Ok(None) => Outcome::refused(replies::unknown_workload(&id, &workload, &workloads)),
             Err(e) => Outcome::refused(replies::cannot_read(&id, &e)),
         }
+    }
+
+    /// `point SVC=DEST ...`: repoints upstream Services of the preview to other previews (which
+    /// must exist and be ready) or back to staging; only DNS changes, the app keeps running.
+    pub async fn point(&self, target: &PreviewRef, routes: &[Route], origin: &Origin) -> Outcome {
+        let id = target.id();
+        let _guard = self.lock(&id).await;
+        let Some(app) = self.app(&target.app) else {
+            return Outcome::refused(replies::unknown_app(&target.app));
+        };
+        let prefix = &self.config.bot.namespace_prefix;
+        let ns = id.namespace(prefix);
+        let mut record = match self.cluster.get_record(&ns).await {
+            Ok(Some(record)) if record.phase != Phase::Terminating => record,
+            Ok(_) => {
+                return Outcome::refused(replies::no_preview(&id, &self.config.bot.command_prefix));
+            }
+            Err(e) => return Outcome::refused(replies::cannot_read(&id, &e)),
+        };
+        // (service, `APP#N` or None for staging, host)
+        let mut changes: Vec<(String, Option<String>, String)> = Vec::new();
+        for route in routes {
+            let service = route.service.as_str();
+            let Some(staging) = app.upstreams.get(service) else {
+                return Outcome::refused(replies::unknown_upstream(&id, service, &app.upstreams));
+            };
+            let (dest_app, dest_pr) = match &route.destination {
+                Destination::Staging | Destination::Default => {
+                    changes.push((service.to_string(), None, staging.clone()));
+                    continue;
+                }
+                Destination::Pr(pr) => (service, pr.get()),
+                Destination::AppPr { app, pr } => (app.as_str(), pr.get()),
+            };
+            if !self.config.apps.contains_key(dest_app) {
+                return Outcome::refused(replies::point_unknown_app(service, dest_app));
+            }
+            let dest = PreviewId::new(dest_app, dest_pr);
+            let dest_ns = dest.namespace(prefix);
+            match self.cluster.get_record(&dest_ns).await {
+                Ok(Some(r)) if r.phase == Phase::Ready => {}
+                Ok(Some(r)) => {
+                    return Outcome::refused(replies::point_target_not_ready(&dest, r.phase));
+                }
+                Ok(None) => {
+                    return Outcome::refused(replies::point_target_missing(
+                        &dest,
+                        &self.config.bot.command_prefix,
+                    ));
+                }
+                Err(e) => return Outcome::refused(replies::cannot_read(&dest, &e)),
+            }
+            changes.push((
+                service.to_string(),
+                Some(dest.to_string()),
+                upstreams::preview_host(service, &dest_ns),
+            ));
+        }
+        let ctx = PreviewContext::new(
+            &self.config,
+            &target.app,
+            app,
+            target.pr,
+            &record.head_sha,
+            record.branch.as_deref(),
+        );
+        let rendered = changes
+            .iter()
+            .map(|(service, _, host)| Rendered {
+                source: format!("upstream `{service}`"),
+                object: upstreams::service_object(service, host),
+            })
+            .collect();
+        let applied = match transform::transform(rendered, &ctx) {
+            Ok(services) => self
+                .cluster
+                .apply(&ns, &services.objects)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = applied {
+            return Outcome::refused(replies::cannot_point(&id, &e));
+        }
+        for (service, destination, _) in &changes {
+            match destination {
+                Some(dest) => record.pointers.insert(service.clone(), dest.clone()),
+                None => record.pointers.remove(service),
+            };
+        }
+        record.last_activity = Utc::now();
+        let summary: Vec<(String, Option<String>)> =
+            changes.into_iter().map(|(s, d, _)| (s, d)).collect();
+        let text = replies::pointed(&id, &summary, &origin.actor());
+        self.save_quietly(&record).await;
+        self.notifier.progress(&mut record, &text).await;
+        self.notifier.sync(&mut record).await;
+        self.save_quietly(&record).await;
+        Outcome::ok(text)
+    }
+
+    /// The hosts the preview's pointed upstreams resolve to, from its record.
+    fn pointer_hosts(&self, record: &PreviewRecord) -> BTreeMap<String, String> {
+        record
+            .pointers
+            .iter()
+            .filter_map(|(service, dest)| {
+                let (app, pr) = dest.split_once('#')?;
+                let ns = PreviewId::new(app, pr.parse().ok()?)
+                    .namespace(&self.config.bot.namespace_prefix);
+                Some((service.clone(), upstreams::preview_host(service, &ns)))
+            })
+            .collect()
     }
 
     /// One line per running preview.

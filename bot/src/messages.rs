@@ -59,6 +59,9 @@ pub fn sticky_comment(record: &PreviewRecord, log_url: Option<&str>, prefix: &st
     }
     body.push_str(&format!("| Commit | `{}` |\n", short_sha(&record.head_sha)));
     body.push_str(&format!("| Namespace | `{}` |\n", record.namespace));
+    for (service, dest) in &record.pointers {
+        body.push_str(&format!("| Upstream `{service}` | → {dest} |\n"));
+    }
     if let Some(log_url) = log_url {
         body.push_str(&format!("| Logs | [logs]({log_url}) |\n"));
     }
@@ -92,6 +95,9 @@ pub fn status_text(
         record.created.format("%Y-%m-%d %H:%M UTC"),
         record.last_activity.format("%Y-%m-%d %H:%M UTC")
     ));
+    for (service, dest) in &record.pointers {
+        text.push_str(&format!("• upstream `{service}` → {dest}\n"));
+    }
     if let Some(deadline) = record.deadline {
         text.push_str(&format!(
             "• expires {}\n",
@@ -144,6 +150,7 @@ mod tests {
         );
         r.phase = phase;
         r.url = Some("https://collect-pr-42.preview.example.com".into());
+        r.pointers.insert("payments".into(), "payments#7".into());
         if phase == Phase::Failed {
             r.message = Some("Deployment `web`: 0/1 available, pod web-1: ImagePullBackOff".into());
         }

@@ -156,6 +156,54 @@ pub fn dependency_clash(object: &str) -> String {
     )
 }
 
+pub fn unknown_upstream(
+    id: &dyn Display,
+    service: &str,
+    upstreams: &std::collections::BTreeMap<String, String>,
+) -> String {
+    if upstreams.is_empty() {
+        return format!(
+            "Preview {id} has no upstreams to point; configure `upstreams` for its app."
+        );
+    }
+    let known = upstreams
+        .keys()
+        .map(|u| format!("`{u}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("Preview {id} has no upstream `{service}`. Upstreams: {known}.")
+}
+
+pub fn point_unknown_app(service: &str, app: &str) -> String {
+    format!(
+        "There is no app `{app}` to point `{service}` at; write `{service}=APP#N` with a configured app."
+    )
+}
+
+pub fn point_target_missing(target: &dyn Display, prefix: &str) -> String {
+    format!("Preview {target} does not exist; start it first with `{prefix} up {target}`.")
+}
+
+pub fn point_target_not_ready(target: &dyn Display, phase: impl Display) -> String {
+    format!("Preview {target} is {phase}, not ready; point at it once it is ready.")
+}
+
+pub fn cannot_point(id: &dyn Display, reason: &dyn Display) -> String {
+    format!("Cannot repoint the upstreams of {id}: {reason}")
+}
+
+/// `payments -> payments#42, search -> staging`.
+pub fn pointed(id: &dyn Display, changes: &[(String, Option<String>)], actor: &str) -> String {
+    let list: Vec<String> = changes
+        .iter()
+        .map(|(service, dest)| format!("`{service}` → {}", dest.as_deref().unwrap_or("staging")))
+        .collect();
+    format!(
+        "Preview {id} now sends {} (by {actor}); no restart needed.",
+        list.join(", ")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,6 +265,17 @@ mod tests {
             ),
             dependencies_not_ready(&"not ready after 10m: StatefulSet `db`: 0/1 ready"),
             dependency_clash("Service `db`"),
+            unknown_upstream(
+                &id,
+                "paymnts",
+                &[("payments".to_string(), "payments.staging".to_string())].into(),
+            ),
+            unknown_upstream(&id, "payments", &Default::default()),
+            point_unknown_app("payments", "billing"),
+            point_target_missing(&"payments#7", "/preview"),
+            point_target_not_ready(&"payments#7", "deploying"),
+            cannot_point(&id, &"Kubernetes: apply Service `payments`: boom (500 InternalError)"),
+            pointed(&id, &[("payments".into(), Some("payments#7".into())), ("search".into(), None)], "octocat"),
             no_workloads(&id),
             unknown_workload(&id, "wbe", &["web".into(), "worker".into()]),
             logs(

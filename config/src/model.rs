@@ -166,6 +166,11 @@ pub struct AppConfig {
     /// Extra environment variables for every container (values may use templates).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Services this app calls, by the name it calls them, and where they live by default
+    /// (staging): `{ payments = "payments.staging.svc.cluster.local" }`. Each becomes an
+    /// ExternalName Service in the preview that `/preview point` can repoint.
+    #[serde(default)]
+    pub upstreams: BTreeMap<String, String>,
     /// Throw-away dependencies created in each preview before the app (`[apps.NAME.dependencies.X]`).
     #[serde(default)]
     pub dependencies: BTreeMap<String, DependencyConfig>,
@@ -444,6 +449,29 @@ impl Config {
                     return err(&key(field), e);
                 }
             }
+            for (service, host) in &app.upstreams {
+                let key = format!("apps.{name}.upstreams.{service}");
+                if !is_dns_label(service) {
+                    return err(
+                        &key,
+                        "an upstream name must be a DNS label (it becomes a Service name)".into(),
+                    );
+                }
+                if !is_dns_name(host) {
+                    return err(
+                        &key,
+                        format!(
+                            "{host:?} is not a DNS name like payments.staging.svc.cluster.local"
+                        ),
+                    );
+                }
+                if app.dependencies.contains_key(service) {
+                    return err(
+                        &key,
+                        format!("`{service}` is also a dependency of this app"),
+                    );
+                }
+            }
             let mut injected: Vec<&str> = Vec::new();
             for (dep, spec) in &app.dependencies {
                 let dep_key = format!("apps.{name}.dependencies.{dep}");
@@ -523,6 +551,10 @@ fn is_dns_label(s: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
+}
+
+fn is_dns_name(s: &str) -> bool {
+    s.len() <= 253 && !s.is_empty() && s.split('.').all(is_dns_label)
 }
 
 fn is_dns_label_prefix(s: &str) -> bool {

@@ -150,3 +150,22 @@ fn dependencies_are_checked() {
     .unwrap_err();
     assert!(err.to_string().contains("oracle"), "{err}");
 }
+
+#[test]
+fn upstreams_are_checked() {
+    let with = |text: &str| format!("{MINIMAL}upstreams = {{ {text} }}\n");
+    let ok = Config::parse(
+        &with("payments = \"payments.staging.svc.cluster.local\""),
+        "f.toml",
+    )
+    .unwrap();
+    assert_eq!(
+        ok.apps["collect"].upstreams["payments"],
+        "payments.staging.svc.cluster.local"
+    );
+    let (key, problem) = invalid(&with("payments = \"http://payments\""));
+    assert_eq!(key, "apps.collect.upstreams.payments");
+    assert!(problem.contains("DNS name"), "{problem}");
+    let (_, problem) = invalid(&with("Payments = \"payments.staging\""));
+    assert!(problem.contains("DNS label"), "{problem}");
+}

@@ -30,6 +30,8 @@ pub mod annotations {
     /// What the last deploy applied (`apiVersion Kind name` per entry, JSON list): what a later
     /// deploy prunes when its render no longer has it.
     pub const APPLIED: &str = "preview-bot.dev/applied";
+    /// Upstreams pointed away from staging: JSON map of service to `APP#N`.
+    pub const POINTERS: &str = "preview-bot.dev/pointers";
 }
 
 /// The label selector that finds every namespace the bot manages.

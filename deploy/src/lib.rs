@@ -11,6 +11,7 @@ pub mod record;
 pub mod render;
 pub mod sources;
 pub mod transform;
+pub mod upstreams;
 
 pub use cluster::{Cluster, DeployError, ReadyReport};
 pub use naming::{PreviewId, PreviewNamespace};

@@ -74,6 +74,8 @@ pub struct PreviewRecord {
     pub github_deployment_id: Option<u64>,
     /// Objects the last deploy applied, `apiVersion Kind name` each (the prune inventory).
     pub applied: Vec<String>,
+    /// Upstreams pointed at another preview: service -> `APP#N` (absent = staging).
+    pub pointers: std::collections::BTreeMap<String, String>,
 }
 
 /// A managed namespace whose record cannot be read (reported, never guessed at).
@@ -112,6 +114,7 @@ impl PreviewRecord {
             github_comment_id: None,
             github_deployment_id: None,
             applied: Vec::new(),
+            pointers: BTreeMap::new(),
         }
     }
 
@@ -154,6 +157,12 @@ impl PreviewRecord {
             if let Some(value) = value {
                 out.insert(key.into(), value);
             }
+        }
+        if !self.pointers.is_empty() {
+            out.insert(
+                a::POINTERS.into(),
+                serde_json::to_string(&self.pointers).unwrap_or_default(),
+            );
         }
         if !self.applied.is_empty() {
             out.insert(
@@ -250,6 +259,11 @@ impl PreviewRecord {
             slack_thread_ts: note(a::SLACK_THREAD),
             github_comment_id: number(a::GITHUB_COMMENT)?,
             github_deployment_id: number(a::GITHUB_DEPLOYMENT)?,
+            pointers: match note(a::POINTERS) {
+                Some(text) => serde_json::from_str(&text)
+                    .map_err(|_| fail(format!("annotation {} is not a JSON map", a::POINTERS)))?,
+                None => BTreeMap::new(),
+            },
             applied: match note(a::APPLIED) {
                 Some(text) => serde_json::from_str(&text)
                     .map_err(|_| fail(format!("annotation {} is not a JSON list", a::APPLIED)))?,
@@ -283,6 +297,9 @@ mod tests {
         record.github_comment_id = Some(7);
         record.slack_thread_ts = Some("1700000000.000100".into());
         record.applied = vec!["apps/v1 Deployment web".into(), "v1 Service web".into()];
+        record
+            .pointers
+            .insert("payments".into(), "payments#7".into());
         record.created = DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z")
             .expect("t")
             .with_timezone(&Utc);

@@ -894,3 +894,74 @@ async fn a_ttl_beyond_the_configured_limit_is_refused_everywhere() {
     assert_eq!(world.kube_writes(), before);
     assert!(world.preview().await.is_none());
 }
+
+#[tokio::test]
+async fn point_routes_an_upstream_to_another_preview_without_a_restart() {
+    use k8s_openapi::api::core::v1::Service;
+    let world = World::start().await;
+    world.github_event("pull_request", &labeled_payload()).await;
+    world.settle().await;
+    let services: kube::Api<Service> = kube::Api::namespaced(world.client.clone(), &world.ns);
+    let external = |s: Service| s.spec.unwrap().external_name.unwrap();
+    assert_eq!(
+        external(services.get("payments").await.unwrap()),
+        "payments.staging.svc.cluster.local"
+    );
+
+    // The payments preview does not exist yet: refused, nothing changes.
+    let refused = github_answer(&world, "point payments=pr-42", 9300).await;
+    assert!(
+        refused.contains("Preview payments#42 does not exist"),
+        "{refused}"
+    );
+    assert_eq!(
+        external(services.get("payments").await.unwrap()),
+        "payments.staging.svc.cluster.local"
+    );
+
+    world
+        .slack_command(CHANNEL, "U0DEV", "up payments#42")
+        .await;
+    world.settle().await;
+    let generation = hello_deployment(&world).await.metadata.generation;
+    let payments_ns = world.ns.replace("hello-pr-2", "payments-pr-42");
+    let answer = slack_answer(&world, "point hello#2 payments=pr-42", "point-1").await;
+    assert!(answer.contains("`payments` → payments#42"), "{answer}");
+    assert_eq!(
+        external(services.get("payments").await.unwrap()),
+        format!("payments.{payments_ns}.svc.cluster.local")
+    );
+    assert_eq!(
+        hello_deployment(&world).await.metadata.generation,
+        generation,
+        "the app was not restarted"
+    );
+    let status = slack_answer(&world, "status hello#2", "point-status").await;
+    assert!(
+        status.contains("upstream `payments` → payments#42"),
+        "{status}"
+    );
+    assert!(
+        world.bot_comments()[0]
+            .body
+            .contains("| Upstream `payments` | → payments#42 |")
+    );
+
+    // A redeploy keeps the pointer; `staging` resets it.
+    world.github.set_head(OWNER, REPO, PR, SECOND_SHA);
+    world
+        .github_event("pull_request", &push_payload(SECOND_SHA))
+        .await;
+    world.settle().await;
+    assert_eq!(
+        external(services.get("payments").await.unwrap()),
+        format!("payments.{payments_ns}.svc.cluster.local")
+    );
+    slack_answer(&world, "point hello#2 payments=staging", "point-2").await;
+    assert_eq!(
+        external(services.get("payments").await.unwrap()),
+        "payments.staging.svc.cluster.local"
+    );
+    let ns = world.preview().await.unwrap();
+    assert_eq!(World::annotation(&ns, annotations::POINTERS), None);
+}

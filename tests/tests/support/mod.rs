@@ -93,6 +93,17 @@ spec:
             backend: {service: {name: hello, port: {number: 80}}}
 "#;
 
+/// A third repository: the payments service that hello calls (`upstreams`).
+pub const PAYMENTS_REPO: &str = "Payments";
+pub const PAYMENTS_PR: u64 = 42;
+pub const PAYMENTS_SHA: &str = "9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a";
+
+pub fn payments_manifest(image: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: payments}}\nspec:\n  selector: {{matchLabels: {{app: payments}}}}\n  template:\n    metadata: {{labels: {{app: payments}}}}\n    spec:\n      containers: [{{name: payments, image: \"{image}\"}}]\n---\napiVersion: v1\nkind: Service\nmetadata: {{name: payments}}\nspec:\n  selector: {{app: payments}}\n  ports: [{{port: 80}}]\n"
+    )
+}
+
 /// A second repository: a kustomize app with a postgres and a redis dependency.
 pub const SHOP_REPO: &str = "Shop";
 pub const SHOP_PR: u64 = 7;
@@ -167,7 +178,13 @@ ready_timeout = "{ready_timeout}"
 repo = "{OWNER}/{REPO}"
 slack_channel = "{CHANNEL}"
 manifests = {{ dir = "deploy/preview" }}
+upstreams = {{ payments = "payments.staging.svc.cluster.local" }}
 {image_template}
+
+[apps.payments]
+repo = "{OWNER}/{PAYMENTS_REPO}"
+slack_channel = "{CHANNEL}"
+manifests = {{ dir = "deploy" }}
 
 [apps.shop]
 repo = "{OWNER}/{SHOP_REPO}"
@@ -265,6 +282,24 @@ impl World {
             "changes",
             "Codertocat",
         ));
+        github.add_repo(OWNER, PAYMENTS_REPO);
+        github.add_pull(PullSpec::new(
+            OWNER,
+            PAYMENTS_REPO,
+            PAYMENTS_PR,
+            PAYMENTS_SHA,
+            "refunds",
+            "Codertocat",
+        ));
+        github.add_commit_tree(
+            OWNER,
+            PAYMENTS_REPO,
+            PAYMENTS_SHA,
+            vec![(
+                "deploy/app.yaml".into(),
+                payments_manifest(image).into_bytes(),
+            )],
+        );
         github.add_repo(OWNER, SHOP_REPO);
         github.add_pull(PullSpec::new(
             OWNER,
