@@ -143,11 +143,9 @@ pub async fn execute(
             topic.as_deref(),
             prefix,
         ))],
-        Action::Seed { .. }
-        | Action::Extend { .. }
-        | Action::Pin
-        | Action::Unpin
-        | Action::KillSwitch(_) => vec![not_available_yet(prefix, &command.action)],
+        Action::Extend { .. } | Action::Pin | Action::Unpin | Action::KillSwitch(_) => {
+            vec![not_available_yet(prefix, &command.action)]
+        }
         Action::List { mine, app } => {
             let owner = mine.then(|| origin.actor());
             vec![
@@ -176,13 +174,15 @@ pub async fn execute(
                     Action::Down => engine.down(preview, origin, false).await,
                     Action::Status => Some(engine.status(preview).await),
                     Action::Point { routes } => Some(engine.point(preview, routes, origin).await),
+                    Action::Seed { dataset } => {
+                        Some(engine.seed(preview, dataset.as_deref(), origin).await)
+                    }
                     Action::Logs { component, tail } => {
                         Some(engine.logs(preview, component.as_deref(), *tail).await)
                     }
                     // Answered above, once for all previews.
                     Action::Help { .. }
                     | Action::List { .. }
-                    | Action::Seed { .. }
                     | Action::Extend { .. }
                     | Action::Pin
                     | Action::Unpin

@@ -8,11 +8,12 @@ use crate::source::SourceProvider;
 use crate::{messages, replies};
 use chrono::Utc;
 use preview_commands::{Destination, Route};
-use preview_config::{AppConfig, Config, ManifestSource};
+use preview_config::{AppConfig, Config, ManifestSource, SeedConfig};
 use preview_deploy::cluster::{DeployError, Teardown};
 use preview_deploy::dependencies;
 use preview_deploy::render::Rendered;
 use preview_deploy::render::{self, RenderError};
+use preview_deploy::seed;
 use preview_deploy::sources::{self, KustomizeProgram};
 use preview_deploy::transform::{self, PreviewContext, TemplateVars, Transformed};
 use preview_deploy::upstreams;
@@ -26,6 +27,10 @@ use tokio::sync::Semaphore;
 const TERMINATING_WAIT: Duration = Duration::from_secs(120);
 /// How long `kubectl kustomize` may take.
 const KUSTOMIZE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Beyond the seed's own deadline (`activeDeadlineSeconds`), for the Job to report it.
+const SEED_GRACE: Duration = Duration::from_secs(30);
+/// Log lines shown with a seed's outcome.
+const SEED_LOG_LINES: i64 = 20;
 /// Log lines `logs` shows without `--tail`, and the most it shows.
 const DEFAULT_LOG_LINES: u32 = 50;
 const MAX_LOG_LINES: u32 = 500;
@@ -83,6 +88,8 @@ pub struct Engine {
     pub source: SourceProvider,
     pub notifier: Notifier,
     locks: Mutex<HashMap<PreviewId, Arc<tokio::sync::Mutex<()>>>>,
+    /// Previews with a seed running (a second one is refused, not queued).
+    seeding: Mutex<std::collections::HashSet<PreviewId>>,
     deploy_slots: Semaphore,
 }
 
@@ -100,6 +107,7 @@ impl Engine {
             source,
             notifier,
             locks: Mutex::new(HashMap::new()),
+            seeding: Mutex::new(std::collections::HashSet::new()),
             deploy_slots: Semaphore::new(slots),
         }
     }
@@ -196,6 +204,7 @@ impl Engine {
         }
         let sha = options.sha.clone().unwrap_or_else(|| pull.head_sha.clone());
         let now = Utc::now();
+        let created = existing.is_none();
         let mut record = existing.unwrap_or_else(|| {
             let owner = if pull.author.is_empty() {
                 origin.actor()
@@ -273,6 +282,23 @@ impl Engine {
             .await;
         self.notifier.sync(&mut record).await;
         self.save_quietly(&record).await;
+        let mut outcome = outcome;
+        if let Some(seed_config) = app
+            .seed
+            .as_ref()
+            .filter(|s| s.on_create && created && outcome.ok)
+        {
+            self.seeding_lock().insert(id.clone());
+            let seeded = self
+                .run_seed(&mut record, app, seed_config, None, origin)
+                .await;
+            self.seeding_lock().remove(&id);
+            self.save_quietly(&record).await;
+            outcome = Outcome {
+                ok: seeded.ok,
+                text: format!("{}\n{}", outcome.text, seeded.text),
+            };
+        }
         Some(outcome)
     }
 
@@ -633,6 +659,155 @@ impl Engine {
                 Some((service.clone(), upstreams::preview_host(service, &ns)))
             })
             .collect()
+    }
+
+    /// `seed [DATASET]`: runs the app's seed Job in the preview and reports the outcome with the
+    /// last log lines. A second seed while one runs is refused, not queued.
+    pub async fn seed(
+        &self,
+        target: &PreviewRef,
+        dataset: Option<&str>,
+        origin: &Origin,
+    ) -> Outcome {
+        let id = target.id();
+        let Some(app) = self.app(&target.app) else {
+            return Outcome::refused(replies::unknown_app(&target.app));
+        };
+        let Some(seed) = &app.seed else {
+            return Outcome::refused(replies::no_seed_configured(&id));
+        };
+        if let Some(dataset) = dataset
+            && !seed.datasets.is_empty()
+            && !seed.datasets.iter().any(|d| d == dataset)
+        {
+            return Outcome::refused(replies::unknown_dataset(&id, dataset, &seed.datasets));
+        }
+        if !self.seeding_lock().insert(id.clone()) {
+            return Outcome::refused(replies::seed_already_running(&id, None));
+        }
+        let outcome = async {
+            let _guard = self.lock(&id).await;
+            let ns = id.namespace(&self.config.bot.namespace_prefix);
+            let mut record = match self.cluster.get_record(&ns).await {
+                Ok(Some(record)) if record.phase != Phase::Terminating => record,
+                Ok(_) => {
+                    return Outcome::refused(replies::no_preview(
+                        &id,
+                        &self.config.bot.command_prefix,
+                    ));
+                }
+                Err(e) => return Outcome::refused(replies::cannot_read(&id, &e)),
+            };
+            match self.cluster.running_seed(&ns).await {
+                Ok(Some(job)) => {
+                    return Outcome::refused(replies::seed_already_running(&id, Some(&job)));
+                }
+                Ok(None) => {}
+                Err(e) => return Outcome::refused(replies::cannot_read(&id, &e)),
+            }
+            let outcome = self.run_seed(&mut record, app, seed, dataset, origin).await;
+            self.save_quietly(&record).await;
+            outcome
+        }
+        .await;
+        self.seeding_lock().remove(&id);
+        outcome
+    }
+
+    fn seeding_lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<PreviewId>> {
+        self.seeding
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Applies the seed Job with the app's variables (dependency URLs included), waits for it and
+    /// reports in the thread.
+    async fn run_seed(
+        &self,
+        record: &mut PreviewRecord,
+        app: &AppConfig,
+        seed_config: &SeedConfig,
+        dataset: Option<&str>,
+        origin: &Origin,
+    ) -> Outcome {
+        let id = record.id.clone();
+        let mut ctx = PreviewContext::new(
+            &self.config,
+            &id.app,
+            app,
+            id.pr,
+            &record.head_sha,
+            record.branch.as_deref(),
+        );
+        // Only the variables: the dependency objects themselves are already running.
+        dependencies::plan(&ctx, &app.dependencies, &|_: &str| None).inject_into(&mut ctx);
+        let vars = TemplateVars {
+            app: &ctx.app,
+            pr: ctx.pr,
+            sha: &ctx.sha,
+            branch: ctx.branch.as_deref(),
+            namespace: ctx.namespace.as_str(),
+            base: &self.config.domains.base,
+        };
+        let image = vars.render(
+            seed_config
+                .image
+                .as_ref()
+                .or(app.image_template.as_ref())
+                .map_or("", |s| s.as_str()),
+        );
+        let name = seed::job_name(&record.head_sha, Utc::now().timestamp());
+        let timeout = seed_config.timeout.get();
+        let job = seed::job(
+            &name,
+            &image,
+            &seed_config.command,
+            dataset,
+            timeout.as_secs(),
+        );
+        self.notifier
+            .progress(record, &replies::seeding(&name, dataset, &origin.actor()))
+            .await;
+        let applied = match transform::transform(vec![job], &ctx) {
+            Ok(job) => self
+                .cluster
+                .apply(&record.namespace, &job.objects)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        let result = match applied {
+            Ok(applied) => self
+                .cluster
+                .wait_ready(&record.namespace, &applied, timeout + SEED_GRACE)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        let logs = self
+            .cluster
+            .job_logs(&record.namespace, &name, SEED_LOG_LINES)
+            .await;
+        let log_url = self.notifier.log_url(record);
+        let outcome = match result {
+            Ok(()) => Outcome::ok(replies::seed_succeeded(
+                &id,
+                &name,
+                &logs,
+                log_url.as_deref(),
+            )),
+            Err(reason) => Outcome::refused(replies::seed_failed(
+                &id,
+                &name,
+                &reason,
+                &logs,
+                log_url.as_deref(),
+            )),
+        };
+        record.last_activity = Utc::now();
+        self.notifier.progress(record, &outcome.text).await;
+        outcome
     }
 
     /// One line per running preview.

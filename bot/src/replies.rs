@@ -204,6 +204,79 @@ pub fn pointed(id: &dyn Display, changes: &[(String, Option<String>)], actor: &s
     )
 }
 
+pub fn no_seed_configured(id: &dyn Display) -> String {
+    format!("Preview {id} has no seed job; configure `seed` for its app.")
+}
+
+pub fn unknown_dataset(id: &dyn Display, dataset: &str, datasets: &[String]) -> String {
+    let known = datasets
+        .iter()
+        .map(|d| format!("`{d}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("Preview {id} has no dataset `{dataset}`. Datasets: {known}.")
+}
+
+pub fn seed_already_running(id: &dyn Display, job: Option<&str>) -> String {
+    match job {
+        Some(job) => format!(
+            "A seed is already running in preview {id} (job `{job}`); try again when it has finished."
+        ),
+        None => {
+            format!("A seed is already running in preview {id}; try again when it has finished.")
+        }
+    }
+}
+
+pub fn seeding(job: &str, dataset: Option<&str>, actor: &str) -> String {
+    match dataset {
+        Some(dataset) => {
+            format!("Seeding dataset `{dataset}` with job `{job}` (requested by {actor})…")
+        }
+        None => format!("Seeding with job `{job}` (requested by {actor})…"),
+    }
+}
+
+/// Log lines as a fenced block (a fence inside them would end it early) and the log link.
+fn log_block(logs: &[String], log_url: Option<&str>) -> String {
+    let mut text = String::new();
+    if !logs.is_empty() {
+        text.push_str(&format!(
+            "\n```\n{}\n```",
+            logs.join("\n").replace("```", "'''")
+        ));
+    }
+    if let Some(url) = log_url {
+        text.push_str(&format!("\nFull logs: {url}"));
+    }
+    text
+}
+
+pub fn seed_succeeded(
+    id: &dyn Display,
+    job: &str,
+    logs: &[String],
+    log_url: Option<&str>,
+) -> String {
+    format!(
+        "Seed job `{job}` of preview {id} succeeded.{}",
+        log_block(logs, log_url)
+    )
+}
+
+pub fn seed_failed(
+    id: &dyn Display,
+    job: &str,
+    reason: &str,
+    logs: &[String],
+    log_url: Option<&str>,
+) -> String {
+    format!(
+        "Seed job `{job}` of preview {id} failed: {reason}{}",
+        log_block(logs, log_url)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,6 +349,23 @@ mod tests {
             point_target_not_ready(&"payments#7", "deploying"),
             cannot_point(&id, &"Kubernetes: apply Service `payments`: boom (500 InternalError)"),
             pointed(&id, &[("payments".into(), Some("payments#7".into())), ("search".into(), None)], "octocat"),
+            no_seed_configured(&id),
+            unknown_dataset(&id, "huge", &["demo".into(), "full".into()]),
+            seed_already_running(&id, Some("seed-ab12cd3-1700000000")),
+            seeding("seed-ab12cd3-1700000000", Some("demo"), "octocat"),
+            seed_succeeded(
+                &id,
+                "seed-ab12cd3-1700000000",
+                &["migrated 12 tables".into(), "loaded 300 rows".into()],
+                None,
+            ),
+            seed_failed(
+                &id,
+                "seed-ab12cd3-1700000000",
+                "Job `seed-ab12cd3-1700000000`: failed",
+                &["ERROR: relation \"users\" does not exist".into()],
+                Some("https://grafana.example.com/explore?namespace=preview-collect-pr-42"),
+            ),
             no_workloads(&id),
             unknown_workload(&id, "wbe", &["web".into(), "worker".into()]),
             logs(

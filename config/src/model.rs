@@ -171,9 +171,29 @@ pub struct AppConfig {
     /// ExternalName Service in the preview that `/preview point` can repoint.
     #[serde(default)]
     pub upstreams: BTreeMap<String, String>,
+    /// The seed job: migrations and seed data, run by `/preview seed` and optionally on creation.
+    pub seed: Option<SeedConfig>,
     /// Throw-away dependencies created in each preview before the app (`[apps.NAME.dependencies.X]`).
     #[serde(default)]
     pub dependencies: BTreeMap<String, DependencyConfig>,
+}
+
+/// `seed = { image = "...", command = [...], on_create = true }`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedConfig {
+    /// Image of the seed Job (templates allowed); default: the app's `image_template`.
+    pub image: Option<String>,
+    /// Command and arguments; the dataset arrives as `PREVIEW_SEED_DATASET`.
+    pub command: Vec<String>,
+    /// Run once after the preview is first created.
+    #[serde(default)]
+    pub on_create: bool,
+    #[serde(default = "default_seed_timeout")]
+    pub timeout: ConfigDuration,
+    /// Datasets `/preview seed DATASET` accepts; empty means any.
+    #[serde(default)]
+    pub datasets: Vec<String>,
 }
 
 /// The kinds of dependency the bot can create per preview, or a shared one it only points at.
@@ -449,6 +469,28 @@ impl Config {
                     return err(&key(field), e);
                 }
             }
+            if let Some(seed) = &app.seed {
+                let key = format!("apps.{name}.seed");
+                if seed.command.is_empty() || seed.command.iter().any(|c| c.is_empty()) {
+                    return err(&key, "`command` needs at least one non-empty word".into());
+                }
+                match seed.image.as_ref().or(app.image_template.as_ref()) {
+                    None => {
+                        return err(&key, "give `image` (or the app's `image_template`)".into());
+                    }
+                    Some(image) => {
+                        if let Err(e) = template::validate(image, template::PLACEHOLDERS) {
+                            return err(&key, e);
+                        }
+                    }
+                }
+                if let Some(bad) = seed.datasets.iter().find(|d| !is_dns_label(d)) {
+                    return err(
+                        &key,
+                        format!("dataset {bad:?} must be lowercase letters, digits or '-'"),
+                    );
+                }
+            }
             for (service, host) in &app.upstreams {
                 let key = format!("apps.{name}.upstreams.{service}");
                 if !is_dns_label(service) {
@@ -629,6 +671,9 @@ fn default_scheme() -> String {
     "https".into()
 }
 fn default_ready_timeout() -> ConfigDuration {
+    ConfigDuration(Duration::from_secs(600))
+}
+fn default_seed_timeout() -> ConfigDuration {
     ConfigDuration(Duration::from_secs(600))
 }
 fn default_max_ttl() -> ConfigDuration {

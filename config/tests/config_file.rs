@@ -169,3 +169,24 @@ fn upstreams_are_checked() {
     let (_, problem) = invalid(&with("Payments = \"payments.staging\""));
     assert!(problem.contains("DNS label"), "{problem}");
 }
+
+#[test]
+fn seeds_are_checked() {
+    let with = |text: &str| format!("{MINIMAL}seed = {{ {text} }}\n");
+    let ok = Config::parse(
+        &with("command = [\"./bin/seed\"], on_create = true, datasets = [\"demo\"]"),
+        "f.toml",
+    )
+    .unwrap();
+    let seed = ok.apps["collect"].seed.as_ref().unwrap();
+    assert!(seed.on_create && seed.image.is_none());
+    assert_eq!(seed.timeout.get(), std::time::Duration::from_secs(600));
+    let (key, problem) = invalid(&with("command = []"));
+    assert_eq!(key, "apps.collect.seed");
+    assert!(problem.contains("command"), "{problem}");
+    let (_, problem) = invalid(&with("command = [\"x\"], datasets = [\"Big Data\"]"));
+    assert!(problem.contains("dataset"), "{problem}");
+    let no_image = MINIMAL.replace("image_template = \"ghcr.io/acme/collect:{sha}\"\n", "");
+    let (_, problem) = invalid(&format!("{no_image}seed = {{ command = [\"x\"] }}\n"));
+    assert!(problem.contains("image"), "{problem}");
+}

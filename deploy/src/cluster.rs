@@ -527,6 +527,41 @@ impl Cluster {
         Ok(report)
     }
 
+    /// A seed Job of the preview that has not finished yet, by name.
+    pub async fn running_seed(&self, ns: &PreviewNamespace) -> Result<Option<String>, DeployError> {
+        let api: Api<Job> = Api::namespaced(self.client.clone(), ns.as_str());
+        let jobs = api
+            .list(&ListParams::default().labels(&format!("{}=true", crate::seed::SEED_LABEL)))
+            .await
+            .map_err(|e| DeployError::kube(format!("list seed jobs in {ns}"), e))?;
+        Ok(jobs
+            .items
+            .iter()
+            .find(|job| serde_json::to_value(job).is_ok_and(|v| crate::seed::is_running(&v)))
+            .map(|job| job.name_any()))
+    }
+
+    /// The last `lines` log lines of a Job's newest pod.
+    pub async fn job_logs(&self, ns: &PreviewNamespace, job: &str, lines: i64) -> Vec<String> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), ns.as_str());
+        let Ok(list) = pods
+            .list(&ListParams::default().labels(&format!("job-name={job}")))
+            .await
+        else {
+            return Vec::new();
+        };
+        let newest = list
+            .items
+            .iter()
+            .max_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0));
+        let Some(pod) = newest else { return Vec::new() };
+        let Some(container) = pod.spec.as_ref().and_then(|s| s.containers.first()) else {
+            return Vec::new();
+        };
+        self.log_tail(ns, &pod.name_any(), &container.name, false, lines)
+            .await
+    }
+
     /// A Secret of the preview as JSON, `None` when it does not exist.
     pub async fn secret(
         &self,

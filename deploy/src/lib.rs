@@ -9,6 +9,7 @@ pub mod labels;
 pub mod naming;
 pub mod record;
 pub mod render;
+pub mod seed;
 pub mod sources;
 pub mod transform;
 pub mod upstreams;

@@ -965,3 +965,75 @@ async fn point_routes_an_upstream_to_another_preview_without_a_restart() {
     let ns = world.preview().await.unwrap();
     assert_eq!(World::annotation(&ns, annotations::POINTERS), None);
 }
+
+#[tokio::test]
+async fn seed_runs_a_job_with_the_apps_variables_and_refuses_a_second_at_once() {
+    use k8s_openapi::api::batch::v1::Job;
+    let world = World::start().await;
+    world.github_event("pull_request", &labeled_payload()).await;
+    world.settle().await;
+    let seed = |id: &'static str| {
+        let mut command =
+            preview_testkit::slack_api::SlashCommand::new(CHANNEL, "U0DEV", "seed hello#2 demo");
+        command.response_url = world.slack.response_url(id);
+        command
+    };
+    let (first, second) = (seed("seed-a"), seed("seed-b"));
+    let now = chrono::Utc::now().timestamp();
+    tokio::join!(
+        world.slack_signed(&first, now, SLACK_SIGNING_SECRET),
+        world.slack_signed(&second, now, SLACK_SIGNING_SECRET)
+    );
+    world.settle().await;
+    let mut answers: Vec<String> = ["seed-a", "seed-b"]
+        .iter()
+        .map(|id| {
+            world.slack.responses(id)[0]["text"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    answers.sort();
+    assert!(
+        answers[0].starts_with("A seed is already running in preview hello#2"),
+        "{answers:?}"
+    );
+    assert!(answers[1].contains("succeeded"), "{answers:?}");
+
+    let jobs: kube::Api<Job> = kube::Api::namespaced(world.client.clone(), &world.ns);
+    let list = jobs.list(&Default::default()).await.unwrap().items;
+    assert_eq!(list.len(), 1, "one seed job ran");
+    let container = &list[0]
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers[0];
+    let env = container.env.clone().unwrap();
+    for (name, value) in [("PREVIEW_SEED_DATASET", "demo"), ("PREVIEW_URL", URL)] {
+        assert!(
+            env.iter()
+                .any(|e| e.name == name && e.value.as_deref() == Some(value)),
+            "{name} in {env:?}"
+        );
+    }
+    let thread: Vec<String> = world
+        .slack
+        .messages(CHANNEL)
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert!(
+        thread
+            .iter()
+            .any(|t| t.starts_with("Seeding dataset `demo`")),
+        "{thread:?}"
+    );
+
+    let unknown = slack_answer(&world, "seed hello#2 everything", "seed-c").await;
+    assert!(unknown.contains("no dataset `everything`"), "{unknown}");
+}

@@ -180,6 +180,7 @@ slack_channel = "{CHANNEL}"
 manifests = {{ dir = "deploy/preview" }}
 upstreams = {{ payments = "payments.staging.svc.cluster.local" }}
 {image_template}
+{seed}
 
 [apps.payments]
 repo = "{OWNER}/{PAYMENTS_REPO}"
@@ -198,6 +199,12 @@ kind = "postgres"
 kind = "redis"
 version = "7.2"
 "#,
+        seed = if image_template.is_empty() {
+            // A real cluster needs an image that exists and exits.
+            "seed = { image = \"docker.io/library/busybox:1.36\", command = [\"sh\", \"-c\", \"echo seeded $PREVIEW_SEED_DATASET\"], datasets = [\"demo\"] }"
+        } else {
+            "seed = { command = [\"./bin/seed\"], datasets = [\"demo\"] }"
+        },
         ready_timeout = if std::env::var_os(REAL_CLUSTER_ENV).is_some() {
             "120s"
         } else {
