@@ -1037,3 +1037,51 @@ async fn seed_runs_a_job_with_the_apps_variables_and_refuses_a_second_at_once() 
     let unknown = slack_answer(&world, "seed hello#2 everything", "seed-c").await;
     assert!(unknown.contains("no dataset `everything`"), "{unknown}");
 }
+
+#[tokio::test]
+async fn a_crashing_container_is_explained_with_its_last_log_lines() {
+    let world = World::start().await;
+    world.github.set_head(OWNER, REPO, PR, CRASH_SHA);
+    let mut payload = labeled_payload();
+    payload["pull_request"]["head"]["sha"] = CRASH_SHA.into();
+    world.github_event("pull_request", &payload).await;
+    world.settle().await;
+    let ns = world.preview().await.unwrap();
+    assert_eq!(
+        World::annotation(&ns, annotations::PHASE).as_deref(),
+        Some("failed")
+    );
+    let message = World::annotation(&ns, annotations::MESSAGE).unwrap();
+    assert!(message.contains("CrashLoopBackOff"), "{message}");
+    assert!(
+        message.contains("FATAL: missing DATABASE_URL"),
+        "the last log lines: {message}"
+    );
+    let sticky = &world.bot_comments()[0].body;
+    assert!(sticky.contains("FATAL: missing DATABASE_URL"), "{sticky}");
+    let root = world
+        .slack
+        .messages(CHANNEL)
+        .into_iter()
+        .find(|m| m.thread_ts.is_none())
+        .unwrap();
+    let thread = world.slack.thread(CHANNEL, &root.ts);
+    assert!(
+        thread
+            .iter()
+            .any(|m| m.text.contains("CrashLoopBackOff") && m.text.contains("FATAL")),
+        "{thread:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_seed_is_reported_with_its_log_lines() {
+    let world = World::start().await;
+    world
+        .slack_command(CHANNEL, "U0DEV", "up payments#42")
+        .await;
+    world.settle().await;
+    let answer = slack_answer(&world, "seed payments#42", "seed-fail").await;
+    assert!(answer.contains("of preview payments#42 failed"), "{answer}");
+    assert!(answer.contains("FATAL: missing DATABASE_URL"), "{answer}");
+}

@@ -1,6 +1,7 @@
 //! The simulated controller-manager and kubelet: Deployments -> ReplicaSets -> Pods,
-//! StatefulSets, DaemonSets, Jobs, HorizontalPodAutoscalers, pod status (with unpullable
-//! images) and Events. Every pass is idempotent: it writes only what differs.
+//! StatefulSets, DaemonSets, Jobs (with backoff limits), HorizontalPodAutoscalers, pod status
+//! (with unpullable and crashing images, crash-loop restarts) and Events. Every pass is
+//! idempotent: it writes only what differs.
 
 use super::Inner;
 use super::resources::{self, Res};
@@ -74,6 +75,7 @@ pub(crate) fn reconcile(s: &mut State) {
     daemonsets(s);
     jobs(s);
     kubelet(s);
+    crash_loops(s);
     replicaset_status(s);
     deployment_status(s);
     statefulset_status(s);
@@ -437,27 +439,44 @@ fn daemonsets(s: &mut State) {
     }
 }
 
-fn job_complete(job: &Value) -> bool {
+fn job_condition(job: &Value, kind: &str) -> bool {
     job.pointer("/status/conditions")
         .and_then(Value::as_array)
         .is_some_and(|cs| {
             cs.iter().any(|c| {
-                c.get("type").and_then(Value::as_str) == Some("Complete")
+                c.get("type").and_then(Value::as_str) == Some(kind)
                     && c.get("status").and_then(Value::as_str) == Some("True")
             })
         })
+}
+
+/// Complete or Failed: the Job controller leaves it alone.
+fn job_finished(job: &Value) -> bool {
+    job_condition(job, "Complete") || job_condition(job, "Failed")
+}
+
+fn pod_phase(pod: &Value) -> &str {
+    pod.pointer("/status/phase")
+        .and_then(Value::as_str)
+        .unwrap_or("")
 }
 
 fn jobs(s: &mut State) {
     for (key, job) in live_objects(s, "batch", "jobs") {
         if s.namespace_terminating(&key.ns)
             || job.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true)
-            || job_complete(&job)
+            || job_finished(&job)
         {
             continue;
         }
         let uid = uid_of(&job);
-        if children(s, "", "pods", &key.ns, &uid).is_empty()
+        let pods = children(s, "", "pods", &key.ns, &uid);
+        let count = |phase: &str| pods.iter().filter(|(_, p)| pod_phase(p) == phase).count();
+        let (succeeded, failed) = (count("Succeeded"), count("Failed"));
+        let active = pods.len() - succeeded - failed;
+        if active == 0
+            && succeeded == 0
+            && failed as i64 <= int(&job, "/spec/backoffLimit", 6)
             && int(&job, "/status/succeeded", 0) == 0
         {
             let template = job.pointer("/spec/template").cloned().unwrap_or(json!({}));
@@ -489,6 +508,83 @@ fn owner_kind(pod: &Value) -> String {
         .to_string()
 }
 
+/// The `restarts`-th crash-loop back-off in seconds: 10 s, doubling, at most 5 min.
+fn back_off_secs(restarts: i64) -> i64 {
+    let exp = (restarts - 1).clamp(0, 5) as u32;
+    (10i64 << exp).min(300)
+}
+
+/// A Go duration as the kubelet prints it: `10s`, `1m20s`, `5m0s`.
+fn go_duration(secs: i64) -> String {
+    if secs < 60 {
+        format!("{secs}s")
+    } else {
+        format!("{}m{}s", secs / 60, secs % 60)
+    }
+}
+
+/// `name_namespace(uid)`, as the kubelet names pods in messages.
+fn pod_ref(pod: &Value) -> String {
+    format!(
+        "{}_{}({})",
+        meta_str(pod, "name").unwrap_or(""),
+        meta_str(pod, "namespace").unwrap_or(""),
+        uid_of(pod)
+    )
+}
+
+fn back_off_message(restarts: i64, container: &str, pod: &Value) -> String {
+    format!(
+        "back-off {} restarting failed container={container} pod={}",
+        go_duration(back_off_secs(restarts)),
+        pod_ref(pod)
+    )
+}
+
+/// The event `involvedObject` of one container of a pod.
+fn container_ref(pod: &Value, container: &str) -> Value {
+    json!({"kind": "Pod", "namespace": meta_str(pod, "namespace").unwrap_or(""),
+        "name": meta_str(pod, "name").unwrap_or(""), "uid": uid_of(pod), "apiVersion": "v1",
+        "fieldPath": format!("spec.containers{{{container}}}")})
+}
+
+/// Records an event about `involved`, first and last seen now.
+fn record_event(
+    s: &mut State,
+    involved: Value,
+    (kind, reason, message): (&str, &str, String),
+    component: &str,
+) {
+    let ns = involved
+        .get("namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("default")
+        .to_string();
+    let object = involved
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let (source, instance) = if component == "kubelet" {
+        (
+            json!({"component": component, "host": "fake-node"}),
+            "fake-node",
+        )
+    } else {
+        (json!({"component": component}), "")
+    };
+    let t = now();
+    let name = format!("{object}.{:016x}", s.next_random());
+    let ev = json!({
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": name, "namespace": ns},
+        "involvedObject": involved, "reason": reason, "message": message, "type": kind,
+        "source": source, "firstTimestamp": t, "lastTimestamp": t, "count": 1,
+        "reportingComponent": component, "reportingInstance": instance
+    });
+    let _ = s.create_internal(ev, component);
+}
+
 /// The kubelet: gives pods without a phase their status.
 fn kubelet(s: &mut State) {
     for (key, pod) in live_objects(s, "", "pods") {
@@ -507,35 +603,81 @@ fn kubelet(s: &mut State) {
             .find(|img| unpullable.iter().any(|u| img.contains(u.as_str())))
             .map(str::to_string);
         let job_pod = owner_kind(&pod) == "Job";
+        let restart_policy = pod
+            .pointer("/spec/restartPolicy")
+            .and_then(Value::as_str)
+            .unwrap_or("Always")
+            .to_string();
         let t = now();
         let n = s.next_random();
         let pod_ip = format!("10.244.{}.{}", (n >> 8) % 256, (n % 253) + 1);
-        let statuses: Vec<Value> = containers
-            .iter()
-            .map(|c| {
-                let name = c.get("name").and_then(Value::as_str).unwrap_or("");
-                let image = c.get("image").and_then(Value::as_str).unwrap_or("");
-                let bad = unpullable.iter().any(|u| image.contains(u.as_str()));
-                let (state, ready) = if bad {
-                    (json!({"waiting": {"reason": "ImagePullBackOff", "message": format!("Back-off pulling image \"{image}\"")}}), false)
+        let container_id = format!("containerd://{n:016x}");
+        let mut crash_looping = Vec::new();
+        let mut statuses = Vec::new();
+        for c in &containers {
+            let name = c.get("name").and_then(Value::as_str).unwrap_or("");
+            let image = c.get("image").and_then(Value::as_str).unwrap_or("");
+            let bad = unpullable.iter().any(|u| image.contains(u.as_str()));
+            let crash = s.crashing_image(image).cloned();
+            let mut st = json!({"name": name, "image": image,
+                "imageID": if bad { String::new() } else { format!("{image}@sha256:{:064x}", 0) },
+                "ready": false, "started": false, "restartCount": 0});
+            if bad {
+                st["state"] = json!({"waiting": {"reason": "ImagePullBackOff", "message": format!("Back-off pulling image \"{image}\"")}});
+            } else {
+                st["containerID"] = json!(container_id);
+                if let Some(crash) = crash {
+                    let reason = if crash.exit_code == 0 {
+                        "Completed"
+                    } else {
+                        "Error"
+                    };
+                    let terminated = json!({"exitCode": crash.exit_code, "reason": reason,
+                        "startedAt": t, "finishedAt": t, "containerID": container_id});
+                    let restarts = match restart_policy.as_str() {
+                        "Never" => false,
+                        "OnFailure" => crash.exit_code != 0,
+                        _ => true,
+                    };
+                    if restarts {
+                        st["state"] = json!({"waiting": {"reason": "CrashLoopBackOff",
+                            "message": back_off_message(1, name, &pod)}});
+                        st["lastState"] = json!({"terminated": terminated});
+                        st["restartCount"] = json!(1);
+                        crash_looping.push(name.to_string());
+                    } else {
+                        st["state"] = json!({"terminated": terminated});
+                    }
                 } else if job_pod {
-                    (json!({"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": t, "finishedAt": t, "containerID": format!("containerd://{:016x}", n)}}), false)
+                    st["state"] = json!({"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": t, "finishedAt": t, "containerID": container_id}});
                 } else {
-                    (json!({"running": {"startedAt": t}}), true)
-                };
-                let mut st = json!({"name": name, "image": image, "imageID": if bad { String::new() } else { format!("{image}@sha256:{:064x}", 0) },
-                    "ready": ready, "started": ready, "restartCount": 0, "state": state});
-                if !bad {
-                    st["containerID"] = json!(format!("containerd://{:016x}", n));
+                    st["state"] = json!({"running": {"startedAt": t}});
+                    st["ready"] = json!(true);
+                    st["started"] = json!(true);
                 }
-                st
-            })
-            .collect();
-        let (phase, ready) = match (&bad_image, job_pod) {
-            (Some(_), _) => ("Pending", false),
-            (None, true) => ("Succeeded", false),
-            (None, false) => ("Running", true),
+            }
+            statuses.push(st);
+        }
+        let is_ready = |st: &Value| st.get("ready").and_then(Value::as_bool) == Some(true);
+        let phase = if bad_image.is_some() {
+            "Pending"
+        } else if statuses.is_empty() {
+            if job_pod { "Succeeded" } else { "Running" }
+        } else if statuses.iter().any(|st| {
+            st.pointer("/state/running").is_some() || st.pointer("/state/waiting").is_some()
+        }) {
+            "Running"
+        } else if statuses.iter().any(|st| {
+            st.pointer("/state/terminated/exitCode")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+                != 0
+        }) {
+            "Failed"
+        } else {
+            "Succeeded"
         };
+        let ready = phase == "Running" && statuses.iter().all(is_ready);
         let b = |x: bool| if x { "True" } else { "False" };
         let mut conditions = vec![
             json!({"type": "PodReadyToStartContainers", "status": b(bad_image.is_none()), "lastTransitionTime": t}),
@@ -545,26 +687,26 @@ fn kubelet(s: &mut State) {
             json!({"type": "PodScheduled", "status": "True", "lastTransitionTime": t}),
         ];
         if !ready {
-            let reason = if job_pod && bad_image.is_none() {
-                "PodCompleted"
-            } else {
-                "ContainersNotReady"
+            let reason = match phase {
+                "Succeeded" => "PodCompleted",
+                "Failed" => "PodFailed",
+                _ => "ContainersNotReady",
             };
+            let unready: Vec<&str> = statuses
+                .iter()
+                .filter(|st| bad_image.is_some() || !is_ready(st))
+                .filter_map(|st| st.get("name").and_then(Value::as_str))
+                .collect();
             for c in conditions
                 .iter_mut()
                 .filter(|c| matches!(c["type"].as_str(), Some("Ready" | "ContainersReady")))
             {
                 c["reason"] = json!(reason);
                 if reason == "ContainersNotReady" {
-                    c["message"] = json!(
-                        "containers with unready status: [".to_string()
-                            + &containers
-                                .iter()
-                                .filter_map(|c| c.get("name").and_then(Value::as_str))
-                                .collect::<Vec<_>>()
-                                .join(" ")
-                            + "]"
-                    );
+                    c["message"] = json!(format!(
+                        "containers with unready status: [{}]",
+                        unready.join(" ")
+                    ));
                 }
             }
         }
@@ -576,15 +718,12 @@ fn kubelet(s: &mut State) {
         });
         s.update_internal(&key, new, "kubelet", Some("status"));
         if let Some(image) = bad_image {
-            let uid = uid_of(&pod);
             let container = containers
                 .iter()
                 .find(|c| c.get("image").and_then(Value::as_str) == Some(image.as_str()))
                 .and_then(|c| c.get("name").and_then(Value::as_str))
                 .unwrap_or("")
                 .to_string();
-            let involved = json!({"kind": "Pod", "namespace": key.ns, "name": key.name, "uid": uid, "apiVersion": "v1",
-                "fieldPath": format!("spec.containers{{{container}}}")});
             let events = [
                 (
                     "Warning",
@@ -601,18 +740,123 @@ fn kubelet(s: &mut State) {
                 ),
                 ("Warning", "Failed", "Error: ImagePullBackOff".to_string()),
             ];
-            for (kind, reason, message) in events {
-                let name = format!("{}.{:016x}", key.name, s.next_random());
-                let ev = json!({
-                    "apiVersion": "v1", "kind": "Event",
-                    "metadata": {"name": name, "namespace": key.ns},
-                    "involvedObject": involved, "reason": reason, "message": message, "type": kind,
-                    "source": {"component": "kubelet", "host": "fake-node"},
-                    "firstTimestamp": t, "lastTimestamp": t, "count": 1,
-                    "reportingComponent": "kubelet", "reportingInstance": "fake-node"
-                });
-                let _ = s.create_internal(ev, "kubelet");
+            for event in events {
+                record_event(s, container_ref(&pod, &container), event, "kubelet");
             }
+        }
+        for container in crash_looping {
+            let message = format!(
+                "Back-off restarting failed container {container} in pod {}",
+                pod_ref(&pod)
+            );
+            record_event(
+                s,
+                container_ref(&pod, &container),
+                ("Warning", "BackOff", message),
+                "kubelet",
+            );
+        }
+    }
+}
+
+/// Restarts crash-looping containers whose back-off has passed (in Job pods at once): the
+/// restart count goes up, the run crashes again, and the `BackOff` event counts once more.
+fn crash_loops(s: &mut State) {
+    let at = chrono::Utc::now();
+    for (key, pod) in live_objects(s, "", "pods") {
+        if pod.pointer("/status/phase").and_then(Value::as_str) != Some("Running") {
+            continue;
+        }
+        let Some(mut statuses) = pod
+            .pointer("/status/containerStatuses")
+            .and_then(Value::as_array)
+            .cloned()
+        else {
+            continue;
+        };
+        let job_pod = owner_kind(&pod) == "Job";
+        let mut restarted = Vec::new();
+        for st in &mut statuses {
+            if st.pointer("/state/waiting/reason").and_then(Value::as_str)
+                != Some("CrashLoopBackOff")
+            {
+                continue;
+            }
+            let restarts = st.get("restartCount").and_then(Value::as_i64).unwrap_or(1);
+            let finished = st
+                .pointer("/lastState/terminated/finishedAt")
+                .and_then(Value::as_str)
+                .and_then(|f| chrono::DateTime::parse_from_rfc3339(f).ok());
+            let due = job_pod
+                || finished.is_none_or(|f| {
+                    (at - f.with_timezone(&chrono::Utc)).num_seconds() >= back_off_secs(restarts)
+                });
+            if !due {
+                continue;
+            }
+            let name = st
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let t = now();
+            let id = format!("containerd://{:016x}", s.next_random());
+            st["restartCount"] = json!(restarts + 1);
+            st["containerID"] = json!(id);
+            if let Some(term) = st.pointer_mut("/lastState/terminated") {
+                term["startedAt"] = json!(t);
+                term["finishedAt"] = json!(t);
+                term["containerID"] = json!(id);
+            }
+            st["state"] = json!({"waiting": {"reason": "CrashLoopBackOff",
+                "message": back_off_message(restarts + 1, &name, &pod)}});
+            restarted.push(name);
+        }
+        if restarted.is_empty() {
+            continue;
+        }
+        let mut new = pod.clone();
+        new["status"]["containerStatuses"] = json!(statuses);
+        s.update_internal(&key, new, "kubelet", Some("status"));
+        for container in restarted {
+            count_back_off_event(s, &pod, &container);
+        }
+    }
+}
+
+/// Counts one more `BackOff` of a container on its event (as the event recorder aggregates).
+fn count_back_off_event(s: &mut State, pod: &Value, container: &str) {
+    let Some(events) = res("", "events") else {
+        return;
+    };
+    let ns = meta_str(pod, "namespace").unwrap_or("");
+    let uid = uid_of(pod);
+    let field_path = format!("spec.containers{{{container}}}");
+    let found = s.list(events, Some(ns)).into_iter().find(|(_, e)| {
+        e.get("reason").and_then(Value::as_str) == Some("BackOff")
+            && e.pointer("/involvedObject/uid").and_then(Value::as_str) == Some(uid.as_str())
+            && e.pointer("/involvedObject/fieldPath")
+                .and_then(Value::as_str)
+                == Some(field_path.as_str())
+    });
+    match found {
+        Some((k, e)) => {
+            let mut new = e.clone();
+            new["count"] = json!(int(&e, "/count", 1) + 1);
+            new["lastTimestamp"] = json!(now());
+            s.update_internal(&k, new, "kubelet", None);
+        }
+        None => {
+            let message = format!(
+                "Back-off restarting failed container {container} in pod {}",
+                pod_ref(pod)
+            );
+            record_event(
+                s,
+                container_ref(pod, container),
+                ("Warning", "BackOff", message),
+                "kubelet",
+            );
         }
     }
 }
@@ -823,29 +1067,49 @@ fn daemonset_status(s: &mut State) {
 
 fn job_status(s: &mut State) {
     for (key, job) in live_objects(s, "batch", "jobs") {
-        if job_complete(&job) {
+        if job_finished(&job) {
             continue;
         }
         let pods = children(s, "", "pods", &key.ns, &uid_of(&job));
         if pods.is_empty() && job.get("status").is_some() {
             continue;
         }
-        let succeeded = pods
+        let count = |phase: &str| pods.iter().filter(|(_, p)| pod_phase(p) == phase).count() as i64;
+        let succeeded = count("Succeeded");
+        let mut failed = count("Failed");
+        let running: Vec<&(Key, Value)> = pods
             .iter()
-            .filter(|(_, p)| {
-                p.pointer("/status/phase").and_then(Value::as_str) == Some("Succeeded")
-            })
-            .count() as i64;
-        let active = pods.len() as i64 - succeeded;
+            .filter(|(_, p)| !matches!(pod_phase(p), "Succeeded" | "Failed"))
+            .collect();
+        let mut active = running.len() as i64;
         let ready = pods.iter().filter(|(_, p)| pod_ready(p)).count() as i64;
         let completions = int(&job, "/spec/completions", 1);
+        let backoff_limit = int(&job, "/spec/backoffLimit", 6);
+        // With OnFailure the kubelet restarts in place, and the restarts count.
+        let on_failure = job
+            .pointer("/spec/template/spec/restartPolicy")
+            .and_then(Value::as_str)
+            == Some("OnFailure");
+        let restarts: i64 = running
+            .iter()
+            .flat_map(|(_, p)| {
+                ["/status/initContainerStatuses", "/status/containerStatuses"]
+                    .into_iter()
+                    .filter_map(|ptr| p.pointer(ptr).and_then(Value::as_array))
+                    .flatten()
+            })
+            .map(|c| int(c, "/restartCount", 0))
+            .sum();
+        let exceeded = if on_failure {
+            restarts > 0 && restarts >= backoff_limit
+        } else {
+            failed > backoff_limit
+        };
         let start = job
             .pointer("/status/startTime")
             .cloned()
             .unwrap_or(json!(now()));
         let mut status = json!({"startTime": start, "ready": ready, "terminating": 0, "uncountedTerminatedPods": {}});
-        set_count(&mut status, "active", active);
-        set_count(&mut status, "succeeded", succeeded);
         if succeeded >= completions
             && pods
                 .iter()
@@ -860,7 +1124,34 @@ fn job_status(s: &mut State) {
                     json!({"type": "Complete", "status": "True", "reason": "CompletionsReached", "message": "Reached expected number of succeeded pods", "lastProbeTime": now()}),
                 ],
             );
+        } else if exceeded {
+            // The pods still running are killed and count as failed.
+            for (k, _) in &running {
+                s.delete_object(k, None);
+            }
+            failed += active;
+            active = 0;
+            status["ready"] = json!(0);
+            let message = "Job has reached the specified backoff limit";
+            status["conditions"] = merge_conditions(
+                None,
+                vec![
+                    json!({"type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded", "message": message, "lastProbeTime": now()}),
+                    json!({"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": message, "lastProbeTime": now()}),
+                ],
+            );
+            let involved = json!({"kind": "Job", "namespace": key.ns, "name": key.name,
+                "uid": uid_of(&job), "apiVersion": "batch/v1"});
+            record_event(
+                s,
+                involved,
+                ("Warning", "BackoffLimitExceeded", message.to_string()),
+                "job-controller",
+            );
         }
+        set_count(&mut status, "active", active);
+        set_count(&mut status, "succeeded", succeeded);
+        set_count(&mut status, "failed", failed);
         write_status(s, &key, &job, status);
     }
 }

@@ -2,8 +2,8 @@
 //! bearer-token auth, legacy discovery, CRUD, server-side apply with managed fields, patches,
 //! watches with replay, namespace termination, garbage collection, a simulated
 //! controller-manager and kubelet (Deployments, ReplicaSets, StatefulSets, DaemonSets, Jobs,
-//! HPAs, Pods, Events), pod logs, kubectl tables, a request log and fault injection. The real
-//! `kube::Client` and `kubectl` talk to it.
+//! HPAs, Pods, Events; unpullable and crashing images), pod logs, kubectl tables, a request
+//! log and fault injection. The real `kube::Client` and `kubectl` talk to it.
 //!
 //! Objects live as `serde_json::Value` in a `BTreeMap` behind a `std::sync::Mutex`; every write
 //! bumps one global resourceVersion counter and appends to an event log that watches replay.
@@ -403,6 +403,41 @@ preferences: {{}}
             .lock()
             .unpullable
             .push(image_substring.to_string());
+    }
+
+    /// Containers whose image contains `image_substring` start, print `log_lines` and exit with
+    /// `exit_code` (set it before the pods are created; the last matching call wins; an
+    /// unpullable image never starts at all). What the kubelet then does depends on the pod's
+    /// `restartPolicy`:
+    ///
+    /// - `Always` (Deployments, StatefulSets, ...), and `OnFailure` with a non-zero code: the
+    ///   pod stays `Running` and not Ready; the container is `waiting` with reason
+    ///   `CrashLoopBackOff` (`back-off 10s restarting failed container=NAME pod=POD_NS(UID)`),
+    ///   `lastState.terminated` holds `exitCode` (reason `Error`, `Completed` for 0) and
+    ///   `restartCount` starts at 1; a Warning event `BackOff` (`Back-off restarting failed
+    ///   container NAME in pod POD_NS(UID)`) is recorded. The container restarts (count + 1,
+    ///   event count + 1) after 10 s, 20 s, 40 s, ... (at most 5 min); in Job pods at once.
+    /// - `Never`, and `OnFailure` with 0: the container ends `terminated` (`Error` /
+    ///   `Completed`), the pod `Failed` / `Succeeded`.
+    ///
+    /// A Job fails (conditions `FailureTarget` and `Failed`, reason `BackoffLimitExceeded`,
+    /// Warning event on the Job) once more than `backoffLimit` of its pods failed (`Never`: one
+    /// fresh pod after another, `backoffLimit + 1` in all) or its pods restarted
+    /// `backoffLimit` times (`OnFailure`; the running pod is then deleted).
+    ///
+    /// Logs of such a container (current run, or `previous=true` while it crash-loops) are
+    /// `log_lines`, ahead of [`Self::set_pod_logs`].
+    pub fn set_crashing_image(
+        &self,
+        image_substring: &str,
+        exit_code: i32,
+        log_lines: Vec<String>,
+    ) {
+        self.inner.lock().crashing.push(state::CrashingImage {
+            image: image_substring.to_string(),
+            exit_code,
+            lines: log_lines,
+        });
     }
 
     /// Sets the log text of pods in `namespace` whose name starts with `pod_prefix`.

@@ -747,33 +747,65 @@ fn logs(inner: &Arc<Inner>, t: &Target, name: &str, req: &Req) -> Response {
                 )));
             }
         };
-        let waiting = pod
+        // As the kubelet picks the container whose log to serve.
+        let status = pod
             .pointer("/status/containerStatuses")
             .and_then(Value::as_array)
             .and_then(|cs| {
                 cs.iter()
                     .find(|c| c.get("name").and_then(Value::as_str) == Some(container.as_str()))
             })
-            .and_then(|c| c.pointer("/state/waiting"))
             .cloned();
-        if let Some(w) = waiting {
+        let state = |ptr: &str| status.as_ref().and_then(|st| st.pointer(ptr));
+        let last_run = state("/lastState/terminated").filter(|term| {
+            term.get("containerID")
+                .and_then(Value::as_str)
+                .is_some_and(|id| !id.is_empty())
+        });
+        if req.query.flag("previous") {
+            if last_run.is_none() {
+                return Err(ApiError::bad_request(format!(
+                    "previous terminated container \"{container}\" in pod \"{name}\" not found"
+                )));
+            }
+        } else if state("/state/running").is_none()
+            && state("/state/terminated").is_none()
+            && last_run.is_none()
+            && let Some(w) = state("/state/waiting")
+        {
             let reason = w.get("reason").and_then(Value::as_str).unwrap_or("");
             let why = if reason.contains("Image") {
                 "trying and failing to pull image"
-            } else {
+            } else if reason.is_empty() {
                 "ContainerCreating"
+            } else {
+                reason
             };
             return Err(ApiError::bad_request(format!(
                 "container \"{container}\" in pod \"{name}\" is waiting to start: {why}"
             )));
         }
         let ns = t.ns.unwrap_or("");
-        let custom = s
-            .pod_logs
-            .iter()
-            .rev()
-            .find(|(n, prefix, _)| n == ns && name.starts_with(prefix.as_str()))
-            .map(|(_, _, text)| text.clone());
+        let image = pod
+            .pointer("/spec/containers")
+            .and_then(Value::as_array)
+            .and_then(|cs| {
+                cs.iter()
+                    .find(|c| c.get("name").and_then(Value::as_str) == Some(container.as_str()))
+            })
+            .and_then(|c| c.get("image").and_then(Value::as_str))
+            .unwrap_or("");
+        // Every run of a crashing image prints its lines.
+        let crashed = s
+            .crashing_image(image)
+            .map(|c| c.lines.iter().map(|l| format!("{l}\n")).collect::<String>());
+        let custom = crashed.or_else(|| {
+            s.pod_logs
+                .iter()
+                .rev()
+                .find(|(n, prefix, _)| n == ns && name.starts_with(prefix.as_str()))
+                .map(|(_, _, text)| text.clone())
+        });
         let text = custom.unwrap_or_else(|| {
             let started = pod
                 .pointer("/metadata/creationTimestamp")

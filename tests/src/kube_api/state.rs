@@ -72,6 +72,8 @@ pub(crate) struct State {
     pub unpullable: Vec<String>,
     /// Custom log text per (namespace, pod-name prefix).
     pub pod_logs: Vec<(String, String, String)>,
+    /// Images whose containers start, print and exit (the last matching entry wins).
+    pub crashing: Vec<CrashingImage>,
     pub rng: u64,
     pub dirty: bool,
     /// Namespaces whose termination timer still has to be started.
@@ -80,6 +82,14 @@ pub(crate) struct State {
     pub pod_grace: std::time::Duration,
     /// Pods in graceful termination and when they go.
     pub graceful: Vec<(Key, std::time::Instant)>,
+}
+
+/// Containers whose image contains `image` print `lines` and exit with `exit_code`.
+#[derive(Clone, Debug)]
+pub(crate) struct CrashingImage {
+    pub image: String,
+    pub exit_code: i32,
+    pub lines: Vec<String>,
 }
 
 /// Common parameters of a write.
@@ -190,12 +200,24 @@ impl State {
             faults: Vec::new(),
             unpullable: Vec::new(),
             pod_logs: Vec::new(),
+            crashing: Vec::new(),
             rng: seed | 1,
             dirty: false,
             terminations: Vec::new(),
             pod_grace: std::time::Duration::ZERO,
             graceful: Vec::new(),
         }
+    }
+
+    /// The crash behaviour of `image`, unless the image cannot be pulled at all.
+    pub fn crashing_image(&self, image: &str) -> Option<&CrashingImage> {
+        if self.unpullable.iter().any(|u| image.contains(u.as_str())) {
+            return None;
+        }
+        self.crashing
+            .iter()
+            .rev()
+            .find(|c| image.contains(c.image.as_str()))
     }
 
     /// xorshift64*.

@@ -26,12 +26,13 @@ fn count_map(o: &Value, field: &str) -> i64 {
 
 /// Age like kubectl prints it: 5s, 3m, 2h, 4d.
 fn age(obj: &Value) -> String {
-    let Some(ts) = obj
-        .pointer("/metadata/creationTimestamp")
+    obj.pointer("/metadata/creationTimestamp")
         .and_then(Value::as_str)
-    else {
-        return "<unknown>".into();
-    };
+        .map_or_else(|| "<unknown>".into(), since)
+}
+
+/// How long ago an RFC 3339 timestamp was, as kubectl prints ages.
+fn since(ts: &str) -> String {
     let Ok(t) = chrono::DateTime::parse_from_rfc3339(ts) else {
         return "<unknown>".into();
     };
@@ -43,6 +44,27 @@ fn age(obj: &Value) -> String {
         s if s < 7200 => format!("{}m", s / 60),
         s if s < 172_800 => format!("{}h", s / 3600),
         s => format!("{}d", s / 86400),
+    }
+}
+
+/// The Restarts cell: `0`, or `3 (25s ago)` after the latest restart.
+fn restarts(obj: &Value) -> Value {
+    let statuses = obj
+        .pointer("/status/containerStatuses")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let total: i64 = statuses.iter().map(|c| int_at(c, "/restartCount")).sum();
+    let last = statuses
+        .iter()
+        .filter_map(|c| {
+            c.pointer("/lastState/terminated/finishedAt")
+                .and_then(Value::as_str)
+        })
+        .max();
+    match last {
+        Some(ts) if total > 0 => json!(format!("{total} ({} ago)", since(ts))),
+        _ => json!(total),
     }
 }
 
@@ -247,7 +269,7 @@ fn columns(res: &Res) -> (Vec<Value>, Cells) {
                     json!(name_of(o)),
                     json!(format!("{ready}/{total}")),
                     json!(pod_status(o)),
-                    json!(0),
+                    restarts(o),
                     json!(age(o)),
                     json!(match str_at(o, "/status/podIP") {
                         "" => "<none>",

@@ -31,6 +31,14 @@ pub const PR: u64 = 2;
 pub const HEAD_SHA: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
 pub const SECOND_SHA: &str = "5d4c2f4f5e1d5b3a2a6c7b8d9e0f1a2b3c4d5e6f";
 pub const BAD_IMAGE_SHA: &str = "baadbaadbaadbaadbaadbaadbaadbaadbaadbaad";
+/// A commit whose app container crashes at start.
+pub const CRASH_SHA: &str = "dead0dead0dead0dead0dead0dead0dead0dead0";
+/// The image and command of containers that print two lines and exit 3 (real clusters run them;
+/// the simulated one is told to behave the same way).
+pub const CRASHING_IMAGE: &str = "docker.io/library/busybox:1.36.1";
+pub const CRASH_COMMAND: &str =
+    r#"["sh", "-c", "echo starting; echo FATAL: missing DATABASE_URL; exit 3"]"#;
+
 /// A commit whose manifests dropped the ConfigMap (and its use): a redeploy prunes it.
 pub const PRUNED_SHA: &str = "c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0";
 pub const CHANNEL: &str = "C0HELLO";
@@ -186,6 +194,7 @@ upstreams = {{ payments = "payments.staging.svc.cluster.local" }}
 repo = "{OWNER}/{PAYMENTS_REPO}"
 slack_channel = "{CHANNEL}"
 manifests = {{ dir = "deploy" }}
+seed = {{ image = "{CRASHING_IMAGE}", command = {CRASH_COMMAND} }}
 
 [apps.shop]
 repo = "{OWNER}/{SHOP_REPO}"
@@ -227,6 +236,11 @@ impl World {
             None => {
                 let kube = FakeKube::start().await;
                 kube.set_unpullable_image(UNPULLABLE_IMAGE);
+                kube.set_crashing_image(
+                    CRASHING_IMAGE,
+                    3,
+                    vec!["starting".into(), "FATAL: missing DATABASE_URL".into()],
+                );
                 let client = kube.client().await;
                 let template = "image_template = \"ghcr.io/codertocat/hello-world:{sha}\"";
                 (
@@ -250,6 +264,10 @@ impl World {
         };
         let manifest = APP_MANIFEST.replace("IMAGE", image);
         let unpullable = APP_MANIFEST.replace("IMAGE", UNPULLABLE_IMAGE);
+        let crashing = APP_MANIFEST.replace(
+            "image: IMAGE",
+            &format!("image: {CRASHING_IMAGE}\n          command: {CRASH_COMMAND}"),
+        );
         let without_config_map = manifest
             .split("\n---\n")
             .filter(|doc| !doc.contains("kind: ConfigMap"))
@@ -273,6 +291,7 @@ impl World {
             (SECOND_SHA, &manifest),
             (BAD_IMAGE_SHA, &unpullable),
             (PRUNED_SHA, &without_config_map),
+            (CRASH_SHA, &crashing),
         ] {
             github.add_commit_tree(
                 OWNER,
