@@ -15,7 +15,7 @@ use preview_deploy::render::Rendered;
 use preview_deploy::render::{self, RenderError};
 use preview_deploy::seed;
 use preview_deploy::sources::{self, KustomizeProgram};
-use preview_deploy::transform::{self, PreviewContext, TemplateVars, Transformed};
+use preview_deploy::transform::{self, PreviewContext, Transformed};
 use preview_deploy::upstreams;
 use preview_deploy::{Cluster, Phase, PreviewId, PreviewRecord};
 use std::collections::{BTreeMap, HashMap};
@@ -343,14 +343,7 @@ impl Engine {
             .await
             .map_err(|e| format!("cannot get the repository at this commit: {e}"))?;
         let source = app.manifests.source().map_err(RenderError::Unsupported);
-        let image_vars = TemplateVars {
-            app: &ctx.app,
-            pr: ctx.pr,
-            sha: &ctx.sha,
-            branch: ctx.branch.as_deref(),
-            namespace: ctx.namespace.as_str(),
-            base: &self.config.domains.base,
-        };
+        let image_vars = ctx.template_vars(&self.config.domains.base);
         let rendered = match source {
             Ok(ManifestSource::Dir(dir)) => {
                 tokio::task::spawn_blocking(move || render::render_dir(tree.root(), &dir))
@@ -741,14 +734,7 @@ impl Engine {
         );
         // Only the variables: the dependency objects themselves are already running.
         dependencies::plan(&ctx, &app.dependencies, &|_: &str| None).inject_into(&mut ctx);
-        let vars = TemplateVars {
-            app: &ctx.app,
-            pr: ctx.pr,
-            sha: &ctx.sha,
-            branch: ctx.branch.as_deref(),
-            namespace: ctx.namespace.as_str(),
-            base: &self.config.domains.base,
-        };
+        let vars = ctx.template_vars(&self.config.domains.base);
         let image = vars.render(
             seed_config
                 .image

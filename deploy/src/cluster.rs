@@ -750,17 +750,12 @@ impl Cluster {
             .items
             .iter()
             .map(|d| {
-                let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-                let available = d
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.available_replicas)
-                    .unwrap_or(0);
+                let (ready, detail) = deployment_state(d);
                 WorkloadState {
                     kind: "Deployment".into(),
                     name: d.name_any(),
-                    ready: deployment_rolled_out().matches_object(Some(d)),
-                    detail: format!("{available}/{desired} available"),
+                    ready,
+                    detail,
                     logs: Vec::new(),
                 }
             })
@@ -923,22 +918,25 @@ fn pod_problem(pod: &Pod) -> Option<PodProblem> {
     })
 }
 
+/// Whether a Deployment finished its rollout, and `available/desired`.
+fn deployment_state(d: &Deployment) -> (bool, String) {
+    let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let available = d
+        .status
+        .as_ref()
+        .and_then(|s| s.available_replicas)
+        .unwrap_or(0);
+    (
+        deployment_rolled_out().matches_object(Some(d)),
+        format!("{available}/{desired} available"),
+    )
+}
+
 /// Ready or not, and a short description, of a Deployment, StatefulSet or Job.
 fn workload_state(kind: &str, value: Value) -> (bool, String) {
     match kind {
         "Deployment" => match serde_json::from_value::<Deployment>(value) {
-            Ok(d) => {
-                let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-                let available = d
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.available_replicas)
-                    .unwrap_or(0);
-                (
-                    deployment_rolled_out().matches_object(Some(&d)),
-                    format!("{available}/{desired} available"),
-                )
-            }
+            Ok(d) => deployment_state(&d),
             Err(e) => (false, format!("unreadable: {e}")),
         },
         "StatefulSet" => match serde_json::from_value::<StatefulSet>(value) {

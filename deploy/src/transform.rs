@@ -136,6 +136,18 @@ impl PreviewContext {
         }
     }
 
+    /// The template values of this preview (`base` is `domains.base`).
+    pub fn template_vars<'a>(&'a self, base: &'a str) -> TemplateVars<'a> {
+        TemplateVars {
+            app: &self.app,
+            pr: self.pr,
+            sha: &self.sha,
+            branch: self.branch.as_deref(),
+            namespace: self.namespace.as_str(),
+            base,
+        }
+    }
+
     /// The labels put on every applied object.
     pub fn labels(&self) -> Vec<(&'static str, String)> {
         vec![
