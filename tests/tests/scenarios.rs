@@ -461,11 +461,7 @@ async fn merged_pr_frees_the_preview() {
 #[tokio::test]
 async fn an_image_that_cannot_be_pulled_fails_with_the_reason() {
     let world = World::start().await;
-    world.github.set_head(OWNER, REPO, PR, BAD_IMAGE_SHA);
-    let mut payload = labeled_payload();
-    payload["pull_request"]["head"]["sha"] = BAD_IMAGE_SHA.into();
-    world.github_event("pull_request", &payload).await;
-    world.settle().await;
+    world.label_at(BAD_IMAGE_SHA).await;
     let ns = world.preview().await.unwrap();
     assert_eq!(
         World::annotation(&ns, annotations::PHASE).as_deref(),
@@ -1041,11 +1037,7 @@ async fn seed_runs_a_job_with_the_apps_variables_and_refuses_a_second_at_once() 
 #[tokio::test]
 async fn a_crashing_container_is_explained_with_its_last_log_lines() {
     let world = World::start().await;
-    world.github.set_head(OWNER, REPO, PR, CRASH_SHA);
-    let mut payload = labeled_payload();
-    payload["pull_request"]["head"]["sha"] = CRASH_SHA.into();
-    world.github_event("pull_request", &payload).await;
-    world.settle().await;
+    world.label_at(CRASH_SHA).await;
     let ns = world.preview().await.unwrap();
     assert_eq!(
         World::annotation(&ns, annotations::PHASE).as_deref(),

@@ -450,6 +450,15 @@ impl World {
         )
     }
 
+    /// Labels the PR `preview` while its head is `sha`, and waits for the bot to finish.
+    pub async fn label_at(&self, sha: &str) {
+        self.github.set_head(OWNER, REPO, PR, sha);
+        let mut payload = labeled_payload();
+        payload["pull_request"]["head"]["sha"] = sha.into();
+        self.github_event("pull_request", &payload).await;
+        self.settle().await;
+    }
+
     /// Waits until the bot has finished all background work.
     pub async fn settle(&self) {
         tokio::time::timeout(Duration::from_secs(60), self.bot.background.wait_idle())
