@@ -1077,3 +1077,49 @@ async fn a_failing_seed_is_reported_with_its_log_lines() {
     assert!(answer.contains("of preview payments#42 failed"), "{answer}");
     assert!(answer.contains("FATAL: missing DATABASE_URL"), "{answer}");
 }
+
+#[tokio::test]
+async fn a_hostile_repository_deploys_nothing_outside_its_preview_namespace() {
+    use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+    use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
+    let world = World::start().await;
+    // Cluster-scoped objects and a Namespace beside the app: the whole render is refused.
+    world.label_at(HOSTILE_SHA).await;
+    let ns = world.preview().await.unwrap();
+    assert_eq!(
+        World::annotation(&ns, annotations::PHASE).as_deref(),
+        Some("failed")
+    );
+    let message = World::annotation(&ns, annotations::MESSAGE).unwrap();
+    assert!(
+        message.contains("ClusterRoleBinding `take-over` is cluster-scoped"),
+        "{message}"
+    );
+    let bindings: kube::Api<ClusterRoleBinding> = kube::Api::all(world.client.clone());
+    assert!(bindings.get_opt("take-over").await.unwrap().is_none());
+    let namespaces: kube::Api<Namespace> = kube::Api::all(world.client.clone());
+    assert!(namespaces.get_opt("kube-system-2").await.unwrap().is_none());
+    let deployments: kube::Api<Deployment> = kube::Api::namespaced(world.client.clone(), &world.ns);
+    assert!(
+        deployments.get_opt("hello").await.unwrap().is_none(),
+        "nothing of the refused render was applied"
+    );
+
+    // Objects that name foreign namespaces are put in the preview's own.
+    world.github.set_head(OWNER, REPO, PR, FOREIGN_NS_SHA);
+    world
+        .github_event("pull_request", &push_payload(FOREIGN_NS_SHA))
+        .await;
+    world.settle().await;
+    let ns = world.preview().await.unwrap();
+    assert_eq!(
+        World::annotation(&ns, annotations::PHASE).as_deref(),
+        Some("ready")
+    );
+    assert!(deployments.get_opt("hello").await.unwrap().is_some());
+    let in_kube_system: kube::Api<Deployment> =
+        kube::Api::namespaced(world.client.clone(), "kube-system");
+    assert!(in_kube_system.get_opt("hello").await.unwrap().is_none());
+    let in_default: kube::Api<ConfigMap> = kube::Api::namespaced(world.client.clone(), "default");
+    assert!(in_default.get_opt("hello-config").await.unwrap().is_none());
+}

@@ -31,6 +31,12 @@ pub const PR: u64 = 2;
 pub const HEAD_SHA: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
 pub const SECOND_SHA: &str = "5d4c2f4f5e1d5b3a2a6c7b8d9e0f1a2b3c4d5e6f";
 pub const BAD_IMAGE_SHA: &str = "baadbaadbaadbaadbaadbaadbaadbaadbaadbaad";
+/// Commits of a hostile repository: one with cluster-scoped objects and a Namespace beside the
+/// app, one that names foreign namespaces on its own objects.
+pub const HOSTILE_SHA: &str = "0bad0bad0bad0bad0bad0bad0bad0bad0bad0bad";
+pub const FOREIGN_NS_SHA: &str = "f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0";
+pub const HOSTILE_EXTRA: &str = "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: take-over}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\nsubjects: [{kind: ServiceAccount, name: default, namespace: default}]\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: kube-system-2}\n";
+
 /// A commit whose app container crashes at start.
 pub const CRASH_SHA: &str = "dead0dead0dead0dead0dead0dead0dead0dead0";
 /// The image and command of containers that print two lines and exit 3 (real clusters run them;
@@ -264,6 +270,21 @@ impl World {
         };
         let manifest = APP_MANIFEST.replace("IMAGE", image);
         let unpullable = APP_MANIFEST.replace("IMAGE", UNPULLABLE_IMAGE);
+        let hostile = format!("{manifest}{HOSTILE_EXTRA}");
+        let foreign_namespaces = manifest
+            .replace(
+                "  name: hello-config\n",
+                "  name: hello-config\n  namespace: default\n",
+            )
+            .replace(
+                "  name: hello\nspec:\n  replicas",
+                "  name: hello\n  namespace: kube-system\nspec:\n  replicas",
+            );
+        assert!(
+            foreign_namespaces.contains("namespace: kube-system")
+                && foreign_namespaces.contains("namespace: default"),
+            "the foreign-namespace commit must name foreign namespaces"
+        );
         let crashing = APP_MANIFEST.replace(
             "image: IMAGE",
             &format!("image: {CRASHING_IMAGE}\n          command: {CRASH_COMMAND}"),
@@ -292,6 +313,8 @@ impl World {
             (BAD_IMAGE_SHA, &unpullable),
             (PRUNED_SHA, &without_config_map),
             (CRASH_SHA, &crashing),
+            (HOSTILE_SHA, &hostile),
+            (FOREIGN_NS_SHA, &foreign_namespaces),
         ] {
             github.add_commit_tree(
                 OWNER,
