@@ -172,11 +172,19 @@ impl Engine {
             if options.only_if_exists {
                 return None;
             }
-            match self.cluster.inventory().await {
-                Ok(inventory) if inventory.previews.len() >= self.config.bot.max_previews => {
+            // Previews already being torn down do not count against the cap.
+            let running = self.cluster.inventory().await.map(|inventory| {
+                inventory
+                    .previews
+                    .iter()
+                    .filter(|r| r.phase != Phase::Terminating)
+                    .count()
+            });
+            match running {
+                Ok(running) if running >= self.config.bot.max_previews => {
                     return Some(Outcome::refused(replies::too_many_previews(
                         &id,
-                        inventory.previews.len(),
+                        running,
                         self.config.bot.max_previews,
                         &self.config.bot.command_prefix,
                     )));

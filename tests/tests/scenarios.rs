@@ -1123,3 +1123,24 @@ async fn a_hostile_repository_deploys_nothing_outside_its_preview_namespace() {
     let in_default: kube::Api<ConfigMap> = kube::Api::namespaced(world.client.clone(), "default");
     assert!(in_default.get_opt("hello-config").await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn the_preview_cap_refuses_new_previews_and_ignores_ones_being_torn_down() {
+    let world = World::start().await;
+    world.label_at(HEAD_SHA).await;
+    world
+        .slack_command(CHANNEL, "U0DEV", "up payments#42")
+        .await;
+    world.settle().await;
+    let refused = slack_answer(&world, "up shop#7", "cap-1").await;
+    assert!(
+        refused.contains("2 previews are running, the limit is 2"),
+        "{refused}"
+    );
+    let shop_ns = world.ns.replace("hello-pr-2", "shop-pr-7");
+    assert!(world.namespace(&shop_ns).await.is_none());
+
+    slack_answer(&world, "down payments#42", "cap-2").await;
+    let allowed = slack_answer(&world, "up shop#7", "cap-3").await;
+    assert!(allowed.contains("is ready"), "{allowed}");
+}

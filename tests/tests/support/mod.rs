@@ -171,7 +171,7 @@ pub fn config_text(
 [bot]
 public_url = "https://preview-bot.example.com"
 namespace_prefix = "{prefix}"
-max_previews = 5
+max_previews = 2
 
 [slack]
 api_url = "{slack_api}"
