@@ -253,9 +253,12 @@ impl Engine {
         self.notifier.sync(&mut record).await;
         self.save_quietly(&record).await;
 
-        let result = {
-            let _slot = self.deploy_slots.acquire().await;
-            self.deploy(&mut record, &ctx, app).await
+        let result = match self.await_check(&mut record, app).await {
+            Ok(()) => {
+                let _slot = self.deploy_slots.acquire().await;
+                self.deploy(&mut record, &ctx, app).await
+            }
+            Err(reason) => Err(reason),
         };
         record.last_activity = Utc::now();
         let outcome = match result {
@@ -410,6 +413,50 @@ impl Engine {
             .await
             .map_err(|e| e.to_string())?;
         Ok(transformed)
+    }
+
+    /// Waits for the app's `wait_for_check` on the record's commit to succeed (SPEC 4 step 2);
+    /// the error names the check, its conclusion and its link.
+    async fn await_check(&self, record: &mut PreviewRecord, app: &AppConfig) -> Result<(), String> {
+        let Some(name) = &app.wait_for_check else {
+            return Ok(());
+        };
+        let (owner, repo) = record.repo.split_once('/').unwrap_or((&record.repo, ""));
+        let (owner, repo) = (owner.to_string(), repo.to_string());
+        let deadline = tokio::time::Instant::now() + app.check_timeout.get();
+        let mut announced = false;
+        loop {
+            match self
+                .source
+                .check_run(&owner, &repo, &record.head_sha, name)
+                .await
+            {
+                Ok(Some(run)) if run.status == "completed" => {
+                    return match run.conclusion.as_deref() {
+                        Some("success") => Ok(()),
+                        conclusion => Err(replies::check_failed(
+                            name,
+                            conclusion.unwrap_or("none"),
+                            run.html_url.as_deref(),
+                        )),
+                    };
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, check = %name, "reading the check run failed; retrying")
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(replies::check_timed_out(name, app.check_timeout));
+            }
+            if !announced {
+                announced = true;
+                self.notifier
+                    .progress(record, &replies::waiting_for_check(name, &record.head_sha))
+                    .await;
+            }
+            tokio::time::sleep(self.config.github.check_poll_interval.get()).await;
+        }
     }
 
     /// Passwords of dependency Secrets that already exist, so a redeploy keeps the password the

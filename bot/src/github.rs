@@ -172,6 +172,29 @@ impl GitHubApi {
         Ok(bytes.to_vec())
     }
 
+    /// The newest check run called `name` on `sha`, if any.
+    pub async fn check_run(
+        &self,
+        owner: &str,
+        repo: &str,
+        sha: &str,
+        name: &str,
+    ) -> anyhow::Result<Option<CheckRun>> {
+        #[derive(Deserialize)]
+        struct List {
+            check_runs: Vec<CheckRun>,
+        }
+        let list: List = self
+            .client(owner, repo)
+            .await?
+            .get(
+                format!("/repos/{owner}/{repo}/commits/{sha}/check-runs"),
+                Some(&[("check_name", name), ("filter", "latest")]),
+            )
+            .await?;
+        Ok(list.check_runs.into_iter().next())
+    }
+
     pub async fn react(
         &self,
         owner: &str,
@@ -283,6 +306,14 @@ impl GitHubApi {
             .await?;
         Ok(())
     }
+}
+
+/// What the bot reads of a check run.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct CheckRun {
+    pub status: String,
+    pub conclusion: Option<String>,
+    pub html_url: Option<String>,
 }
 
 /// One Deployment status report.

@@ -277,6 +277,24 @@ pub fn seed_failed(
     )
 }
 
+pub fn waiting_for_check(name: &str, sha: &str) -> String {
+    format!(
+        "Waiting for check `{name}` on `{}` to succeed…",
+        short_sha(sha)
+    )
+}
+
+pub fn check_failed(name: &str, conclusion: &str, url: Option<&str>) -> String {
+    match url {
+        Some(url) => format!("check `{name}` concluded `{conclusion}`: {url}"),
+        None => format!("check `{name}` concluded `{conclusion}`"),
+    }
+}
+
+pub fn check_timed_out(name: &str, after: impl Display) -> String {
+    format!("check `{name}` did not succeed within {after}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -366,6 +384,9 @@ mod tests {
                 &["ERROR: relation \"users\" does not exist".into()],
                 Some("https://grafana.example.com/explore?namespace=preview-collect-pr-42"),
             ),
+            waiting_for_check("build-image", sha),
+            check_failed("build-image", "failure", Some("https://github.com/acme/collect/runs/7")),
+            check_timed_out("build-image", "20m"),
             no_workloads(&id),
             unknown_workload(&id, "wbe", &["web".into(), "worker".into()]),
             logs(

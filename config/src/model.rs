@@ -97,6 +97,9 @@ pub struct GitHubConfig {
     /// Adding this label to a PR starts its preview.
     #[serde(default = "default_trigger_label")]
     pub trigger_label: String,
+    /// How often a `wait_for_check` is polled.
+    #[serde(default = "default_check_poll")]
+    pub check_poll_interval: ConfigDuration,
     /// Web URL used for PR links (differs from the API on GitHub Enterprise).
     #[serde(default = "default_github_web")]
     pub web_url: String,
@@ -107,6 +110,7 @@ impl Default for GitHubConfig {
         GitHubConfig {
             api_url: default_github_api(),
             trigger_label: default_trigger_label(),
+            check_poll_interval: default_check_poll(),
             web_url: default_github_web(),
         }
     }
@@ -166,6 +170,11 @@ pub struct AppConfig {
     /// Extra environment variables for every container (values may use templates).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// A check run on the commit (the image build) that must succeed before deploying.
+    pub wait_for_check: Option<String>,
+    /// How long to wait for `wait_for_check`.
+    #[serde(default = "default_check_timeout")]
+    pub check_timeout: ConfigDuration,
     /// Services this app calls, by the name it calls them, and where they live by default
     /// (staging): `{ payments = "payments.staging.svc.cluster.local" }`. Each becomes an
     /// ExternalName Service in the preview that `/preview point` can repoint.
@@ -469,6 +478,14 @@ impl Config {
                     return err(&key(field), e);
                 }
             }
+            if let Some(check) = &app.wait_for_check
+                && (check.trim().is_empty() || check.len() > 200)
+            {
+                return err(
+                    &key("wait_for_check"),
+                    "must name a check run, e.g. \"build-image\"".into(),
+                );
+            }
             if let Some(seed) = &app.seed {
                 let key = format!("apps.{name}.seed");
                 if seed.command.is_empty() || seed.command.iter().any(|c| c.is_empty()) {
@@ -672,6 +689,12 @@ fn default_scheme() -> String {
 }
 fn default_ready_timeout() -> ConfigDuration {
     ConfigDuration(Duration::from_secs(600))
+}
+fn default_check_timeout() -> ConfigDuration {
+    ConfigDuration(Duration::from_secs(20 * 60))
+}
+fn default_check_poll() -> ConfigDuration {
+    ConfigDuration(Duration::from_secs(10))
 }
 fn default_seed_timeout() -> ConfigDuration {
     ConfigDuration(Duration::from_secs(600))

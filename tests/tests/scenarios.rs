@@ -1144,3 +1144,82 @@ async fn the_preview_cap_refuses_new_previews_and_ignores_ones_being_torn_down()
     let allowed = slack_answer(&world, "up shop#7", "cap-3").await;
     assert!(allowed.contains("is ready"), "{allowed}");
 }
+
+#[tokio::test]
+async fn a_preview_waits_for_its_image_build_check() {
+    let world = World::start().await;
+    let payments_ns = world.ns.replace("hello-pr-2", "payments-pr-42");
+    let deployments: kube::Api<Deployment> =
+        kube::Api::namespaced(world.client.clone(), &payments_ns);
+
+    // A failed build: refused with the check's name, conclusion and link; nothing deployed.
+    world
+        .github
+        .set_head(OWNER, PAYMENTS_REPO, PAYMENTS_PR, CHECK_FAILED_SHA);
+    let failed = slack_answer(&world, "up payments#42", "check-1").await;
+    assert!(
+        failed.contains("check `build-image` concluded `failure`: https://github.com/"),
+        "{failed}"
+    );
+    assert!(deployments.get_opt("payments").await.unwrap().is_none());
+
+    // No check at all within `check_timeout`.
+    world
+        .github
+        .set_head(OWNER, PAYMENTS_REPO, PAYMENTS_PR, CHECK_MISSING_SHA);
+    let timed_out = slack_answer(&world, "up payments#42", "check-2").await;
+    assert!(
+        timed_out.contains("check `build-image` did not succeed within 2s"),
+        "{timed_out}"
+    );
+
+    // A build still running: the deploy waits for it, then goes ahead.
+    world
+        .github
+        .set_head(OWNER, PAYMENTS_REPO, PAYMENTS_PR, CHECK_PENDING_SHA);
+    let run = world.github.add_check_run(
+        OWNER,
+        PAYMENTS_REPO,
+        CHECK_PENDING_SHA,
+        "build-image",
+        "in_progress",
+        None,
+    );
+    let mut command =
+        preview_testkit::slack_api::SlashCommand::new(CHANNEL, "U0DEV", "up payments#42");
+    command.response_url = world.slack.response_url("check-3");
+    world
+        .slack_signed(
+            &command,
+            chrono::Utc::now().timestamp(),
+            SLACK_SIGNING_SECRET,
+        )
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        deployments.get_opt("payments").await.unwrap().is_none(),
+        "not before the build finished"
+    );
+    world
+        .github
+        .set_check_run(run, "completed", Some("success"));
+    world.settle().await;
+    let ready = world.slack.responses("check-3")[0]["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(ready.contains("is ready"), "{ready}");
+    assert!(deployments.get_opt("payments").await.unwrap().is_some());
+    let thread: Vec<String> = world
+        .slack
+        .messages(CHANNEL)
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert!(
+        thread
+            .iter()
+            .any(|t| t.starts_with("Waiting for check `build-image`")),
+        "{thread:?}"
+    );
+}

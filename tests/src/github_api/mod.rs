@@ -753,6 +753,51 @@ impl FakeGitHub {
     }
 
     /// Check runs of a repository, oldest first.
+    /// Seeds a check run on a commit (what CI would create), returning its id.
+    pub fn add_check_run(
+        &self,
+        owner: &str,
+        repo: &str,
+        sha: &str,
+        name: &str,
+        status: &str,
+        conclusion: Option<&str>,
+    ) -> u64 {
+        let mut state = self.state();
+        let id = state
+            .check_runs
+            .keys()
+            .next_back()
+            .copied()
+            .unwrap_or(7_000_000)
+            + 1;
+        let run = CheckRun {
+            id,
+            name: name.to_string(),
+            head_sha: sha.to_string(),
+            status: status.to_string(),
+            conclusion: conclusion.map(str::to_string),
+            details_url: Some(format!("https://github.com/{owner}/{repo}/runs/{id}")),
+            external_id: None,
+            output: serde_json::json!({}),
+            updates: 0,
+            owner: owner.to_string(),
+            repo: repo.to_string(),
+            started_at: None,
+            completed_at: None,
+        };
+        state.check_runs.insert(id, run);
+        id
+    }
+
+    /// Moves a seeded check run on (`completed` with a conclusion, for example).
+    pub fn set_check_run(&self, id: u64, status: &str, conclusion: Option<&str>) {
+        if let Some(run) = self.state().check_runs.get_mut(&id) {
+            run.status = status.to_string();
+            run.conclusion = conclusion.map(str::to_string);
+        }
+    }
+
     pub fn check_runs(&self, owner: &str, repo: &str) -> Vec<CheckRun> {
         let key = repo_key(owner, repo);
         self.state()

@@ -354,6 +354,9 @@ fn repo_route(
                 ))
             }
         }
+        ["commits", reference, "check-runs"] if get => {
+            list_check_runs_for_ref(state, incoming, owner, repo, reference)
+        }
         ["check-runs"] if post => create_check_run(state, caller, incoming, owner, repo),
         ["check-runs", id] if patch || get => {
             let Some(id) = id.parse::<u64>().ok() else {
@@ -919,6 +922,26 @@ fn create_deployment(
     let answer = deployment_json(&deployment);
     state.deployments.insert(id, deployment);
     created(&answer)
+}
+
+/// `GET /repos/{o}/{r}/commits/{ref}/check-runs[?check_name=]`, newest first, as GitHub does.
+fn list_check_runs_for_ref(
+    state: &GitHubState,
+    incoming: &Incoming,
+    owner: &str,
+    repo: &str,
+    reference: &str,
+) -> Response {
+    let name = incoming.query_param("check_name");
+    let runs: Vec<Value> = state
+        .check_runs
+        .values()
+        .rev()
+        .filter(|run| same_repo(&run.owner, &run.repo, owner, repo) && run.head_sha == reference)
+        .filter(|run| name.as_ref().is_none_or(|n| &run.name == n))
+        .map(check_run_json)
+        .collect();
+    ok(&json!({"total_count": runs.len(), "check_runs": runs}))
 }
 
 fn list_deployments(state: &GitHubState, incoming: &Incoming, owner: &str, repo: &str) -> Response {

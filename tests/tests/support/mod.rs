@@ -112,6 +112,11 @@ pub const PAYMENTS_REPO: &str = "Payments";
 pub const PAYMENTS_PR: u64 = 42;
 pub const PAYMENTS_SHA: &str = "9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a";
 
+/// Payments commits whose `build-image` check fails, is still running, or never appears.
+pub const CHECK_FAILED_SHA: &str = "cfcfcfcfcfcfcfcfcfcfcfcfcfcfcfcfcfcfcfcf";
+pub const CHECK_PENDING_SHA: &str = "cececececececececececececececececececece";
+pub const CHECK_MISSING_SHA: &str = "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd";
+
 pub fn payments_manifest(image: &str) -> String {
     format!(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: payments}}\nspec:\n  selector: {{matchLabels: {{app: payments}}}}\n  template:\n    metadata: {{labels: {{app: payments}}}}\n    spec:\n      containers: [{{name: payments, image: \"{image}\"}}]\n---\napiVersion: v1\nkind: Service\nmetadata: {{name: payments}}\nspec:\n  selector: {{app: payments}}\n  ports: [{{port: 80}}]\n"
@@ -180,6 +185,7 @@ allowed_channels = ["{CHANNEL}", "C0OTHER"]
 [github]
 api_url = "{github_api}"
 trigger_label = "preview"
+check_poll_interval = "100ms"
 
 [domains]
 base = "preview.example.com"
@@ -200,6 +206,8 @@ upstreams = {{ payments = "payments.staging.svc.cluster.local" }}
 repo = "{OWNER}/{PAYMENTS_REPO}"
 slack_channel = "{CHANNEL}"
 manifests = {{ dir = "deploy" }}
+wait_for_check = "build-image"
+check_timeout = "2s"
 seed = {{ image = "{CRASHING_IMAGE}", command = {CRASH_COMMAND} }}
 
 [apps.shop]
@@ -340,14 +348,37 @@ impl World {
             "refunds",
             "Codertocat",
         ));
-        github.add_commit_tree(
+        for sha in [
+            PAYMENTS_SHA,
+            CHECK_FAILED_SHA,
+            CHECK_PENDING_SHA,
+            CHECK_MISSING_SHA,
+        ] {
+            github.add_commit_tree(
+                OWNER,
+                PAYMENTS_REPO,
+                sha,
+                vec![(
+                    "deploy/app.yaml".into(),
+                    payments_manifest(image).into_bytes(),
+                )],
+            );
+        }
+        github.add_check_run(
             OWNER,
             PAYMENTS_REPO,
             PAYMENTS_SHA,
-            vec![(
-                "deploy/app.yaml".into(),
-                payments_manifest(image).into_bytes(),
-            )],
+            "build-image",
+            "completed",
+            Some("success"),
+        );
+        github.add_check_run(
+            OWNER,
+            PAYMENTS_REPO,
+            CHECK_FAILED_SHA,
+            "build-image",
+            "completed",
+            Some("failure"),
         );
         github.add_repo(OWNER, SHOP_REPO);
         github.add_pull(PullSpec::new(
