@@ -11,6 +11,7 @@ use preview_commands::{Destination, Route};
 use preview_config::{AppConfig, Config, ManifestSource, SeedConfig};
 use preview_deploy::cluster::{DeployError, Teardown};
 use preview_deploy::dependencies;
+use preview_deploy::guardrails;
 use preview_deploy::render::Rendered;
 use preview_deploy::render::{self, RenderError};
 use preview_deploy::seed;
@@ -325,6 +326,17 @@ impl Engine {
         let timeout = self.config.ready_timeout();
         let mut ctx = ctx.clone();
         let mut applied = Vec::new();
+        // Quota and default requests first: they must exist before anything makes pods.
+        let policies = guardrails::namespace_policies(&self.config.deploy);
+        if !policies.is_empty() {
+            let policies = transform::transform(policies, &ctx).map_err(|e| e.to_string())?;
+            let wave = self
+                .cluster
+                .apply(&ns, &policies.objects)
+                .await
+                .map_err(|e| e.to_string())?;
+            applied.extend(wave);
+        }
         if !app.dependencies.is_empty() {
             let passwords = self.existing_passwords(&ns, app).await?;
             let plan = dependencies::plan(&ctx, &app.dependencies, &|name: &str| {
@@ -335,9 +347,13 @@ impl Engine {
                 self.notifier
                     .progress(record, &replies::starting_dependencies(&app.dependencies))
                     .await;
+                let mut objects = plan.objects;
+                for object in &mut objects {
+                    transform::schedule_object(object, &ctx);
+                }
                 let wave = self
                     .cluster
-                    .apply(&ns, &plan.objects)
+                    .apply(&ns, &objects)
                     .await
                     .map_err(|e| e.to_string())?;
                 self.cluster

@@ -142,6 +142,39 @@ pub struct DeployConfig {
     /// namespaced kind. Cluster-scoped kinds are always refused.
     #[serde(default)]
     pub allowed_kinds: Vec<String>,
+    /// `spec.hard` of a ResourceQuota in every preview (`{ "requests.cpu" = "4", pods = "30" }`).
+    #[serde(default)]
+    pub quota: BTreeMap<String, String>,
+    /// Container requests a LimitRange gives containers that set none (`{ cpu = "50m" }`).
+    #[serde(default)]
+    pub default_requests: BTreeMap<String, String>,
+    /// Container limits a LimitRange gives containers that set none.
+    #[serde(default)]
+    pub default_limits: BTreeMap<String, String>,
+    /// Added to every pod of a preview (spot or preview node pools).
+    #[serde(default)]
+    pub node_selector: BTreeMap<String, String>,
+    #[serde(default)]
+    pub tolerations: Vec<Toleration>,
+    /// Added to every Ingress (an auth proxy, external-dns, a cert issuer).
+    #[serde(default)]
+    pub ingress_annotations: BTreeMap<String, String>,
+}
+
+/// A pod toleration, as in the Kubernetes API.
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Toleration {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub effect: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub toleration_seconds: Option<i64>,
 }
 
 impl Default for DeployConfig {
@@ -150,6 +183,12 @@ impl Default for DeployConfig {
             ready_timeout: default_ready_timeout(),
             max_replicas: default_max_replicas(),
             allowed_kinds: Vec::new(),
+            quota: BTreeMap::new(),
+            default_requests: BTreeMap::new(),
+            default_limits: BTreeMap::new(),
+            node_selector: BTreeMap::new(),
+            tolerations: Vec::new(),
+            ingress_annotations: BTreeMap::new(),
         }
     }
 }
@@ -432,6 +471,38 @@ impl Config {
             && let Err(e) = template::validate(t, template::PLACEHOLDERS)
         {
             return err("domains.log_url_template", e);
+        }
+        for t in &self.deploy.tolerations {
+            if !matches!(t.operator.as_deref(), None | Some("Equal" | "Exists")) {
+                return err(
+                    "deploy.tolerations",
+                    "`operator` is \"Equal\" or \"Exists\"".into(),
+                );
+            }
+            if !matches!(
+                t.effect.as_deref(),
+                None | Some("NoSchedule" | "PreferNoSchedule" | "NoExecute")
+            ) {
+                return err(
+                    "deploy.tolerations",
+                    "`effect` is \"NoSchedule\", \"PreferNoSchedule\" or \"NoExecute\"".into(),
+                );
+            }
+        }
+        for (key, values) in [
+            ("deploy.quota", &self.deploy.quota),
+            ("deploy.default_requests", &self.deploy.default_requests),
+            ("deploy.default_limits", &self.deploy.default_limits),
+        ] {
+            if let Some((name, _)) = values
+                .iter()
+                .find(|(k, v)| k.is_empty() || v.trim().is_empty())
+            {
+                return err(
+                    key,
+                    format!("`{name}` needs a quantity like \"500m\" or \"1Gi\""),
+                );
+            }
         }
         if self.deploy.max_replicas == 0 {
             return err("deploy.max_replicas", "must be at least 1".into());

@@ -5,6 +5,7 @@
 pub mod archive;
 pub mod cluster;
 pub mod dependencies;
+pub mod guardrails;
 pub mod labels;
 pub mod naming;
 pub mod record;

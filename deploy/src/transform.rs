@@ -7,7 +7,7 @@ use crate::naming::{PreviewNamespace, sanitize};
 use crate::render::Rendered;
 use preview_config::{AppConfig, Config, template};
 use serde_json::{Map, Value, json};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use thiserror::Error;
 
 /// Kinds that are cluster-scoped in every Kubernetes release; the apply step also asks the API
@@ -85,6 +85,11 @@ pub struct PreviewContext {
     pub secret_env: Vec<SecretEnv>,
     pub max_replicas: u32,
     pub allowed_kinds: Vec<String>,
+    /// Added to every pod spec (`deploy.node_selector`, `deploy.tolerations`).
+    pub node_selector: BTreeMap<String, String>,
+    pub tolerations: Vec<Value>,
+    /// Added to every Ingress (`deploy.ingress_annotations`).
+    pub ingress_annotations: BTreeMap<String, String>,
 }
 
 impl PreviewContext {
@@ -133,6 +138,14 @@ impl PreviewContext {
             secret_env: Vec::new(),
             max_replicas: config.deploy.max_replicas,
             allowed_kinds: config.deploy.allowed_kinds.clone(),
+            node_selector: config.deploy.node_selector.clone(),
+            tolerations: config
+                .deploy
+                .tolerations
+                .iter()
+                .filter_map(|t| serde_json::to_value(t).ok())
+                .collect(),
+            ingress_annotations: config.deploy.ingress_annotations.clone(),
         }
     }
 
@@ -254,6 +267,13 @@ pub fn transform(
 
         if kind == "Ingress" {
             rewrite_ingress_hosts(&mut object, ctx, &mut out.hosts, &source)?;
+            let metadata = object_at(&mut object, "metadata", &source)?;
+            let annotations = metadata.entry("annotations").or_insert_with(|| json!({}));
+            if let Some(annotations) = annotations.as_object_mut() {
+                for (key, value) in &ctx.ingress_annotations {
+                    annotations.insert(key.clone(), json!(value));
+                }
+            }
         }
         if SCALABLE_KINDS.contains(&kind.as_str()) {
             if hpa_targets.contains(&(kind.clone(), name.clone())) {
@@ -271,6 +291,7 @@ pub fn transform(
         for pod_spec in pod_specs(&mut object, &kind) {
             pinned_any |= pin_images(pod_spec, ctx.image.as_deref());
             inject_env(pod_spec, &env_entries(ctx), &source)?;
+            schedule(pod_spec, ctx);
         }
         if let Some(template_meta) = pod_template_metadata(&mut object, &kind) {
             let labels = template_meta.entry("labels").or_insert_with(|| json!({}));
@@ -544,6 +565,42 @@ fn pin_images(pod_spec: &mut Map<String, Value>, image: Option<&str>) -> bool {
         }
     }
     pinned
+}
+
+/// Puts the pod where previews belong: the configured node selector (merged over the
+/// manifest's) and tolerations (added once).
+fn schedule(pod_spec: &mut Map<String, Value>, ctx: &PreviewContext) {
+    if !ctx.node_selector.is_empty() {
+        let selector = pod_spec.entry("nodeSelector").or_insert_with(|| json!({}));
+        if let Some(selector) = selector.as_object_mut() {
+            for (key, value) in &ctx.node_selector {
+                selector.insert(key.clone(), json!(value));
+            }
+        }
+    }
+    if !ctx.tolerations.is_empty() {
+        let list = pod_spec.entry("tolerations").or_insert_with(|| json!([]));
+        if let Some(list) = list.as_array_mut() {
+            for toleration in &ctx.tolerations {
+                if !list.contains(toleration) {
+                    list.push(toleration.clone());
+                }
+            }
+        }
+    }
+}
+
+/// Applies the scheduling rules to the pod template of an object the transform did not produce
+/// (dependencies), so every pod of a preview lands on the same nodes.
+pub fn schedule_object(object: &mut Value, ctx: &PreviewContext) {
+    let kind = object
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    for pod_spec in pod_specs(object, &kind) {
+        schedule(pod_spec, ctx);
+    }
 }
 
 /// The container `env` entries every pod gets: plain values, then Secret references.

@@ -1223,3 +1223,76 @@ async fn a_preview_waits_for_its_image_build_check() {
         "{thread:?}"
     );
 }
+
+#[tokio::test]
+async fn every_preview_gets_its_quota_default_requests_placement_and_ingress_annotations() {
+    use k8s_openapi::api::apps::v1::StatefulSet;
+    use k8s_openapi::api::core::v1::{LimitRange, ResourceQuota};
+    use k8s_openapi::api::networking::v1::Ingress;
+    let world = World::start().await;
+    world.label_at(HEAD_SHA).await;
+    let quotas: kube::Api<ResourceQuota> = kube::Api::namespaced(world.client.clone(), &world.ns);
+    let hard = quotas
+        .get("preview-quota")
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .hard
+        .unwrap();
+    assert_eq!(hard["pods"].0, "40");
+    let limits: kube::Api<LimitRange> = kube::Api::namespaced(world.client.clone(), &world.ns);
+    let range = &limits
+        .get("preview-limits")
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .limits[0];
+    assert_eq!(range.default_request.as_ref().unwrap()["cpu"].0, "50m");
+    let ingresses: kube::Api<Ingress> = kube::Api::namespaced(world.client.clone(), &world.ns);
+    let annotations = ingresses
+        .get("hello")
+        .await
+        .unwrap()
+        .metadata
+        .annotations
+        .unwrap();
+    assert_eq!(
+        annotations["nginx.ingress.kubernetes.io/auth-url"],
+        "https://auth.example.com/oauth2/auth"
+    );
+
+    if world.simulated() {
+        let pod = hello_deployment(&world)
+            .await
+            .spec
+            .unwrap()
+            .template
+            .spec
+            .unwrap();
+        assert_eq!(
+            pod.node_selector.unwrap()["preview-bot.dev/pool"],
+            "previews"
+        );
+        assert_eq!(pod.tolerations.unwrap()[0].key.as_deref(), Some("previews"));
+        // Dependencies land on the same nodes.
+        world.slack_command(CHANNEL, "U0DEV", "up shop#7").await;
+        world.settle().await;
+        let shop_ns = world.ns.replace("hello-pr-2", "shop-pr-7");
+        let sets: kube::Api<StatefulSet> = kube::Api::namespaced(world.client.clone(), &shop_ns);
+        let db = sets
+            .get("db")
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+            .template
+            .spec
+            .unwrap();
+        assert_eq!(
+            db.node_selector.unwrap()["preview-bot.dev/pool"],
+            "previews"
+        );
+    }
+}

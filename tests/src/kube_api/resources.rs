@@ -57,6 +57,8 @@ const ST_SCALE: &[&str] = &["status", "scale"];
 pub(crate) const RESOURCES: &[Res] = &[
     r("", "v1", "namespaces", "namespace", "Namespace", CLUSTER, &["ns"], &["status", "finalize"], false, false),
     r("", "v1", "configmaps", "configmap", "ConfigMap", NS, &["cm"], &[], false, false),
+    r("", "v1", "resourcequotas", "resourcequota", "ResourceQuota", NS, &["quota"], ST, false, false),
+    r("", "v1", "limitranges", "limitrange", "LimitRange", NS, &["limits"], &[], false, false),
     r("", "v1", "secrets", "secret", "Secret", NS, &[], &[], false, false),
     r("", "v1", "services", "service", "Service", NS, &["svc"], ST, false, true),
     r("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", NS, &["sa"], &[], false, false),

@@ -193,6 +193,11 @@ log_url_template = "https://grafana.example.com/explore?namespace={{namespace}}&
 
 [deploy]
 ready_timeout = "{ready_timeout}"
+quota = {{ "requests.cpu" = "8", "requests.memory" = "16Gi", pods = "40" }}
+default_requests = {{ cpu = "50m", memory = "64Mi" }}
+default_limits = {{ cpu = "1", memory = "512Mi" }}
+ingress_annotations = {{ "nginx.ingress.kubernetes.io/auth-url" = "https://auth.example.com/oauth2/auth" }}
+{placement}
 
 [apps.hello]
 repo = "{OWNER}/{REPO}"
@@ -222,6 +227,12 @@ kind = "postgres"
 kind = "redis"
 version = "7.2"
 "#,
+        placement = if image_template.is_empty() {
+            // A real cluster's nodes do not carry the preview pool's label.
+            ""
+        } else {
+            "node_selector = { \"preview-bot.dev/pool\" = \"previews\" }\ntolerations = [{ key = \"previews\", operator = \"Exists\", effect = \"NoSchedule\" }]"
+        },
         seed = if image_template.is_empty() {
             // A real cluster needs an image that exists and exits.
             "seed = { image = \"docker.io/library/busybox:1.36\", command = [\"sh\", \"-c\", \"echo seeded $PREVIEW_SEED_DATASET\"], datasets = [\"demo\"] }"
