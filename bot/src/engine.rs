@@ -326,8 +326,20 @@ impl Engine {
         let timeout = self.config.ready_timeout();
         let mut ctx = ctx.clone();
         let mut applied = Vec::new();
-        // Quota and default requests first: they must exist before anything makes pods.
-        let policies = guardrails::namespace_policies(&self.config.deploy);
+        // Quota, default requests and copied Secrets first: they must exist before anything
+        // makes pods.
+        let mut policies = guardrails::namespace_policies(&self.config.deploy);
+        for source in &self.config.deploy.copy_secrets {
+            let copy = self
+                .cluster
+                .secret_copy(&source.namespace, &source.name)
+                .await
+                .map_err(|e| e.to_string())?;
+            policies.push(Rendered {
+                source: format!("deploy.copy_secrets {}/{}", source.namespace, source.name),
+                object: copy,
+            });
+        }
         if !policies.is_empty() {
             let policies = transform::transform(policies, &ctx).map_err(|e| e.to_string())?;
             let wave = self

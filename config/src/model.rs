@@ -159,6 +159,18 @@ pub struct DeployConfig {
     /// Added to every Ingress (an auth proxy, external-dns, a cert issuer).
     #[serde(default)]
     pub ingress_annotations: BTreeMap<String, String>,
+    /// Secrets copied into every preview before anything else (registry credentials, API keys
+    /// for staging): `[{ namespace = "preview-bot", name = "ghcr-pull" }]`.
+    #[serde(default)]
+    pub copy_secrets: Vec<SecretSource>,
+}
+
+/// A Secret to copy into each preview.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SecretSource {
+    pub namespace: String,
+    pub name: String,
 }
 
 /// A pod toleration, as in the Kubernetes API.
@@ -189,6 +201,7 @@ impl Default for DeployConfig {
             node_selector: BTreeMap::new(),
             tolerations: Vec::new(),
             ingress_annotations: BTreeMap::new(),
+            copy_secrets: Vec::new(),
         }
     }
 }
@@ -471,6 +484,26 @@ impl Config {
             && let Err(e) = template::validate(t, template::PLACEHOLDERS)
         {
             return err("domains.log_url_template", e);
+        }
+        for source in &self.deploy.copy_secrets {
+            if !is_dns_label(&source.namespace) || !is_dns_name(&source.name) {
+                return err(
+                    "deploy.copy_secrets",
+                    format!(
+                        "{:?}/{:?} is not a namespace and Secret name",
+                        source.namespace, source.name
+                    ),
+                );
+            }
+            if source.namespace.starts_with(&self.bot.namespace_prefix) {
+                return err(
+                    "deploy.copy_secrets",
+                    format!(
+                        "`{}` is a preview namespace; copy from a namespace outside the prefix",
+                        source.namespace
+                    ),
+                );
+            }
         }
         for t in &self.deploy.tolerations {
             if !matches!(t.operator.as_deref(), None | Some("Equal" | "Exists")) {

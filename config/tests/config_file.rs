@@ -190,3 +190,19 @@ fn seeds_are_checked() {
     let (_, problem) = invalid(&format!("{no_image}seed = {{ command = [\"x\"] }}\n"));
     assert!(problem.contains("image"), "{problem}");
 }
+
+#[test]
+fn copied_secrets_must_come_from_outside_the_previews() {
+    let with = |from: &str| {
+        format!(
+            "{MINIMAL}\n[deploy]\ncopy_secrets = [{{ namespace = \"{from}\", name = \"ghcr-pull\" }}]\n"
+        )
+    };
+    let ok = Config::parse(&with("platform"), "f.toml").unwrap();
+    assert_eq!(ok.deploy.copy_secrets[0].name, "ghcr-pull");
+    let (key, problem) = invalid(&with("preview-collect-pr-1"));
+    assert_eq!(key, "deploy.copy_secrets");
+    assert!(problem.contains("preview namespace"), "{problem}");
+    let (_, problem) = invalid(&with("Not A Namespace"));
+    assert!(problem.contains("is not a namespace"), "{problem}");
+}

@@ -562,6 +562,31 @@ impl Cluster {
             .await
     }
 
+    /// Reads a Secret outside the previews (for `deploy.copy_secrets`) and returns the copy to
+    /// apply in a preview: name, type, data and nothing of the original's identity.
+    pub async fn secret_copy(&self, namespace: &str, name: &str) -> Result<Value, DeployError> {
+        let api: Api<k8s_openapi::api::core::v1::Secret> =
+            Api::namespaced(self.client.clone(), namespace);
+        let secret = api
+            .get_opt(name)
+            .await
+            .map_err(|e| DeployError::kube(format!("read secret {namespace}/{name} to copy"), e))?
+            .ok_or_else(|| DeployError::Kube {
+                action: format!("copy secret {namespace}/{name}"),
+                message: "it does not exist".into(),
+            })?;
+        let mut copy = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name},
+            "data": secret.data.map(|d| serde_json::to_value(d).unwrap_or_default()).unwrap_or_default(),
+        });
+        if let Some(kind) = secret.type_ {
+            copy["type"] = Value::String(kind);
+        }
+        Ok(copy)
+    }
+
     /// A Secret of the preview as JSON, `None` when it does not exist.
     pub async fn secret(
         &self,

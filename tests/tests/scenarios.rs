@@ -1296,3 +1296,35 @@ async fn every_preview_gets_its_quota_default_requests_placement_and_ingress_ann
         );
     }
 }
+
+#[tokio::test]
+async fn configured_secrets_are_copied_into_every_preview() {
+    use k8s_openapi::api::core::v1::Secret;
+    let world = World::start().await;
+    world.label_at(HEAD_SHA).await;
+    let copies: kube::Api<Secret> = kube::Api::namespaced(world.client.clone(), &world.ns);
+    let copy = copies.get(SHARED_SECRET).await.unwrap();
+    assert_eq!(copy.data.unwrap()["token"].0, b"s3cr3t-registry-token");
+    let labels = copy.metadata.labels.unwrap();
+    assert_eq!(labels["app.kubernetes.io/managed-by"], "preview-bot");
+
+    // A source Secret that disappeared fails the deploy with the reason, and touches nothing else.
+    let sources: kube::Api<Secret> = kube::Api::namespaced(world.client.clone(), SHARED_NAMESPACE);
+    if world.simulated() {
+        sources
+            .delete(SHARED_SECRET, &Default::default())
+            .await
+            .unwrap();
+        world.github.set_head(OWNER, REPO, PR, SECOND_SHA);
+        world
+            .github_event("pull_request", &push_payload(SECOND_SHA))
+            .await;
+        world.settle().await;
+        let ns = world.preview().await.unwrap();
+        let message = World::annotation(&ns, annotations::MESSAGE).unwrap_or_default();
+        assert!(
+            message.contains("copy secret ci-shared/registry-token: it does not exist"),
+            "{message}"
+        );
+    }
+}

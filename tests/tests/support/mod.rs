@@ -153,6 +153,28 @@ pub fn shop_tree(image: &str) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
+/// Where the Secret copied into every preview lives.
+pub const SHARED_NAMESPACE: &str = "ci-shared";
+pub const SHARED_SECRET: &str = "registry-token";
+
+/// Creates the shared namespace and Secret if missing (tests may share a real cluster).
+async fn seed_shared_secret(client: &kube::Client) {
+    use k8s_openapi::api::core::v1::{Namespace, Secret};
+    let namespaces: kube::Api<Namespace> = kube::Api::all(client.clone());
+    let namespace =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": SHARED_NAMESPACE}}))
+            .unwrap();
+    let _ = namespaces.create(&Default::default(), &namespace).await;
+    let secrets: kube::Api<Secret> = kube::Api::namespaced(client.clone(), SHARED_NAMESPACE);
+    let secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": SHARED_SECRET},
+        "type": "Opaque",
+        "stringData": {"token": "s3cr3t-registry-token"},
+    }))
+    .unwrap();
+    let _ = secrets.create(&Default::default(), &secret).await;
+}
+
 pub struct World {
     /// The simulated cluster; `None` when running against a real one.
     pub kube: Option<FakeKube>,
@@ -193,6 +215,7 @@ log_url_template = "https://grafana.example.com/explore?namespace={{namespace}}&
 
 [deploy]
 ready_timeout = "{ready_timeout}"
+copy_secrets = [{{ namespace = "{SHARED_NAMESPACE}", name = "{SHARED_SECRET}" }}]
 quota = {{ "requests.cpu" = "8", "requests.memory" = "16Gi", pods = "40" }}
 default_requests = {{ cpu = "50m", memory = "64Mi" }}
 default_limits = {{ cpu = "1", memory = "512Mi" }}
@@ -287,6 +310,7 @@ impl World {
                 (None, client, prefix, "registry.k8s.io/pause:3.10", "")
             }
         };
+        seed_shared_secret(&client).await;
         let manifest = APP_MANIFEST.replace("IMAGE", image);
         let unpullable = APP_MANIFEST.replace("IMAGE", UNPULLABLE_IMAGE);
         let hostile = format!("{manifest}{HOSTILE_EXTRA}");
