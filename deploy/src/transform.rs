@@ -267,6 +267,8 @@ pub fn transform(
 
         if kind == "Ingress" {
             rewrite_ingress_hosts(&mut object, ctx, &mut out.hosts, &source)?;
+        }
+        if kind == "Ingress" && !ctx.ingress_annotations.is_empty() {
             let metadata = object_at(&mut object, "metadata", &source)?;
             let annotations = metadata.entry("annotations").or_insert_with(|| json!({}));
             if let Some(annotations) = annotations.as_object_mut() {
