@@ -462,12 +462,7 @@ async fn merged_pr_frees_the_preview() {
 async fn an_image_that_cannot_be_pulled_fails_with_the_reason() {
     let world = World::start().await;
     world.label_at(BAD_IMAGE_SHA).await;
-    let ns = world.preview().await.unwrap();
-    assert_eq!(
-        World::annotation(&ns, annotations::PHASE).as_deref(),
-        Some("failed")
-    );
-    let message = World::annotation(&ns, annotations::MESSAGE).unwrap();
+    let message = world.failure_message().await;
     assert!(message.contains("ImagePullBackOff"), "{message}");
     let comment = &world.bot_comments()[0].body;
     assert!(
@@ -1038,12 +1033,7 @@ async fn seed_runs_a_job_with_the_apps_variables_and_refuses_a_second_at_once() 
 async fn a_crashing_container_is_explained_with_its_last_log_lines() {
     let world = World::start().await;
     world.label_at(CRASH_SHA).await;
-    let ns = world.preview().await.unwrap();
-    assert_eq!(
-        World::annotation(&ns, annotations::PHASE).as_deref(),
-        Some("failed")
-    );
-    let message = World::annotation(&ns, annotations::MESSAGE).unwrap();
+    let message = world.failure_message().await;
     assert!(message.contains("CrashLoopBackOff"), "{message}");
     assert!(
         message.contains("FATAL: missing DATABASE_URL"),
@@ -1085,12 +1075,7 @@ async fn a_hostile_repository_deploys_nothing_outside_its_preview_namespace() {
     let world = World::start().await;
     // Cluster-scoped objects and a Namespace beside the app: the whole render is refused.
     world.label_at(HOSTILE_SHA).await;
-    let ns = world.preview().await.unwrap();
-    assert_eq!(
-        World::annotation(&ns, annotations::PHASE).as_deref(),
-        Some("failed")
-    );
-    let message = World::annotation(&ns, annotations::MESSAGE).unwrap();
+    let message = world.failure_message().await;
     assert!(
         message.contains("ClusterRoleBinding `take-over` is cluster-scoped"),
         "{message}"

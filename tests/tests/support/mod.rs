@@ -596,6 +596,17 @@ impl World {
             .collect()
     }
 
+    /// Asserts the preview's phase is `failed` and returns why, from its record.
+    pub async fn failure_message(&self) -> String {
+        let ns = self.preview().await.expect("the preview namespace");
+        assert_eq!(
+            World::annotation(&ns, preview_deploy::labels::annotations::PHASE).as_deref(),
+            Some("failed")
+        );
+        World::annotation(&ns, preview_deploy::labels::annotations::MESSAGE)
+            .expect("a failure message")
+    }
+
     pub fn simulated(&self) -> bool {
         self.kube.is_some()
     }
