@@ -13,6 +13,9 @@ pub struct Bot {
     pub engine: Arc<Engine>,
     pub slack_signing_secret: Option<Secret>,
     pub github_webhook_secret: Option<Secret>,
+    /// `PREVIEW_BOT_ADMIN_TOKEN`: the bearer token of `POST /admin/kill-switch` (disabled
+    /// without it).
+    pub admin_token: Option<Secret>,
     pub background: Background,
     deliveries: Mutex<(VecDeque<String>, HashSet<String>)>,
     /// Unix seconds; replaceable so tests can check the replay window.
@@ -29,10 +32,17 @@ impl Bot {
             engine,
             slack_signing_secret,
             github_webhook_secret,
+            admin_token: None,
             background: Background::default(),
             deliveries: Mutex::new((VecDeque::new(), HashSet::new())),
             now: || chrono::Utc::now().timestamp(),
         }
+    }
+
+    /// Enables the admin endpoint with this bearer token.
+    pub fn with_admin_token(mut self, token: Option<Secret>) -> Bot {
+        self.admin_token = token;
+        self
     }
 
     /// True the first time a delivery id is seen.

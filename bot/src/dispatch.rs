@@ -2,9 +2,11 @@
 //! serves Slack, PR comments and the console, so all three mean the same thing by a command.
 
 use crate::engine::{Engine, Outcome, PreviewRef, UpOptions};
+use crate::killswitch;
 use crate::origin::Origin;
-use preview_commands::{Action, Command, Target};
+use preview_commands::{Action, Command, KillSwitch, Target};
 use preview_config::Config;
+use preview_deploy::ops::AuditOutcome;
 
 /// The PR a comment was written on: what a command without a target means.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -129,9 +131,81 @@ fn unknown_app(config: &Config, name: &str) -> String {
     )
 }
 
-/// Runs one command on the previews `resolve` found; one outcome per preview (none for events
-/// that had nothing to do).
+/// Does the action change anything (and so go to the audit log)?
+pub fn changes_state(action: &Action) -> bool {
+    !matches!(
+        action,
+        Action::Help { .. }
+            | Action::Status
+            | Action::List { .. }
+            | Action::Logs { .. }
+            | Action::KillSwitch(KillSwitch::Status)
+    )
+}
+
+/// The previews of a command, as the audit log names them.
+pub fn audit_target(action: &Action, previews: &[PreviewRef]) -> String {
+    if matches!(action, Action::KillSwitch(_)) {
+        return "all previews".into();
+    }
+    previews
+        .iter()
+        .map(|p| p.id().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Runs one command on the previews `resolve` found, after checking the sender may; one
+/// outcome per preview (none for events that had nothing to do). Changes are audited, and so
+/// are refused attempts at them.
 pub async fn execute(
+    engine: &Engine,
+    command: &Command,
+    previews: &[PreviewRef],
+    origin: &Origin,
+) -> Vec<Outcome> {
+    let audited = changes_state(&command.action);
+    if let Err(denial) = engine
+        .policy
+        .authorize(origin, &command.action, previews)
+        .await
+    {
+        if audited {
+            engine
+                .audit
+                .record(
+                    origin,
+                    &command.to_string(),
+                    &audit_target(&command.action, previews),
+                    AuditOutcome::Denied,
+                    &denial,
+                )
+                .await;
+        }
+        return vec![Outcome::refused(denial)];
+    }
+    let outcomes = run(engine, command, previews, origin).await;
+    if audited && !outcomes.is_empty() {
+        let failed = outcomes.iter().find(|o| !o.ok);
+        let (outcome, detail) = match failed {
+            Some(failed) => (AuditOutcome::Refused, failed.text.as_str()),
+            None => (AuditOutcome::Succeeded, outcomes[0].text.as_str()),
+        };
+        engine
+            .audit
+            .record(
+                origin,
+                &command.to_string(),
+                &audit_target(&command.action, previews),
+                outcome,
+                detail,
+            )
+            .await;
+    }
+    outcomes
+}
+
+async fn run(
     engine: &Engine,
     command: &Command,
     previews: &[PreviewRef],
@@ -143,7 +217,10 @@ pub async fn execute(
             topic.as_deref(),
             prefix,
         ))],
-        Action::Extend { .. } | Action::Pin | Action::Unpin | Action::KillSwitch(_) => {
+        Action::KillSwitch(kill_switch) => {
+            vec![killswitch::run(engine, kill_switch, origin, false).await]
+        }
+        Action::Extend { .. } | Action::Pin | Action::Unpin => {
             vec![not_available_yet(prefix, &command.action)]
         }
         Action::List { mine, app } => {

@@ -2,8 +2,11 @@
 //! status. Operations on one preview never interleave (a lock per preview); different previews
 //! deploy in parallel up to `bot.max_parallel_deploys`.
 
+use crate::audit::Auditor;
+use crate::killswitch;
 use crate::notify::{DeploymentState, Notifier};
 use crate::origin::Origin;
+use crate::policy::Policy;
 use crate::source::SourceProvider;
 use crate::{messages, replies};
 use chrono::Utc;
@@ -12,6 +15,7 @@ use preview_config::{AppConfig, Config, ManifestSource, SeedConfig};
 use preview_deploy::cluster::{DeployError, Teardown};
 use preview_deploy::dependencies;
 use preview_deploy::guardrails;
+use preview_deploy::ops::OpsStore;
 use preview_deploy::render::Rendered;
 use preview_deploy::render::{self, RenderError};
 use preview_deploy::seed;
@@ -88,6 +92,10 @@ pub struct Engine {
     pub cluster: Arc<Cluster>,
     pub source: SourceProvider,
     pub notifier: Notifier,
+    /// The kill switch and audit log in the bot's namespace.
+    pub ops: OpsStore,
+    pub audit: Auditor,
+    pub policy: Policy,
     locks: Mutex<HashMap<PreviewId, Arc<tokio::sync::Mutex<()>>>>,
     /// Previews with a seed running (a second one is refused, not queued).
     seeding: Mutex<std::collections::HashSet<PreviewId>>,
@@ -102,7 +110,20 @@ impl Engine {
         notifier: Notifier,
     ) -> Engine {
         let slots = config.bot.max_parallel_deploys;
+        cluster.protect(&config.bot.namespace);
+        // Audit Events name the replica that reported them.
+        let instance = std::env::var("HOSTNAME").unwrap_or_else(|_| "preview-bot".into());
+        let ops = OpsStore::new(cluster.client().clone(), &config.bot.namespace, &instance);
+        let policy = Policy::new(
+            config.clone(),
+            cluster.clone(),
+            notifier.slack().cloned(),
+            source.github().cloned(),
+        );
         Engine {
+            audit: Auditor::new(ops.clone()),
+            ops,
+            policy,
             config,
             cluster,
             source,
@@ -128,6 +149,22 @@ impl Engine {
     pub fn parse_options(&self) -> preview_commands::ParseOptions {
         preview_commands::ParseOptions {
             max_ttl: Some(self.config.schedule.max_ttl.get()),
+        }
+    }
+
+    /// The refusal of a change while the kill switch is on; an unreadable switch refuses too
+    /// (an incident is no time to fail open).
+    pub async fn frozen(&self, what: &str) -> Option<Outcome> {
+        match self.ops.kill_switch().await {
+            Ok(state) if state.active => Some(Outcome::refused(killswitch::frozen_message(
+                &state,
+                what,
+                &self.config.bot.command_prefix,
+            ))),
+            Ok(_) => None,
+            Err(e) => Some(Outcome::refused(format!(
+                "{what} was not changed: the kill switch could not be read ({e}). Try again."
+            ))),
         }
     }
 
@@ -193,6 +230,9 @@ impl Engine {
                 Ok(_) => {}
                 Err(e) => return Some(Outcome::refused(replies::cannot_deploy(&id, &e))),
             }
+        }
+        if let Some(refusal) = self.frozen(&format!("`{id}`")).await {
+            return Some(refusal);
         }
         let pull = match self
             .source
@@ -632,6 +672,9 @@ impl Engine {
         let Some(app) = self.app(&target.app) else {
             return Outcome::refused(replies::unknown_app(&target.app));
         };
+        if let Some(refusal) = self.frozen(&format!("`{id}`")).await {
+            return refusal;
+        }
         let prefix = &self.config.bot.namespace_prefix;
         let ns = id.namespace(prefix);
         let mut record = match self.cluster.get_record(&ns).await {
@@ -757,6 +800,9 @@ impl Engine {
             && !seed.datasets.iter().any(|d| d == dataset)
         {
             return Outcome::refused(replies::unknown_dataset(&id, dataset, &seed.datasets));
+        }
+        if let Some(refusal) = self.frozen(&format!("`{id}`")).await {
+            return refusal;
         }
         if !self.seeding_lock().insert(id.clone()) {
             return Outcome::refused(replies::seed_already_running(&id, None));

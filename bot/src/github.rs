@@ -130,6 +130,82 @@ impl GitHubApi {
         Ok(client)
     }
 
+    /// The user's permission on the repository: `admin`, `write`, `read` or `none` (GitHub
+    /// reports `maintain` as `write` and `triage` as `read`). Read through our own type: see
+    /// DEPENDENCIES.md on octocrab's `get_contributor_permission`.
+    pub async fn permission(&self, owner: &str, repo: &str, user: &str) -> anyhow::Result<String> {
+        #[derive(Deserialize)]
+        struct Permission {
+            permission: String,
+        }
+        if !is_login(user) {
+            return Ok("none".into());
+        }
+        let answer: Result<Permission, _> = self
+            .client(owner, repo)
+            .await?
+            .get(
+                format!("/repos/{owner}/{repo}/collaborators/{user}/permission"),
+                None::<&()>,
+            )
+            .await;
+        match answer {
+            Ok(p) => Ok(p.permission),
+            // Not a user GitHub knows, or not visible: no access.
+            Err(e) if status_of(&e) == Some(404) => Ok("none".into()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether `user` is an active member of the team `org/slug` (a pending invitation is not).
+    pub async fn team_member(&self, org: &str, slug: &str, user: &str) -> anyhow::Result<bool> {
+        #[derive(Deserialize)]
+        struct Membership {
+            state: String,
+        }
+        if !is_login(user) {
+            return Ok(false);
+        }
+        let answer: Result<Membership, _> = self
+            .org_client(org)
+            .await?
+            .get(
+                format!("/orgs/{org}/teams/{slug}/memberships/{user}"),
+                None::<&()>,
+            )
+            .await;
+        match answer {
+            Ok(m) => Ok(m.state == "active"),
+            Err(e) if status_of(&e) == Some(404) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The client acting for an organization (its installation when running as an App).
+    async fn org_client(&self, org: &str) -> anyhow::Result<Octocrab> {
+        if !self.is_app {
+            return Ok(self.root.clone());
+        }
+        let key = format!("org:{}", org.to_ascii_lowercase());
+        if let Some(client) = self
+            .installations
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).cloned())
+        {
+            return Ok(client);
+        }
+        let installation: WithId = self
+            .root
+            .get(format!("/orgs/{org}/installation"), None::<&()>)
+            .await?;
+        let client = self.root.installation(InstallationId(installation.id))?;
+        if let Ok(mut map) = self.installations.lock() {
+            map.insert(key, client.clone());
+        }
+        Ok(client)
+    }
+
     pub async fn pull_request(
         &self,
         owner: &str,
@@ -341,4 +417,20 @@ fn truncate(text: &str, max: usize) -> String {
     let mut out: String = text.chars().take(max - 1).collect();
     out.push('…');
     out
+}
+
+/// The HTTP status of a GitHub error answer.
+fn status_of(error: &octocrab::Error) -> Option<u16> {
+    match error {
+        octocrab::Error::GitHub { source, .. } => Some(source.status_code.as_u16()),
+        _ => None,
+    }
+}
+
+/// A GitHub login (apps end in `[bot]`): anything else never reaches a URL path.
+fn is_login(user: &str) -> bool {
+    let name = user.strip_suffix("[bot]").unwrap_or(user);
+    !name.is_empty()
+        && name.len() <= 39
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }

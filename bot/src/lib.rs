@@ -2,15 +2,18 @@
 //! request, driven from Slack and GitHub. This crate wires the pure command language
 //! (`preview-commands`) and the Kubernetes engine (`preview-deploy`) to Slack, GitHub and HTTP.
 
+pub mod audit;
 pub mod background;
 pub mod bot;
 pub mod dispatch;
 pub mod engine;
 pub mod github;
 pub mod http;
+pub mod killswitch;
 pub mod messages;
 pub mod notify;
 pub mod origin;
+pub mod policy;
 pub mod replies;
 pub mod signature;
 pub mod slack;

@@ -170,11 +170,14 @@ async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
         SourceProvider::GitHub(github),
         notifier,
     ));
-    let bot = Arc::new(Bot::new(
-        engine,
-        secrets.slack_signing_secret.clone(),
-        secrets.github_webhook_secret.clone(),
-    ));
+    let bot = Arc::new(
+        Bot::new(
+            engine,
+            secrets.slack_signing_secret.clone(),
+            secrets.github_webhook_secret.clone(),
+        )
+        .with_admin_token(secrets.admin_token.clone()),
+    );
     let listener = tokio::net::TcpListener::bind(&config.bot.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.bot.listen))?;

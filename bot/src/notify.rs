@@ -68,6 +68,21 @@ impl Notifier {
         }
     }
 
+    pub fn slack(&self) -> Option<&SlackApi> {
+        self.slack.as_ref()
+    }
+
+    /// A message for the team running the bot: `slack.ops_channel` and the console.
+    pub async fn announce(&self, text: &str) {
+        self.console(text);
+        let (Some(slack), Some(channel)) = (&self.slack, &self.config.slack.ops_channel) else {
+            return;
+        };
+        if let Err(e) = slack.post(channel, None, text).await {
+            tracing::warn!(error = %e, %channel, "slack ops announcement failed");
+        }
+    }
+
     /// The preview's log link from `domains.log_url_template`.
     pub fn log_url(&self, record: &PreviewRecord) -> Option<String> {
         let template = self.config.domains.log_url_template.as_deref()?;
@@ -108,6 +123,8 @@ impl Notifier {
                 }
             }
             Origin::Console => self.console(text),
+            // The admin endpoint answers in its HTTP response.
+            Origin::Admin { .. } => {}
         }
     }
 

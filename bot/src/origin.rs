@@ -19,6 +19,9 @@ pub enum Origin {
     },
     /// The try-out console or `exec` from a terminal.
     Console,
+    /// `POST /admin/kill-switch` with the admin token (a pager integration); `actor` is who the
+    /// caller says it acts for.
+    Admin { actor: String },
 }
 
 impl Origin {
@@ -28,6 +31,19 @@ impl Origin {
             Origin::Slack { user, .. } => format!("slack:{user}"),
             Origin::GitHub { actor, .. } => actor.clone(),
             Origin::Console => "console".into(),
+            Origin::Admin { actor } => format!("admin:{actor}"),
+        }
+    }
+
+    /// Where the request came from, for the audit log.
+    pub fn source(&self) -> String {
+        match self {
+            Origin::Slack { channel, .. } => format!("slack #{channel}"),
+            Origin::GitHub {
+                owner, repo, pr, ..
+            } => format!("github {owner}/{repo}#{pr}"),
+            Origin::Console => "console".into(),
+            Origin::Admin { .. } => "admin api".into(),
         }
     }
 

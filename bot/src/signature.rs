@@ -71,9 +71,30 @@ pub fn verify_github(
         .map_err(|_| SignatureError::Mismatch)
 }
 
+/// Compares a bearer token with the expected one in constant time: both are MACed under the
+/// expected token and the tags compared, so neither content nor a common prefix leaks.
+pub fn bearer_matches(expected: &str, given: &str) -> bool {
+    let tag = |token: &str| {
+        let mut mac = HmacSha256::new_from_slice(expected.as_bytes())
+            .expect("HMAC accepts keys of any length");
+        mac.update(token.as_bytes());
+        mac
+    };
+    let expected_tag = tag(expected).finalize().into_bytes();
+    tag(given).verify_slice(&expected_tag).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bearer_tokens_match_exactly() {
+        assert!(bearer_matches("s3cret-token", "s3cret-token"));
+        assert!(!bearer_matches("s3cret-token", "s3cret-tokem"));
+        assert!(!bearer_matches("s3cret-token", "s3cret"));
+        assert!(!bearer_matches("s3cret-token", ""));
+    }
 
     // The published test vectors of shared/fixtures (GitHub Docs; Slack's docs via its SDK).
     const GITHUB_SECRET: &str = "It's a Secret to Everybody";

@@ -66,6 +66,14 @@ impl SlackApi {
         Ok(())
     }
 
+    /// The user ids in a user group (`usergroups.users.list`, scope `usergroups:read`).
+    pub async fn usergroup_members(&self, usergroup: &str) -> anyhow::Result<Vec<String>> {
+        let session = self.client.open_session(&self.token);
+        let request = SlackApiUserGroupsUsersListRequest::new(usergroup.to_string().into());
+        let response = session.usergroups_users_list(&request).await?;
+        Ok(response.users.into_iter().map(|u| u.to_string()).collect())
+    }
+
     /// Answers a slash command through its `response_url` (ephemeral: only the user sees it).
     pub async fn respond(&self, response_url: &str, text: &str) -> anyhow::Result<()> {
         let url: url::Url = response_url.parse()?;

@@ -44,6 +44,16 @@ pub async fn run(kubeconfig_out: Option<PathBuf>) -> anyhow::Result<()> {
         kube.client().await,
         &config.bot.namespace_prefix,
     ));
+    // The bot's own namespace, as its install manifests would create it: the kill switch and
+    // the audit log live there.
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::Api::all(cluster.client().clone());
+    let bot_namespace = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": config.bot.namespace}
+    }))?;
+    namespaces
+        .create(&Default::default(), &bot_namespace)
+        .await?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let notifier = Notifier::new(config.clone(), None, None, Some(tx));
     let engine = Engine::new(

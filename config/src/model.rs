@@ -1,3 +1,4 @@
+use crate::access::{AccessConfig, OncallConfig};
 use crate::duration::ConfigDuration;
 use crate::template;
 use serde::Deserialize;
@@ -18,6 +19,10 @@ pub struct Config {
     pub deploy: DeployConfig,
     #[serde(default)]
     pub schedule: ScheduleConfig,
+    #[serde(default)]
+    pub access: AccessConfig,
+    #[serde(default)]
+    pub oncall: OncallConfig,
     #[serde(default)]
     pub apps: BTreeMap<String, AppConfig>,
 }
@@ -418,6 +423,7 @@ impl Config {
     /// Semantic checks serde cannot express; the error is `(key, problem)`.
     pub(crate) fn validate(&self) -> Result<(), (String, String)> {
         let err = |key: &str, problem: String| Err((key.to_string(), problem));
+        crate::access::validate(&self.access, &self.oncall)?;
         if !is_dns_label_prefix(&self.bot.namespace_prefix) {
             return err(
                 "bot.namespace_prefix",

@@ -55,7 +55,7 @@ pub enum DeployError {
 }
 
 impl DeployError {
-    fn kube(action: impl Into<String>, error: kube::Error) -> DeployError {
+    pub(crate) fn kube(action: impl Into<String>, error: kube::Error) -> DeployError {
         let message = match &error {
             kube::Error::Api(status) => {
                 format!("{} ({} {})", status.message, status.code, status.reason)
@@ -69,7 +69,7 @@ impl DeployError {
     }
 }
 
-fn is_not_found(error: &kube::Error) -> bool {
+pub(crate) fn is_not_found(error: &kube::Error) -> bool {
     matches!(error, kube::Error::Api(status) if status.code == 404)
 }
 
@@ -169,6 +169,9 @@ pub struct Cluster {
     client: Client,
     prefix: String,
     kinds: Mutex<HashMap<GroupVersionKind, (ApiResource, Scope)>>,
+    /// Namespaces never listed as previews nor deleted, whatever their labels (the bot's own:
+    /// `preview-bot` sits inside the default prefix `preview-`).
+    protected: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Cluster {
@@ -177,7 +180,23 @@ impl Cluster {
             client,
             prefix: namespace_prefix.to_string(),
             kinds: Mutex::new(HashMap::new()),
+            protected: Mutex::new(std::collections::BTreeSet::new()),
         }
+    }
+
+    /// Never list or delete `namespace` (the bot's own), even if it looks like a preview's.
+    pub fn protect(&self, namespace: &str) {
+        self.protected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(namespace.to_string());
+    }
+
+    fn is_protected(&self, namespace: &str) -> bool {
+        self.protected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(namespace)
     }
 
     pub fn client(&self) -> &Client {
@@ -232,7 +251,8 @@ impl Cluster {
             .map_err(|e| DeployError::kube("list preview namespaces", e))?;
         let mut inventory = Inventory::default();
         for namespace in list.items {
-            if !namespace.name_any().starts_with(&self.prefix) {
+            let name = namespace.name_any();
+            if !name.starts_with(&self.prefix) || self.is_protected(&name) {
                 continue;
             }
             match PreviewRecord::from_namespace(&namespace, &self.prefix) {
@@ -747,7 +767,10 @@ impl Cluster {
         else {
             return Ok(Teardown::AlreadyGone);
         };
-        if !is_managed(&existing) || !ns.as_str().starts_with(&self.prefix) {
+        if !is_managed(&existing)
+            || !ns.as_str().starts_with(&self.prefix)
+            || self.is_protected(ns.as_str())
+        {
             return Err(DeployError::NotManaged(ns.to_string()));
         }
         match self

@@ -31,6 +31,19 @@ async fn every_applied_object_passes_strict_schema_validation() {
     // The kustomize app with its postgres and redis dependencies.
     world.slack_command(CHANNEL, "U0DEV", "up shop#7").await;
     world.settle().await;
+    // The kill switch's state ConfigMap (created, then replaced) and audit Events.
+    world
+        .slack_command(
+            OPS_CHANNEL,
+            ONCALL_USER,
+            "kill-switch on drill --scale-to-zero",
+        )
+        .await;
+    world.settle().await;
+    world
+        .slack_command(OPS_CHANNEL, ONCALL_USER, "kill-switch off --restore")
+        .await;
+    world.settle().await;
 
     let Some(kube) = &world.kube else {
         eprintln!(
@@ -38,11 +51,25 @@ async fn every_applied_object_passes_strict_schema_validation() {
         );
         return;
     };
+    // Server-side applies, and whole objects created or replaced (state, audit Events).
     let applied: Vec<_> = kube
         .requests()
         .into_iter()
-        .filter(|r| r.method == "PATCH" && r.content_type.contains("apply-patch"))
+        .filter(|r| {
+            (r.method == "PATCH" && r.content_type.contains("apply-patch"))
+                || ((r.method == "POST" || r.method == "PUT")
+                    && serde_json::from_str::<serde_json::Value>(&r.body)
+                        .is_ok_and(|b| b.get("kind").is_some_and(|k| k != "DeleteOptions")))
+        })
         .collect();
+    for kind in ["ConfigMap", "Event"] {
+        assert!(
+            applied
+                .iter()
+                .any(|r| r.body.contains(&format!("\"kind\":\"{kind}\""))),
+            "a {kind} was written"
+        );
+    }
     assert!(
         applied.iter().any(|r| r.path.ends_with("/statefulsets/db"))
             && applied

@@ -12,6 +12,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use preview_commands::Action;
+use preview_deploy::ops::AuditOutcome;
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -203,6 +204,7 @@ fn pull_request(bot: &Arc<Bot>, event: PullRequestEvent) -> Response {
     };
     let engine = bot.engine.clone();
     let sha = event.pull_request.head.sha;
+    let audit_action = format!("pull_request {}", event.action);
     bot.background.spawn(async move {
         for preview in &previews {
             let outcome = match step {
@@ -216,10 +218,25 @@ fn pull_request(bot: &Arc<Bot>, event: PullRequestEvent) -> Response {
                 }
                 Step::Down => engine.down(preview, &origin, true).await,
             };
-            // Refusals (closed PR, limits) are said on the PR; successes show in the sticky comment.
-            if let Some(outcome) = outcome
-                && !outcome.ok
-            {
+            let Some(outcome) = outcome else { continue };
+            let audit_outcome = if outcome.ok {
+                AuditOutcome::Succeeded
+            } else {
+                AuditOutcome::Refused
+            };
+            engine
+                .audit
+                .record(
+                    &origin,
+                    &audit_action,
+                    &preview.id().to_string(),
+                    audit_outcome,
+                    &outcome.text,
+                )
+                .await;
+            // Refusals (closed PR, limits, kill switch) are said on the PR; successes show in
+            // the sticky comment.
+            if !outcome.ok {
                 engine.notifier.reply(&origin, &outcome.text).await;
             }
         }
@@ -285,7 +302,11 @@ fn issue_comment(bot: &Arc<Bot>, event: IssueCommentEvent) -> Response {
                 };
             let answers_in_comment = matches!(
                 command.action,
-                Action::Status | Action::Help { .. } | Action::List { .. } | Action::Logs { .. }
+                Action::Status
+                    | Action::Help { .. }
+                    | Action::List { .. }
+                    | Action::Logs { .. }
+                    | Action::KillSwitch(_)
             );
             let outcomes = dispatch::execute(&engine, &command, &previews, &origin).await;
             for outcome in &outcomes {

@@ -1,6 +1,7 @@
 //! HTTP ingress: Slack slash commands, GitHub webhooks and health. Signatures are verified on the
 //! raw body before anything is parsed; oversize bodies get 413.
 
+mod admin;
 mod github;
 mod slack;
 
@@ -16,6 +17,7 @@ pub fn router(bot: Arc<Bot>) -> Router {
     Router::new()
         .route("/slack/commands", post(slack::commands))
         .route("/github/webhook", post(github::webhook))
+        .route("/admin/kill-switch", post(admin::kill_switch))
         .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(bot)

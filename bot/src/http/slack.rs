@@ -69,7 +69,20 @@ pub(super) async fn commands(
         }
     };
     let config = &bot.engine.config;
-    if !config.slack.allowed_channels.is_empty()
+    let prefix = if form.command.starts_with('/') {
+        form.command.as_str()
+    } else {
+        "/preview"
+    };
+    let command = match preview_commands::parse_with(&form.text, &bot.engine.parse_options()) {
+        Ok(command) => command,
+        Err(e) => return ephemeral(e.render(prefix)),
+    };
+    // On-call reaches for the kill switch from wherever the incident is discussed; being on
+    // call is its gate, not the channel.
+    let kill_switch = matches!(command.action, Action::KillSwitch(_));
+    if !kill_switch
+        && !config.slack.allowed_channels.is_empty()
         && !config.slack.allowed_channels.contains(&form.channel_id)
     {
         return ephemeral(format!(
@@ -83,15 +96,6 @@ pub(super) async fn commands(
                 .join(", ")
         ));
     }
-    let prefix = if form.command.starts_with('/') {
-        form.command.as_str()
-    } else {
-        "/preview"
-    };
-    let command = match preview_commands::parse_with(&form.text, &bot.engine.parse_options()) {
-        Ok(command) => command,
-        Err(e) => return ephemeral(e.render(prefix)),
-    };
     if let Action::Help { topic } = &command.action {
         return ephemeral(preview_commands::help(topic.as_deref(), prefix));
     }

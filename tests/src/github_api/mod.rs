@@ -312,6 +312,8 @@ pub(crate) struct GitHubState {
     /// key: (lower-case `owner/repo`, lower-case user) -> role
     pub(crate) permissions: BTreeMap<(String, String), String>,
     pub(crate) default_role: String,
+    /// (org, team slug, user), all lower-case -> membership state (`active` or `pending`)
+    pub(crate) team_members: BTreeMap<(String, String, String), String>,
     pub(crate) next_id: u64,
 }
 
@@ -424,6 +426,7 @@ impl FakeGitHub {
                 check_runs: BTreeMap::new(),
                 permissions: BTreeMap::new(),
                 default_role: "none".to_string(),
+                team_members: BTreeMap::new(),
                 next_id: 1000,
             }),
             url: format!("http://{bound}"),
@@ -634,6 +637,19 @@ impl FakeGitHub {
         state.permissions.insert(
             (repo_key(owner, repo), user.to_ascii_lowercase()),
             role.to_string(),
+        );
+    }
+
+    /// Makes `user` a member of the team `org/slug`, `active` or `pending` (an invitation not
+    /// yet accepted), answered by `GET /orgs/{org}/teams/{slug}/memberships/{user}`.
+    pub fn add_team_member(&self, org: &str, slug: &str, user: &str, membership_state: &str) {
+        self.state().team_members.insert(
+            (
+                org.to_ascii_lowercase(),
+                slug.to_ascii_lowercase(),
+                user.to_ascii_lowercase(),
+            ),
+            membership_state.to_string(),
         );
     }
 

@@ -224,6 +224,29 @@ fn route(inner: &Inner, incoming: &Incoming) -> Response {
             }
             access_token(&mut state, id)
         }
+        ["orgs", org, "installation"] if method == Method::GET => {
+            let Caller::App = caller else {
+                return jwt_required();
+            };
+            match state.installation_for(org) {
+                Some(id) => ok(&installation_json(&inner.url, &state, id, org)),
+                None => not_found(),
+            }
+        }
+        ["orgs", org, "teams", slug, "memberships", user] if method == Method::GET => {
+            if let Caller::App = caller {
+                return gh_error(
+                    StatusCode::FORBIDDEN,
+                    "Resource not accessible by integration",
+                );
+            }
+            if let Caller::Installation { id, .. } = &caller
+                && state.installation_for(org) != Some(*id)
+            {
+                return not_found();
+            }
+            team_membership(&inner.url, &state, org, slug, user)
+        }
         ["repos", owner, repo, rest @ ..] => {
             if let Caller::App = caller {
                 if rest == ["installation"] && method == Method::GET {
@@ -1364,6 +1387,24 @@ fn permission(state: &GitHubState, owner: &str, repo: &str, user: &str) -> Respo
     v["role_name"] = json!(role);
     v["user"] = user_json(user, login_id(user));
     ok(&v)
+}
+
+/// `GET /orgs/{org}/teams/{slug}/memberships/{user}`: 200 with role and state for a member
+/// (active or pending), 404 for anyone else or an unknown team (GitHub's documented answers).
+fn team_membership(base: &str, state: &GitHubState, org: &str, slug: &str, user: &str) -> Response {
+    let key = (
+        org.to_ascii_lowercase(),
+        slug.to_ascii_lowercase(),
+        user.to_ascii_lowercase(),
+    );
+    match state.team_members.get(&key) {
+        Some(membership_state) => ok(&json!({
+            "url": format!("{}/teams/{}/memberships/{}", base.trim_end_matches('/'), login_id(slug), url_login(user)),
+            "role": "member",
+            "state": membership_state,
+        })),
+        None => not_found(),
+    }
 }
 
 // ---- GitHub App ----------------------------------------------------------------------------

@@ -48,6 +48,13 @@ pub const CRASH_COMMAND: &str =
 /// A commit whose manifests dropped the ConfigMap (and its use): a redeploy prunes it.
 pub const PRUNED_SHA: &str = "c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0";
 pub const CHANNEL: &str = "C0HELLO";
+/// Where kill-switch uses are announced.
+pub const OPS_CHANNEL: &str = "C0OPS";
+/// On call by name, through a Slack user group, and through a GitHub team.
+pub const ONCALL_USER: &str = "U0ONCALL1";
+pub const ONCALL_GROUP: &str = "S0ONCALL";
+pub const ONCALL_TEAM: &str = "sre";
+pub const ADMIN_TOKEN: &str = "admin-token-for-tests-0123456789";
 pub const URL: &str = "https://hello-pr-2.preview.example.com";
 /// Set to a kubeconfig path to run the scenarios against a real cluster (kind, ...) instead of
 /// the simulated one; Slack and GitHub stay fakes.
@@ -157,6 +164,15 @@ pub fn shop_tree(image: &str) -> Vec<(String, Vec<u8>)> {
 pub const SHARED_NAMESPACE: &str = "ci-shared";
 pub const SHARED_SECRET: &str = "registry-token";
 
+/// Creates a plain namespace if missing (the bot's own, which its install manifests create).
+async fn create_namespace(client: &kube::Client, name: &str) {
+    use k8s_openapi::api::core::v1::Namespace;
+    let namespaces: kube::Api<Namespace> = kube::Api::all(client.clone());
+    let namespace =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
+    let _ = namespaces.create(&Default::default(), &namespace).await;
+}
+
 /// Creates the shared namespace and Secret if missing (tests may share a real cluster).
 async fn seed_shared_secret(client: &kube::Client) {
     use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -197,12 +213,19 @@ pub fn config_text(
         r#"
 [bot]
 public_url = "https://preview-bot.example.com"
+namespace = "{prefix}bot"
 namespace_prefix = "{prefix}"
 max_previews = 2
 
 [slack]
 api_url = "{slack_api}"
 allowed_channels = ["{CHANNEL}", "C0OTHER"]
+ops_channel = "{OPS_CHANNEL}"
+
+[oncall]
+slack_users = ["{ONCALL_USER}"]
+slack_usergroups = ["{ONCALL_GROUP}"]
+github_teams = ["{OWNER}/{ONCALL_TEAM}"]
 
 [github]
 api_url = "{github_api}"
@@ -311,6 +334,7 @@ impl World {
             }
         };
         seed_shared_secret(&client).await;
+        create_namespace(&client, &format!("{prefix}bot")).await;
         let manifest = APP_MANIFEST.replace("IMAGE", image);
         let unpullable = APP_MANIFEST.replace("IMAGE", UNPULLABLE_IMAGE);
         let hostile = format!("{manifest}{HOSTILE_EXTRA}");
@@ -350,6 +374,10 @@ impl World {
         .await;
         github.add_installation(github_api::GITHUB_INSTALLATION_ID, OWNER);
         github.add_repo(OWNER, REPO);
+        // The published payloads' sender maintains the repositories.
+        for repo in [REPO, PAYMENTS_REPO, SHOP_REPO] {
+            github.set_permission(OWNER, repo, "Codertocat", "write");
+        }
         for (sha, text) in [
             (HEAD_SHA, &manifest),
             (SECOND_SHA, &manifest),
@@ -465,11 +493,14 @@ impl World {
             SourceProvider::GitHub(github_api),
             notifier,
         ));
-        let bot = Arc::new(Bot::new(
-            engine,
-            Some(Secret::new(SLACK_SIGNING_SECRET)),
-            Some(Secret::new(GITHUB_WEBHOOK_SECRET)),
-        ));
+        let bot = Arc::new(
+            Bot::new(
+                engine,
+                Some(Secret::new(SLACK_SIGNING_SECRET)),
+                Some(Secret::new(GITHUB_WEBHOOK_SECRET)),
+            )
+            .with_admin_token(Some(Secret::new(ADMIN_TOKEN))),
+        );
         let router = bot_http::router(bot.clone());
         World {
             kube,

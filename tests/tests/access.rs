@@ -1,0 +1,451 @@
+//! Who may do what (SPEC sections 7 and 8): authorization on Slack and GitHub, the on-call kill
+//! switch with its admin endpoint, and the audit log. Same world as the scenarios: the bot's
+//! real router and clients against the fake Kubernetes, Slack and GitHub servers.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use axum::body::Body;
+use http::StatusCode;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::events::v1::Event;
+use preview_bot::notify::reaction;
+use preview_deploy::labels::annotations;
+use preview_testkit::slack_api::SlashCommand;
+use serde_json::{Value, json};
+use support::*;
+
+/// A slash command whose delayed answers (through `response_url`) are returned, joined.
+async fn slack(world: &World, channel: &str, user: &str, text: &str) -> String {
+    let id = format!("{user}-{}", world.slack.calls().len());
+    let mut command = SlashCommand::new(channel, user, text);
+    command.response_url = world.slack.response_url(&id);
+    let (status, ack) = world
+        .slack_signed(
+            &command,
+            chrono::Utc::now().timestamp(),
+            SLACK_SIGNING_SECRET,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ack}");
+    world.settle().await;
+    let mut texts = vec![ack["text"].as_str().unwrap_or_default().to_string()];
+    texts.extend(
+        world
+            .slack
+            .responses(&id)
+            .iter()
+            .map(|r| r["text"].as_str().unwrap_or_default().to_string()),
+    );
+    texts.join("\n")
+}
+
+/// A PR comment by `login`; returns the bot's new comments on the PR and the reactions.
+async fn comment(world: &World, id: u64, login: &str, text: &str) -> (String, Vec<String>) {
+    let before = world.bot_comments().len();
+    let mut payload = pr_comment_payload(id, text);
+    payload["comment"]["user"]["login"] = login.into();
+    payload["sender"]["login"] = login.into();
+    world.github.add_comment(OWNER, REPO, PR, id, login, text);
+    let (status, _) = world.github_event("issue_comment", &payload).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    world.settle().await;
+    let replies = world.bot_comments()[before..]
+        .iter()
+        .map(|c| c.body.clone())
+        .collect::<Vec<_>>()
+        .join("\n");
+    (replies, world.github.reactions(id))
+}
+
+async fn admin(world: &World, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+    let mut request =
+        http::Request::post("/admin/kill-switch").header("content-type", "application/json");
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let (status, text) = world
+        .send(request.body(Body::from(body.to_string())).unwrap())
+        .await;
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+fn bot_namespace(world: &World) -> String {
+    world.bot.engine.config.bot.namespace.clone()
+}
+
+async fn kill_switch_map(world: &World) -> Option<ConfigMap> {
+    let api: kube::Api<ConfigMap> =
+        kube::Api::namespaced(world.client.clone(), &bot_namespace(world));
+    api.get_opt("preview-bot-state").await.unwrap()
+}
+
+async fn audit_events(world: &World) -> Vec<Event> {
+    let api: kube::Api<Event> = kube::Api::namespaced(world.client.clone(), &bot_namespace(world));
+    api.list(&kube::api::ListParams::default().labels("preview-bot.dev/audit=true"))
+        .await
+        .unwrap()
+        .items
+}
+
+fn audit_actions(events: &[Event]) -> Vec<(String, String, String)> {
+    let mut entries: Vec<_> = events
+        .iter()
+        .map(|e| {
+            let a = e.metadata.annotations.clone().unwrap_or_default();
+            (
+                e.event_time
+                    .as_ref()
+                    .map(|t| t.0.to_string())
+                    .unwrap_or_default(),
+                a.get("preview-bot.dev/audit-actor")
+                    .cloned()
+                    .unwrap_or_default(),
+                a.get("preview-bot.dev/audit-action")
+                    .cloned()
+                    .unwrap_or_default(),
+                e.reason.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    entries.sort();
+    entries
+        .into_iter()
+        .map(|(_, actor, action, reason)| (actor, action, reason))
+        .collect()
+}
+
+async fn hello_replicas(world: &World) -> i32 {
+    let api: kube::Api<Deployment> = kube::Api::namespaced(world.client.clone(), &world.ns);
+    api.get("hello")
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .replicas
+        .unwrap_or(1)
+}
+
+#[tokio::test]
+async fn the_kill_switch_is_for_on_call_only() {
+    let world = World::start().await;
+    let writes = world.kube_writes();
+    let answer = slack(&world, CHANNEL, "U0DEV", "kill-switch on \"INC-1\"").await;
+    assert!(
+        answer.contains("on-call only")
+            && answer.contains("slack:U0DEV")
+            && answer.contains(ONCALL_USER),
+        "{answer}"
+    );
+    // Codertocat may write to the repository but is on no on-call list.
+    let (reply, reactions) = comment(&world, 9001, "Codertocat", "/preview kill-switch on").await;
+    assert!(reply.contains("on-call only"), "{reply}");
+    assert!(
+        reactions.contains(&reaction::FAILURE.to_string()),
+        "{reactions:?}"
+    );
+    assert!(
+        kill_switch_map(&world).await.is_none(),
+        "nothing was frozen"
+    );
+    if let Some(before) = writes {
+        // Only the two audit Events of the refusals were written.
+        assert_eq!(world.kube_writes().unwrap() - before, 2);
+    }
+    let denied = audit_actions(&audit_events(&world).await);
+    assert_eq!(
+        denied,
+        [
+            (
+                "slack:U0DEV".to_string(),
+                "kill-switch on INC-1".to_string(),
+                "Denied".to_string()
+            ),
+            (
+                "Codertocat".to_string(),
+                "kill-switch on".to_string(),
+                "Denied".to_string()
+            ),
+        ]
+    );
+    // Reading the switch is for everyone.
+    let status = slack(&world, CHANNEL, "U0DEV", "kill-switch status").await;
+    assert!(status.contains("Kill switch: off."), "{status}");
+}
+
+#[tokio::test]
+async fn on_call_freezes_and_a_label_deploy_is_refused_with_the_reason() {
+    let world = World::start().await;
+    // On call through the Slack user group, typed in the ops channel (not an allowed channel).
+    world
+        .slack
+        .set_usergroup_members(ONCALL_GROUP, ["U0RESPONDER"]);
+    let answer = slack(
+        &world,
+        OPS_CHANNEL,
+        "U0RESPONDER",
+        "kill-switch on \"INC-123 db failover\"",
+    )
+    .await;
+    assert!(answer.contains("Kill switch ON"), "{answer}");
+    let announced = world.slack.messages(OPS_CHANNEL);
+    assert!(
+        announced
+            .iter()
+            .any(|m| m.text.contains("INC-123 db failover")),
+        "{announced:?}"
+    );
+
+    world.label_at(HEAD_SHA).await;
+    assert!(world.preview().await.is_none(), "nothing was deployed");
+    let refusal = world.bot_comments().last().unwrap().body.clone();
+    assert!(
+        refusal.contains("frozen by the kill switch")
+            && refusal.contains("slack:U0RESPONDER")
+            && refusal.contains("INC-123 db failover")
+            && refusal.contains("kill-switch off"),
+        "{refusal}"
+    );
+    // A Slack `up` is refused the same way, and `status` shows who froze it and the audit log.
+    let up = slack(&world, CHANNEL, "U0DEV", "up hello#2").await;
+    assert!(up.contains("frozen by the kill switch"), "{up}");
+    let status = slack(&world, CHANNEL, "U0DEV", "kill-switch status").await;
+    assert!(
+        status.contains("*ON*")
+            && status.contains("slack:U0RESPONDER")
+            && status.contains("Recent actions"),
+        "{status}"
+    );
+    assert!(status.contains("pull_request labeled"), "{status}");
+
+    // Lifting it lets the same label deploy.
+    let off = slack(&world, OPS_CHANNEL, ONCALL_USER, "kill-switch off").await;
+    assert!(off.contains("Kill switch OFF"), "{off}");
+    world.label_at(HEAD_SHA).await;
+    let ns = world
+        .preview()
+        .await
+        .expect("deployed after the switch was lifted");
+    assert_eq!(
+        World::annotation(&ns, annotations::PHASE).as_deref(),
+        Some("ready")
+    );
+}
+
+#[tokio::test]
+async fn scale_to_zero_then_restore_brings_back_the_recorded_counts() {
+    let world = World::start().await;
+    world.label_at(HEAD_SHA).await;
+    let running = hello_replicas(&world).await;
+    assert!(running > 0);
+    let on = slack(
+        &world,
+        OPS_CHANNEL,
+        ONCALL_USER,
+        "kill-switch on INC-7 --scale-to-zero",
+    )
+    .await;
+    assert!(
+        on.contains("Scaled 1 workload(s) in 1 preview(s) to zero"),
+        "{on}"
+    );
+    assert_eq!(hello_replicas(&world).await, 0);
+    let state = kill_switch_map(&world).await.unwrap();
+    let stored = &state.data.unwrap()["kill-switch"];
+    assert!(stored.contains("\"level\":\"scale-to-zero\""), "{stored}");
+
+    // A team member on GitHub lifts it from a PR comment.
+    world
+        .github
+        .add_team_member(OWNER, ONCALL_TEAM, "octo-sre", "active");
+    let (reply, reactions) = comment(
+        &world,
+        9100,
+        "octo-sre",
+        "/preview kill-switch off --restore",
+    )
+    .await;
+    assert!(
+        reply.contains("Kill switch OFF") && reply.contains("Restored 1 workload(s)"),
+        "{reply}"
+    );
+    assert!(
+        reactions.contains(&reaction::SUCCESS.to_string()),
+        "{reactions:?}"
+    );
+    assert_eq!(hello_replicas(&world).await, running);
+    let state = kill_switch_map(&world).await.unwrap();
+    assert!(state.data.unwrap()["kill-switch"].contains("\"scaled\":{}"));
+
+    // A pending team invitation is not membership.
+    world
+        .github
+        .add_team_member(OWNER, ONCALL_TEAM, "invited", "pending");
+    let (reply, _) = comment(&world, 9101, "invited", "/preview kill-switch on").await;
+    assert!(reply.contains("on-call only"), "{reply}");
+}
+
+#[tokio::test]
+async fn teardown_needs_a_confirmation() {
+    let world = World::start().await;
+    world.label_at(HEAD_SHA).await;
+    assert!(world.preview().await.is_some());
+    // Install tooling may label the bot's own namespace like a preview's, and its default name
+    // `preview-bot` is inside the default prefix: it must survive a teardown of everything.
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::Api::all(world.client.clone());
+    namespaces
+        .patch(
+            &bot_namespace(&world),
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(
+                json!({"metadata": {"labels": {"app.kubernetes.io/managed-by": "preview-bot"}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let first = slack(
+        &world,
+        OPS_CHANNEL,
+        ONCALL_USER,
+        "kill-switch on INC-9 --teardown",
+    )
+    .await;
+    assert!(
+        first.contains("To confirm") && first.contains("hello#2"),
+        "{first}"
+    );
+    let ns = world
+        .preview()
+        .await
+        .expect("not deleted before the confirmation");
+    assert!(ns.metadata.deletion_timestamp.is_none());
+    let second = slack(
+        &world,
+        OPS_CHANNEL,
+        ONCALL_USER,
+        "kill-switch on INC-9 --teardown",
+    )
+    .await;
+    assert!(second.contains("Tore down 1 preview(s)"), "{second}");
+    world.wait_namespace_gone(&world.ns.clone()).await;
+    // The bot's own namespace and unmanaged ones are untouched.
+    let own = world.namespace(&bot_namespace(&world)).await.unwrap();
+    assert!(own.metadata.deletion_timestamp.is_none());
+    assert!(world.namespace(SHARED_NAMESPACE).await.is_some());
+}
+
+#[tokio::test]
+async fn a_reader_is_refused_and_an_owner_may_end_their_own_preview() {
+    let world = World::start().await;
+    world
+        .github
+        .set_permission(OWNER, REPO, "octo-reader", "read");
+    let writes = world.kube_writes();
+    let (reply, reactions) = comment(&world, 9200, "octo-reader", "/preview up").await;
+    assert!(
+        reply.contains("refused") && reply.contains("@octo-reader has `read` access"),
+        "{reply}"
+    );
+    assert!(
+        reactions.contains(&reaction::FAILURE.to_string()),
+        "{reactions:?}"
+    );
+    assert!(world.preview().await.is_none());
+    if let Some(before) = writes {
+        assert_eq!(
+            world.kube_writes().unwrap() - before,
+            1,
+            "only the audit Event"
+        );
+    }
+    // Reading is allowed.
+    let (reply, _) = comment(&world, 9201, "octo-reader", "/preview status").await;
+    assert!(reply.contains("hello#2"), "{reply}");
+
+    // Codertocat opened the PR: after losing write access they may still end their preview,
+    // but not redeploy it.
+    world.label_at(HEAD_SHA).await;
+    world
+        .github
+        .set_permission(OWNER, REPO, "Codertocat", "read");
+    let (reply, _) = comment(&world, 9202, "Codertocat", "/preview redeploy").await;
+    assert!(reply.contains("has `read` access"), "{reply}");
+    let (reply, reactions) = comment(&world, 9203, "Codertocat", "/preview down").await;
+    assert!(
+        reactions.contains(&reaction::SUCCESS.to_string()),
+        "{reply} {reactions:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_admin_endpoint_needs_its_token() {
+    let world = World::start().await;
+    let (status, body) = admin(&world, None, json!({"action": "on"})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (status, _) = admin(&world, Some("wrong"), json!({"action": "on"})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(kill_switch_map(&world).await.is_none());
+    let (status, body) = admin(&world, Some(ADMIN_TOKEN), json!({"action": "explode"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = admin(
+        &world,
+        Some(ADMIN_TOKEN),
+        json!({"action": "on", "mode": "teardown"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(kill_switch_map(&world).await.is_none(), "nothing changed");
+
+    let (status, body) = admin(
+        &world,
+        Some(ADMIN_TOKEN),
+        json!({"action": "on", "reason": "INC-42 from PagerDuty", "actor": "pagerduty"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["kill_switch"]["active"], true);
+    assert_eq!(body["kill_switch"]["by"], "admin:pagerduty");
+    let up = slack(&world, CHANNEL, "U0DEV", "up hello#2").await;
+    assert!(up.contains("INC-42 from PagerDuty"), "{up}");
+    let (status, body) = admin(&world, Some(ADMIN_TOKEN), json!({"action": "status"})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body["message"].as_str().unwrap().contains("*ON*"), "{body}");
+    let (status, body) = admin(&world, Some(ADMIN_TOKEN), json!({"action": "off"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["kill_switch"]["active"], false);
+}
+
+#[tokio::test]
+async fn every_action_is_in_the_audit_log() {
+    let world = World::start().await;
+    world.label_at(HEAD_SHA).await;
+    slack(&world, CHANNEL, "U0DEV", "point hello#2 payments=staging").await;
+    slack(&world, CHANNEL, "U0DEV", "status hello#2").await;
+    slack(&world, OPS_CHANNEL, ONCALL_USER, "kill-switch on drill").await;
+    slack(&world, CHANNEL, "U0DEV", "seed hello#2").await;
+    slack(&world, OPS_CHANNEL, ONCALL_USER, "kill-switch off").await;
+    slack(&world, CHANNEL, "U0DEV", "down hello#2").await;
+    let entries = audit_actions(&audit_events(&world).await);
+    let expected = [
+        ("Codertocat", "pull_request labeled", "Succeeded"),
+        ("slack:U0DEV", "point hello#2 payments=staging", "Succeeded"),
+        ("slack:U0ONCALL1", "kill-switch on drill", "Succeeded"),
+        ("slack:U0DEV", "seed hello#2", "Refused"),
+        ("slack:U0ONCALL1", "kill-switch off", "Succeeded"),
+        ("slack:U0DEV", "down hello#2", "Succeeded"),
+    ]
+    .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()));
+    assert_eq!(entries, expected, "status (a read) is not audited");
+    let events = audit_events(&world).await;
+    let event = &events[0];
+    assert_eq!(
+        event.reporting_controller.as_deref(),
+        Some("preview-bot.dev/preview-bot")
+    );
+    assert!(event.note.as_deref().unwrap_or_default().len() <= 1024);
+}
