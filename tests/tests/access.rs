@@ -449,3 +449,42 @@ async fn every_action_is_in_the_audit_log() {
     );
     assert!(event.note.as_deref().unwrap_or_default().len() <= 1024);
 }
+
+#[tokio::test]
+async fn slack_user_groups_restrict_changes_and_failures_refuse() {
+    let world =
+        World::start_configured(false, "\n[access]\nslack_usergroups = [\"S0PLATFORM\"]\n").await;
+    world
+        .slack
+        .set_usergroup_members("S0PLATFORM", ["U0MEMBER"]);
+    let writes = world.kube_writes();
+    // Slack failing to answer is a refusal, not a pass.
+    world
+        .slack
+        .inject_fault(preview_testkit::slack_api::Fault::new(
+            "usergroups.users.list",
+            1,
+            preview_testkit::slack_api::FaultResponse::Status(500),
+        ));
+    let failed = slack(&world, CHANNEL, "U0MEMBER", "up hello#2").await;
+    assert!(failed.contains("couldn't read the members"), "{failed}");
+    let refused = slack(&world, CHANNEL, "U0DEV", "up hello#2").await;
+    assert!(
+        refused.contains("<@U0DEV> is in none of the user groups")
+            && refused.contains("S0PLATFORM"),
+        "{refused}"
+    );
+    // Reading needs no membership.
+    let status = slack(&world, CHANNEL, "U0DEV", "status hello#2").await;
+    assert!(status.contains("hello#2"), "{status}");
+    if let Some(before) = writes {
+        assert_eq!(
+            world.kube_writes().unwrap() - before,
+            2,
+            "only the audit Events"
+        );
+    }
+    assert!(world.preview().await.is_none());
+    let ok = slack(&world, CHANNEL, "U0MEMBER", "up hello#2").await;
+    assert!(ok.contains("is ready"), "{ok}");
+}

@@ -301,6 +301,11 @@ impl World {
     /// `github_app`: the bot authenticates as a GitHub App (JWT -> installation token) instead
     /// of with a token.
     pub async fn start_with(github_app: bool) -> World {
+        World::start_configured(github_app, "").await
+    }
+
+    /// `extra_config`: TOML tables appended to the scenario config (e.g. `[access]`).
+    pub async fn start_configured(github_app: bool, extra_config: &str) -> World {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let (kube, client, prefix, image, image_template) = match std::env::var_os(REAL_CLUSTER_ENV)
         {
@@ -461,7 +466,8 @@ impl World {
 
         let config = Arc::new(
             Config::parse(
-                &config_text(&slack.api_url(), &github.url(), &prefix, image_template),
+                &(config_text(&slack.api_url(), &github.url(), &prefix, image_template)
+                    + extra_config),
                 "scenario.toml",
             )
             .unwrap(),
