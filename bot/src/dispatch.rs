@@ -51,6 +51,17 @@ pub fn resolve(
         }
     };
     match (target, implied) {
+        (Some(Target::Many(targets)), _) => {
+            let mut previews: Vec<PreviewRef> = Vec::new();
+            for target in targets {
+                for preview in resolve(config, Some(target), implied)? {
+                    if !previews.contains(&preview) {
+                        previews.push(preview);
+                    }
+                }
+            }
+            Ok(previews)
+        }
         (Some(Target::AppPr { app, pr }), _) => {
             let name = app.as_str();
             let app_config = config
@@ -336,6 +347,23 @@ manifests = { dir = "deploy" }
             Ok(vec!["api:acme/shop#7".into(), "web:acme/shop#7".into()])
         );
         assert_eq!(run("up web", Some(&pr)), Ok(vec!["web:acme/shop#7".into()]));
+        assert_eq!(
+            run("up web api", Some(&pr)),
+            Ok(vec!["web:acme/shop#7".into(), "api:acme/shop#7".into()])
+        );
+        assert_eq!(
+            run("down web#7 payments pr-3 acme/shop#7", None),
+            Ok(vec![
+                "web:acme/shop#7".into(),
+                "payments:acme/payments#3".into(),
+                "api:acme/shop#7".into()
+            ]),
+            "duplicates through a repository target are deployed once"
+        );
+        assert!(
+            run("up web payments", Some(&pr)).is_err(),
+            "every target must resolve"
+        );
     }
 
     #[test]

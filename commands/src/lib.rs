@@ -51,6 +51,9 @@ pub use names::{
 };
 pub use parser::{parse, parse_line, parse_line_with, parse_with};
 pub use route::{Destination, MAX_ROUTES, Route};
+
+/// The most TARGETs one command may name.
+pub const MAX_TARGETS: usize = 10;
 pub use spec::MAX_TAIL;
 
 /// The prefix of commands unless the config says otherwise.
@@ -184,6 +187,9 @@ pub enum Target {
     App { app: AppName },
     /// `collect@feature/login`: a preview of a branch, without a pull request.
     Branch { app: AppName, branch: String },
+    /// Several of the above at once (`up web api`, `down web#1 api#2`), each named once; never
+    /// nested, never fewer than two.
+    Many(Vec<Target>),
 }
 
 impl fmt::Display for Target {
@@ -193,6 +199,10 @@ impl fmt::Display for Target {
             Target::RepoPr { owner, repo, pr } => write!(f, "{owner}/{repo}#{pr}"),
             Target::App { app } => write!(f, "{app}"),
             Target::Branch { app, branch } => write!(f, "{app}@{branch}"),
+            Target::Many(targets) => {
+                let words: Vec<String> = targets.iter().map(Target::to_string).collect();
+                f.write_str(&words.join(" "))
+            }
         }
     }
 }

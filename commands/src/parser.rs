@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use crate::MAX_TARGETS;
 use crate::duration::parse_duration;
 use crate::error::{ErrorKind, UserError, nearest};
 use crate::lexer::{LexError, Token, normalize_dashes, quote, tokenize};
@@ -256,8 +257,42 @@ impl Parser<'_> {
                         continue;
                     }
                     let (target, used) = self.target(token, positionals.get(i + 1))?;
-                    values.target = Some(target);
                     i += used;
+                    if !arg.many || i == positionals.len() {
+                        values.target = Some(target);
+                        continue;
+                    }
+                    let mut targets = vec![target];
+                    while let Some(token) = positionals.get(i) {
+                        // A word that is no target is left for the extra-word check and its
+                        // suggestion (`up web 4h` -> `--ttl 4h`).
+                        let Ok((target, used)) = self.target(token, positionals.get(i + 1)) else {
+                            break;
+                        };
+                        if targets.contains(&target) {
+                            return Err(self.err(ErrorKind::BadTarget {
+                                command,
+                                word: target.to_string(),
+                                reason: "named twice".into(),
+                                suggestion: None,
+                            }));
+                        }
+                        if targets.len() == MAX_TARGETS {
+                            return Err(self.err(ErrorKind::BadTarget {
+                                command,
+                                word: token.text.clone(),
+                                reason: format!("at most {MAX_TARGETS} targets fit in one command"),
+                                suggestion: None,
+                            }));
+                        }
+                        targets.push(target);
+                        i += used;
+                    }
+                    values.target = Some(if targets.len() == 1 {
+                        targets.remove(0)
+                    } else {
+                        Target::Many(targets)
+                    });
                 }
                 ArgKind::Routes => {
                     let routes = self.routes(arg, &positionals[i..], &values)?;

@@ -115,6 +115,8 @@ pub(crate) struct ArgSpec {
     pub meta: &'static str,
     pub kind: ArgKind,
     pub required: bool,
+    /// Takes every remaining word (several TARGETs: `up web api`).
+    pub many: bool,
 }
 
 /// The values a command line carried, handed to the row's `build`.
@@ -291,12 +293,20 @@ const TARGET: ArgSpec = ArgSpec {
     meta: "TARGET",
     kind: ArgKind::Target,
     required: false,
+    many: false,
+};
+
+/// One or more TARGETs: commands that act on whole previews take several at once.
+const TARGETS: ArgSpec = ArgSpec {
+    meta: "TARGET...",
+    many: true,
+    ..TARGET
 };
 
 /// The defaults of a row, for `..ROW`.
 const ROW: CommandSpec = CommandSpec {
     name: "",
-    args: &[TARGET],
+    args: &[TARGETS],
     flags: &[],
     exclusive: &[],
     subcommands: &[],
@@ -390,6 +400,7 @@ pub(crate) static COMMANDS: &[CommandSpec] = &[
                 meta: "SVC=DEST",
                 kind: ArgKind::Routes,
                 required: true,
+                many: false,
             },
         ],
         summary: "route the preview's upstream services to other previews or staging",
@@ -417,6 +428,7 @@ pub(crate) static COMMANDS: &[CommandSpec] = &[
                 meta: "DATASET",
                 kind: ArgKind::Dataset,
                 required: false,
+                many: false,
             },
         ],
         summary: "run the app's seed job(s) in the preview, report the result and log tail",
@@ -443,6 +455,7 @@ pub(crate) static COMMANDS: &[CommandSpec] = &[
                 meta: "COMPONENT",
                 kind: ArgKind::Component,
                 required: false,
+                many: false,
             },
         ],
         flags: &[FlagSpec {
@@ -476,6 +489,7 @@ pub(crate) static COMMANDS: &[CommandSpec] = &[
                 meta: "DUR",
                 kind: ArgKind::Duration,
                 required: false,
+                many: false,
             },
         ],
         summary: "push the idle deadline out",
@@ -514,6 +528,7 @@ pub(crate) static COMMANDS: &[CommandSpec] = &[
                     meta: "REASON",
                     kind: ArgKind::Reason,
                     required: false,
+                    many: false,
                 }],
                 flags: &[
                     FlagSpec {
@@ -589,6 +604,7 @@ pub(crate) static COMMANDS: &[CommandSpec] = &[
             meta: "COMMAND",
             kind: ArgKind::Word,
             required: false,
+            many: false,
         }],
         summary: "all commands, or the usage of one",
         details: "Without COMMAND, lists all commands; with it, shows that command's usage \

@@ -15,6 +15,7 @@ fn describe(command: &Command) -> String {
         Some(Target::RepoPr { owner, repo, pr }) => format!("{owner}/{repo}#{pr}"),
         Some(Target::App { app }) => app.to_string(),
         Some(Target::Branch { app, branch }) => format!("{app}@{branch}"),
+        Some(Target::Many(targets)) => format!("{} targets", targets.len()),
         None => String::new(),
     };
     let action = match &command.action {

@@ -415,7 +415,8 @@ fn extra_words() {
             "{text}"
         );
     };
-    extra("down collect#1 collect#2", "collect#2", None);
+    extra("seed collect#1 demo more", "more", None);
+    extra("up collect#1 web 4h", "4h", Some("--ttl 4h"));
     extra("up collect#1 4h", "4h", Some("--ttl 4h"));
     extra("up collect 42", "42", Some("collect#42"));
     extra("list mine", "mine", Some("--mine"));

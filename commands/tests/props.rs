@@ -148,6 +148,30 @@ fn command() -> impl Strategy<Value = Command> {
             action: Action::KillSwitch(k),
             target: None
         }),
+        // Commands on whole previews take several targets, each once.
+        (
+            prop_oneof![
+                proptest::option::of(ttl()).prop_map(|ttl| Action::Up { ttl }),
+                Just(Action::Down),
+                Just(Action::Redeploy),
+                Just(Action::Status),
+                Just(Action::Pin),
+                Just(Action::Unpin),
+            ],
+            proptest::collection::vec(target(), 2..=10)
+        )
+            .prop_filter_map("distinct targets", |(action, mut targets)| {
+                let mut seen = Vec::new();
+                targets.retain(|t| {
+                    let new = !seen.contains(t);
+                    seen.push(t.clone());
+                    new
+                });
+                (targets.len() >= 2).then(|| Command {
+                    action,
+                    target: Some(Target::Many(targets)),
+                })
+            }),
         (any::<bool>(), proptest::option::of(app_name())).prop_map(|(mine, app)| Command {
             action: Action::List { mine, app },
             target: None

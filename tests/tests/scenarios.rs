@@ -1313,3 +1313,27 @@ async fn configured_secrets_are_copied_into_every_preview() {
         );
     }
 }
+
+#[tokio::test]
+async fn one_command_acts_on_several_previews() {
+    let world = World::start().await;
+    let up = slack_answer(&world, "up hello#2 shop#7", "multi-up").await;
+    assert!(
+        up.contains("hello#2") && up.contains("shop#7"),
+        "both previews answer: {up}"
+    );
+    let prefix = &world.bot.engine.config.bot.namespace_prefix;
+    for ns in [world.ns.clone(), format!("{prefix}shop-pr-{SHOP_PR}")] {
+        let namespace = world.namespace(&ns).await.expect("deployed");
+        assert_eq!(
+            World::annotation(&namespace, annotations::PHASE).as_deref(),
+            Some("ready"),
+            "{ns}"
+        );
+    }
+    let status = slack_answer(&world, "status shop#7 hello pr-2", "multi-status").await;
+    assert!(
+        status.contains("shop#7") && status.contains("hello#2"),
+        "{status}"
+    );
+}
