@@ -167,7 +167,7 @@ fn command() -> impl Strategy<Value = Command> {
                     seen.push(t.clone());
                     new
                 });
-                (targets.len() >= 2).then(|| Command {
+                (targets.len() >= 2).then_some(Command {
                     action,
                     target: Some(Target::Many(targets)),
                 })
