@@ -8,6 +8,7 @@ use crate::notify::{DeploymentState, Notifier};
 use crate::origin::Origin;
 use crate::policy::Policy;
 use crate::source::SourceProvider;
+use crate::supersede::{Ticket, Tickets};
 use crate::{messages, replies};
 use chrono::Utc;
 use preview_commands::{Destination, Route};
@@ -97,6 +98,8 @@ pub struct Engine {
     pub audit: Auditor,
     pub policy: Policy,
     locks: Mutex<HashMap<PreviewId, Arc<tokio::sync::Mutex<()>>>>,
+    /// The newest `up`/`down` per preview: an older running deploy stops for it.
+    tickets: Tickets,
     /// Previews with a seed running (a second one is refused, not queued).
     seeding: Mutex<std::collections::HashSet<PreviewId>>,
     deploy_slots: Semaphore,
@@ -129,6 +132,7 @@ impl Engine {
             source,
             notifier,
             locks: Mutex::new(HashMap::new()),
+            tickets: Tickets::default(),
             seeding: Mutex::new(std::collections::HashSet::new()),
             deploy_slots: Semaphore::new(slots),
         }
@@ -181,7 +185,13 @@ impl Engine {
         options: UpOptions,
     ) -> Option<Outcome> {
         let id = target.id();
+        let ticket = self.tickets.take(&id);
         let _guard = self.lock(&id).await;
+        if ticket.superseded() {
+            // A newer push or command came in while this one waited: that one deploys.
+            return (!options.only_if_exists)
+                .then(|| Outcome::ok(replies::superseded_before_start(&id)));
+        }
         let Some(app) = self.app(&target.app) else {
             return Some(Outcome::refused(replies::unknown_app(&target.app)));
         };
@@ -294,14 +304,29 @@ impl Engine {
         self.notifier.sync(&mut record).await;
         self.save_quietly(&record).await;
 
-        let result = match self.await_check(&mut record, app).await {
+        let result = match self.await_check(&mut record, app, &ticket).await {
             Ok(()) => {
                 let _slot = self.deploy_slots.acquire().await;
-                self.deploy(&mut record, &ctx, app).await
+                self.deploy(&mut record, &ctx, app, &ticket).await
             }
             Err(reason) => Err(reason),
         };
         record.last_activity = Utc::now();
+        if result.is_err() && ticket.superseded() {
+            let text = replies::superseded(&id, &sha);
+            record.message = None;
+            self.save_quietly(&record).await;
+            self.notifier.progress(&mut record, &text).await;
+            self.notifier
+                .deployment_state(
+                    &record,
+                    DeploymentState::Inactive,
+                    "Superseded by a newer request",
+                )
+                .await;
+            self.save_quietly(&record).await;
+            return Some(Outcome::ok(text));
+        }
         let outcome = match result {
             Ok(transformed) => {
                 record.phase = Phase::Ready;
@@ -361,6 +386,7 @@ impl Engine {
         record: &mut PreviewRecord,
         ctx: &PreviewContext,
         app: &AppConfig,
+        ticket: &Ticket,
     ) -> Result<Transformed, String> {
         let ns = record.namespace.clone();
         let timeout = self.config.ready_timeout();
@@ -408,12 +434,14 @@ impl Engine {
                     .apply(&ns, &objects)
                     .await
                     .map_err(|e| e.to_string())?;
-                self.cluster
-                    .wait_ready(&ns, &wave, timeout)
-                    .await
+                until_superseded(ticket, self.cluster.wait_ready(&ns, &wave, timeout))
+                    .await?
                     .map_err(|e| replies::dependencies_not_ready(&e))?;
                 applied.extend(wave);
             }
+        }
+        if ticket.superseded() {
+            return Err(SUPERSEDED.into());
         }
         let (owner, repo) = record.repo.split_once('/').unwrap_or((&record.repo, ""));
         let tree = self
@@ -476,16 +504,20 @@ impl Engine {
         if !pruned.is_empty() {
             tracing::info!(preview = %record.id, ?pruned, "pruned objects the new render no longer has");
         }
-        self.cluster
-            .wait_ready(&ns, &applied, timeout)
-            .await
+        until_superseded(ticket, self.cluster.wait_ready(&ns, &applied, timeout))
+            .await?
             .map_err(|e| e.to_string())?;
         Ok(transformed)
     }
 
     /// Waits for the app's `wait_for_check` on the record's commit to succeed (SPEC 4 step 2);
     /// the error names the check, its conclusion and its link.
-    async fn await_check(&self, record: &mut PreviewRecord, app: &AppConfig) -> Result<(), String> {
+    async fn await_check(
+        &self,
+        record: &mut PreviewRecord,
+        app: &AppConfig,
+        ticket: &Ticket,
+    ) -> Result<(), String> {
         let Some(name) = &app.wait_for_check else {
             return Ok(());
         };
@@ -523,7 +555,11 @@ impl Engine {
                     .progress(record, &replies::waiting_for_check(name, &record.head_sha))
                     .await;
             }
-            tokio::time::sleep(self.config.github.check_poll_interval.get()).await;
+            until_superseded(
+                ticket,
+                tokio::time::sleep(self.config.github.check_poll_interval.get()),
+            )
+            .await?;
         }
     }
 
@@ -564,6 +600,8 @@ impl Engine {
         quiet_if_missing: bool,
     ) -> Option<Outcome> {
         let id = target.id();
+        // A deploy running for this preview stops at its next safe point: `down` wins.
+        let _ticket = self.tickets.take(&id);
         let _guard = self.lock(&id).await;
         let ns = id.namespace(&self.config.bot.namespace_prefix);
         let mut record = match self.cluster.get_record(&ns).await {
@@ -944,6 +982,21 @@ impl Engine {
             }
             Err(e) => Outcome::refused(replies::cannot_list(&e)),
         }
+    }
+}
+
+/// The error of a deploy step stopped for a newer request (never shown: `up` reports the
+/// supersession itself).
+const SUPERSEDED: &str = "superseded by a newer request";
+
+/// Runs `step` unless a newer request arrives first.
+async fn until_superseded<T>(
+    ticket: &Ticket,
+    step: impl std::future::Future<Output = T>,
+) -> Result<T, String> {
+    tokio::select! {
+        out = step => Ok(out),
+        () = ticket.until_superseded() => Err(SUPERSEDED.into()),
     }
 }
 

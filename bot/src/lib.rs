@@ -18,6 +18,7 @@ pub mod replies;
 pub mod signature;
 pub mod slack;
 pub mod source;
+pub mod supersede;
 #[cfg(feature = "testdrive")]
 pub mod testdrive;
 

@@ -15,6 +15,17 @@ pub fn waiting_for_teardown(id: &dyn Display) -> String {
     format!("Preview {id} is still being torn down; waiting for it to finish…")
 }
 
+pub fn superseded_before_start(id: &dyn Display) -> String {
+    format!("A newer request for {id} came in while this one waited; the newer one is deployed.")
+}
+
+pub fn superseded(id: &dyn Display, sha: &str) -> String {
+    format!(
+        "Stopped deploying `{}` to {id}: a newer request takes over.",
+        short_sha(sha)
+    )
+}
+
 pub fn too_many_previews(id: &dyn Display, running: usize, limit: usize, prefix: &str) -> String {
     format!(
         "Cannot start {id}: {running} previews are running, the limit is {limit}. Tear one down with `{prefix} down APP#N`."

@@ -1337,3 +1337,94 @@ async fn one_command_acts_on_several_previews() {
         "{status}"
     );
 }
+
+/// The texts of the preview's Slack thread (root message first).
+fn thread_texts(world: &World) -> Vec<String> {
+    let messages = world.slack.messages(CHANNEL);
+    let Some(root) = messages.iter().find(|m| m.thread_ts.is_none()) else {
+        return Vec::new();
+    };
+    world
+        .slack
+        .thread(CHANNEL, &root.ts)
+        .into_iter()
+        .map(|m| m.text)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_push_during_a_deploy_supersedes_it() {
+    let world = World::start().await;
+    // This commit's pods never become ready: without supersession the deploy would wait for
+    // the whole ready timeout and fail.
+    world.github.set_head(OWNER, REPO, PR, BAD_IMAGE_SHA);
+    let mut labeled = labeled_payload();
+    labeled["pull_request"]["head"]["sha"] = BAD_IMAGE_SHA.into();
+    world.github_event("pull_request", &labeled).await;
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let pushed = std::time::Instant::now();
+    world.github.set_head(OWNER, REPO, PR, HEAD_SHA);
+    world
+        .github_event("pull_request", &push_payload(HEAD_SHA))
+        .await;
+    world.settle().await;
+    assert!(
+        pushed.elapsed() < std::time::Duration::from_secs(4),
+        "the newer commit did not wait for the older deploy's ready timeout"
+    );
+
+    let ns = world.preview().await.expect("namespace");
+    assert_eq!(
+        World::annotation(&ns, annotations::PHASE).as_deref(),
+        Some("ready")
+    );
+    assert_eq!(
+        World::annotation(&ns, annotations::HEAD_SHA).as_deref(),
+        Some(HEAD_SHA)
+    );
+    let thread = thread_texts(&world);
+    assert!(
+        thread
+            .iter()
+            .any(|t| t.contains("Stopped deploying `baadbaa`") && t.contains("newer request")),
+        "{thread:?}"
+    );
+    assert!(
+        !thread.iter().any(|t| t.contains("failed")),
+        "the superseded deploy is not reported as a failure: {thread:?}"
+    );
+    let deployments = world.github.deployments(OWNER, REPO);
+    let superseded = deployments
+        .iter()
+        .find(|d| d.sha == BAD_IMAGE_SHA)
+        .expect("a deployment for the first commit");
+    assert_eq!(
+        world
+            .github
+            .deployment_statuses(superseded.id)
+            .last()
+            .unwrap()
+            .state,
+        "inactive"
+    );
+}
+
+#[tokio::test]
+async fn a_down_during_a_deploy_wins() {
+    let world = World::start().await;
+    world.github.set_head(OWNER, REPO, PR, BAD_IMAGE_SHA);
+    let mut labeled = labeled_payload();
+    labeled["pull_request"]["head"]["sha"] = BAD_IMAGE_SHA.into();
+    world.github_event("pull_request", &labeled).await;
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let started = std::time::Instant::now();
+    let down = slack_answer(&world, "down hello#2", "down-during-deploy").await;
+    assert!(down.contains("torn down"), "{down}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "down did not wait for the deploy's ready timeout"
+    );
+    world.wait_namespace_gone(&world.ns.clone()).await;
+    let thread = thread_texts(&world);
+    assert!(!thread.iter().any(|t| t.contains("failed")), "{thread:?}");
+}
