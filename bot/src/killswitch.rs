@@ -241,6 +241,17 @@ async fn on(
     Outcome::ok(text)
 }
 
+/// Finishes a `--scale-to-zero` or `--teardown` a restart interrupted (both skip what is
+/// already done).
+pub async fn finish_interrupted(engine: &Engine, level: FreezeLevel) {
+    let text = match level {
+        FreezeLevel::Freeze => return,
+        FreezeLevel::ScaleToZero => scale_all(engine).await,
+        FreezeLevel::Teardown => teardown_all(engine, &Origin::Bot).await,
+    };
+    tracing::info!(result = %text, "kill switch: finished after a restart");
+}
+
 fn rank(level: FreezeLevel) -> u8 {
     match level {
         FreezeLevel::Freeze => 0,

@@ -14,6 +14,7 @@ pub mod messages;
 pub mod notify;
 pub mod origin;
 pub mod policy;
+pub mod recovery;
 pub mod replies;
 pub mod signature;
 pub mod slack;

@@ -183,6 +183,11 @@ async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.bot.listen))?;
     tracing::info!(listen = %config.bot.listen, apps = config.apps.len(), "preview-bot serving");
     let background = bot.background.clone();
+    // Previews a previous process left mid-deploy are finished from what the cluster records.
+    let engine = bot.engine.clone();
+    background.spawn(async move {
+        preview_bot::recovery::recover(&engine).await;
+    });
     axum::serve(listener, http::router(bot))
         .with_graceful_shutdown(shutdown_signal())
         .await?;

@@ -124,7 +124,7 @@ impl Notifier {
             }
             Origin::Console => self.console(text),
             // The admin endpoint answers in its HTTP response.
-            Origin::Admin { .. } => {}
+            Origin::Admin { .. } | Origin::Bot => {}
         }
     }
 

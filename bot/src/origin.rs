@@ -22,6 +22,8 @@ pub enum Origin {
     /// `POST /admin/kill-switch` with the admin token (a pager integration); `actor` is who the
     /// caller says it acts for.
     Admin { actor: String },
+    /// The bot on its own behalf: resuming work after a restart.
+    Bot,
 }
 
 impl Origin {
@@ -32,6 +34,7 @@ impl Origin {
             Origin::GitHub { actor, .. } => actor.clone(),
             Origin::Console => "console".into(),
             Origin::Admin { actor } => format!("admin:{actor}"),
+            Origin::Bot => "preview-bot".into(),
         }
     }
 
@@ -44,6 +47,7 @@ impl Origin {
             } => format!("github {owner}/{repo}#{pr}"),
             Origin::Console => "console".into(),
             Origin::Admin { .. } => "admin api".into(),
+            Origin::Bot => "preview-bot".into(),
         }
     }
 

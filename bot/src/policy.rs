@@ -88,7 +88,7 @@ impl Policy {
         match (requirement(action), origin) {
             // The terminal and the admin endpoint are trusted: they hold the kubeconfig or the
             // admin token.
-            (_, Origin::Console | Origin::Admin { .. }) => Ok(()),
+            (_, Origin::Console | Origin::Admin { .. } | Origin::Bot) => Ok(()),
             (Requirement::Anyone, _) => Ok(()),
             (Requirement::OnCall, _) => match self.is_oncall(origin).await? {
                 true => Ok(()),
@@ -230,7 +230,7 @@ impl Policy {
     pub async fn is_oncall(&self, origin: &Origin) -> Result<bool, String> {
         let oncall = &self.config.oncall;
         match origin {
-            Origin::Console | Origin::Admin { .. } => Ok(true),
+            Origin::Console | Origin::Admin { .. } | Origin::Bot => Ok(true),
             Origin::Slack { user, .. } => {
                 if oncall.slack_users.iter().any(|u| u == user) {
                     return Ok(true);

@@ -15,6 +15,13 @@ pub fn waiting_for_teardown(id: &dyn Display) -> String {
     format!("Preview {id} is still being torn down; waiting for it to finish…")
 }
 
+pub fn resuming(sha: &str) -> String {
+    format!(
+        "preview-bot restarted while deploying `{}`; resuming.",
+        short_sha(sha)
+    )
+}
+
 pub fn superseded_before_start(id: &dyn Display) -> String {
     format!("A newer request for {id} came in while this one waited; the newer one is deployed.")
 }

@@ -27,122 +27,154 @@ async fn send(client: &Client, request: http::Request<Full<Bytes>>) -> (u16, Str
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 
-#[tokio::test]
-async fn serve_deploys_on_a_signed_label_event_and_drains_on_sigterm() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let kube = FakeKube::start().await;
-    let github = FakeGitHub::start().await;
-    let slack = FakeSlack::start().await;
-    github.add_repo("Codertocat", "Hello-World");
-    github.add_pull(PullSpec::new(
-        "Codertocat",
-        "Hello-World",
-        2,
-        SHA,
-        "changes",
-        "Codertocat",
-    ));
-    github.add_commit_tree(
-        "Codertocat",
-        "Hello-World",
-        SHA,
-        vec![("deploy/app.yaml".into(), MANIFEST.as_bytes().to_vec())],
-    );
+/// The fakes, the config file and the kubeconfig a `serve` process is started with.
+struct Served {
+    kube: FakeKube,
+    _github: FakeGitHub,
+    _slack: FakeSlack,
+    dir: tempfile::TempDir,
+    port: u16,
+    client: Client,
+}
 
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, kube.kubeconfig_yaml()).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let config = dir.path().join("preview-bot.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[bot]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\n\
-             [slack]\napi_url = \"{}\"\n[github]\napi_url = \"{}\"\n[domains]\nbase = \"preview.example.com\"\n\
-             [apps.hello]\nrepo = \"Codertocat/Hello-World\"\nmanifests = {{ dir = \"deploy\" }}\n",
-            slack.api_url(),
-            github.url()
-        ),
-    )
-    .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_preview-bot"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env("KUBECONFIG", &kubeconfig)
-        .env("SLACK_SIGNING_SECRET", "slack-secret")
-        .env("SLACK_BOT_TOKEN", slack_api::SLACK_BOT_TOKEN)
-        .env("GITHUB_WEBHOOK_SECRET", SECRET)
-        .env("GITHUB_TOKEN", github_api::GITHUB_TOKEN)
-        .env_remove("GITHUB_APP_ID")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-
-    let client: Client =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build_http();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut healthy = false;
-    for _ in 0..100 {
-        let request = http::Request::get(format!("{base}/healthz"))
-            .body(Full::default())
+impl Served {
+    async fn new() -> Served {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let kube = FakeKube::start().await;
+        let github = FakeGitHub::start().await;
+        let slack = FakeSlack::start().await;
+        github.add_repo("Codertocat", "Hello-World");
+        github.add_pull(PullSpec::new(
+            "Codertocat",
+            "Hello-World",
+            2,
+            SHA,
+            "changes",
+            "Codertocat",
+        ));
+        github.add_commit_tree(
+            "Codertocat",
+            "Hello-World",
+            SHA,
+            vec![("deploy/app.yaml".into(), MANIFEST.as_bytes().to_vec())],
+        );
+        // The bot's own namespace, as its install manifests create it (audit log, state).
+        let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+            kube::Api::all(kube.client().await);
+        let own = serde_json::from_value(serde_json::json!({"metadata": {"name": "preview-bot"}}))
             .unwrap();
-        if let Ok(response) = client.request(request).await
-            && response.status() == 200
-        {
-            healthy = true;
-            break;
+        namespaces.create(&Default::default(), &own).await.unwrap();
+
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("kubeconfig"), kube.kubeconfig_yaml()).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        std::fs::write(
+            dir.path().join("preview-bot.toml"),
+            format!(
+                "[bot]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\n\
+                 [slack]\napi_url = \"{}\"\n[github]\napi_url = \"{}\"\n[domains]\nbase = \"preview.example.com\"\n\
+                 [apps.hello]\nrepo = \"Codertocat/Hello-World\"\nmanifests = {{ dir = \"deploy\" }}\n",
+                slack.api_url(),
+                github.url()
+            ),
+        )
+        .unwrap();
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http();
+        Served {
+            kube,
+            _github: github,
+            _slack: slack,
+            dir,
+            port,
+            client,
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(healthy, "serve never answered /healthz");
 
-    let mut payload = preview_testkit::fixtures::json("github/pull_request.labeled.json");
-    payload["label"]["name"] = "preview".into();
-    let body = serde_json::to_string(&payload).unwrap();
-    let mut request = http::Request::post(format!("{base}/github/webhook"));
-    for (name, value) in github_api::signed_webhook(SECRET, "pull_request", &body) {
-        request = request.header(name, value);
+    fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
     }
-    let (status, _) = send(
-        &client,
-        request.body(Full::new(Bytes::from(body.clone()))).unwrap(),
-    )
-    .await;
-    assert_eq!(status, 202);
 
-    let mut phase = None;
-    for _ in 0..150 {
-        phase = kube
+    /// Starts `preview-bot serve` and waits until it answers `/healthz`.
+    async fn spawn(&self) -> std::process::Child {
+        let child = Command::new(env!("CARGO_BIN_EXE_preview-bot"))
+            .args(["serve", "--config"])
+            .arg(self.dir.path().join("preview-bot.toml"))
+            .env("KUBECONFIG", self.dir.path().join("kubeconfig"))
+            .env("SLACK_SIGNING_SECRET", "slack-secret")
+            .env("SLACK_BOT_TOKEN", slack_api::SLACK_BOT_TOKEN)
+            .env("GITHUB_WEBHOOK_SECRET", SECRET)
+            .env("GITHUB_TOKEN", github_api::GITHUB_TOKEN)
+            .env_remove("GITHUB_APP_ID")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        for _ in 0..100 {
+            let request = http::Request::get(format!("{}/healthz", self.base()))
+                .body(Full::default())
+                .unwrap();
+            if let Ok(response) = self.client.request(request).await
+                && response.status() == 200
+            {
+                return child;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("serve never answered /healthz");
+    }
+
+    /// The signed `labeled` delivery with the trigger label.
+    fn labeled(&self, secret: &str) -> http::Request<Full<Bytes>> {
+        let mut payload = preview_testkit::fixtures::json("github/pull_request.labeled.json");
+        payload["label"]["name"] = "preview".into();
+        let body = serde_json::to_string(&payload).unwrap();
+        let mut request = http::Request::post(format!("{}/github/webhook", self.base()));
+        for (name, value) in github_api::signed_webhook(secret, "pull_request", &body) {
+            request = request.header(name, value);
+        }
+        request.body(Full::new(Bytes::from(body))).unwrap()
+    }
+
+    fn phase(&self) -> Option<String> {
+        self.kube
             .object("v1", "Namespace", None, "preview-hello-pr-2")
             .and_then(|ns| {
                 ns["metadata"]["annotations"]["preview-bot.dev/phase"]
                     .as_str()
                     .map(str::to_string)
-            });
-        if phase.as_deref() == Some("ready") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+            })
     }
-    assert_eq!(phase.as_deref(), Some("ready"));
+
+    async fn wait_for_phase(&self, wanted: &str) -> Option<String> {
+        for _ in 0..150 {
+            if self.phase().as_deref() == Some(wanted) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.phase()
+    }
+}
+
+#[tokio::test]
+async fn serve_deploys_on_a_signed_label_event_and_drains_on_sigterm() {
+    let served = Served::new().await;
+    let child = served.spawn().await;
+    let (status, _) = send(&served.client, served.labeled(SECRET)).await;
+    assert_eq!(status, 202);
+    assert_eq!(
+        served.wait_for_phase("ready").await.as_deref(),
+        Some("ready")
+    );
 
     // A wrong signature over real HTTP is refused.
-    let mut forged = http::Request::post(format!("{base}/github/webhook"));
-    for (name, value) in github_api::signed_webhook("nope", "pull_request", &body) {
-        forged = forged.header(name, value);
-    }
-    assert_eq!(
-        send(&client, forged.body(Full::new(Bytes::from(body))).unwrap())
-            .await
-            .0,
-        401
-    );
+    assert_eq!(send(&served.client, served.labeled("nope")).await.0, 401);
 
     let terminated = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -160,4 +192,80 @@ async fn serve_deploys_on_a_signed_label_event_and_drains_on_sigterm() {
     );
     let logs = String::from_utf8_lossy(&status.stderr);
     assert!(logs.contains("preview-bot serving"), "{logs}");
+}
+
+/// The bot killed (SIGKILL, no draining) at several points of a deploy, restarted each time:
+/// the restarted process finishes the preview from what the cluster recorded, once.
+#[tokio::test]
+async fn serve_killed_mid_deploy_converges_after_restarts() {
+    use preview_testkit::kube_api::{Fault, FaultResponse};
+    let served = Served::new().await;
+    let ns_path = "/namespaces/preview-hello-pr-2";
+    // Where each run hangs until it is killed: applying the app, then waiting for readiness.
+    let hang_points = [
+        Fault::new(
+            &format!("{ns_path}/deployments/web"),
+            0,
+            FaultResponse::Hang,
+        )
+        .method("PATCH"),
+        Fault::new(&format!("{ns_path}/deployments"), 0, FaultResponse::Hang).method("GET"),
+    ];
+    for (round, fault) in hang_points.into_iter().enumerate() {
+        served.kube.inject_fault(fault.clone());
+        let mut child = served.spawn().await;
+        if round == 0 {
+            let (status, _) = send(&served.client, served.labeled(SECRET)).await;
+            assert_eq!(status, 202);
+        }
+        let mut stuck = false;
+        for _ in 0..100 {
+            stuck = served.kube.requests().iter().any(|r| {
+                r.status == 0
+                    && r.method == fault.method.clone().unwrap_or_default()
+                    && r.path.contains(&fault.path_contains)
+            });
+            if stuck {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            stuck,
+            "round {round}: the bot never reached {}",
+            fault.path_contains
+        );
+        assert_eq!(
+            served.phase().as_deref(),
+            Some("deploying"),
+            "round {round}"
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+        served.kube.clear_faults();
+    }
+    let child = served.spawn().await;
+    assert_eq!(
+        served.wait_for_phase("ready").await.as_deref(),
+        Some("ready"),
+        "the restarted bot finished the deploy"
+    );
+    let deployments = served
+        .kube
+        .objects("apps/v1", "Deployment", Some("preview-hello-pr-2"));
+    assert_eq!(deployments.len(), 1, "applied once, not duplicated");
+    let resumed = served
+        .kube
+        .objects("events.k8s.io/v1", "Event", Some("preview-bot"))
+        .into_iter()
+        .filter(|e| e["action"] == "resume deploy")
+        .count();
+    // The second process resumed too (it reached the readiness wait without any webhook) but
+    // was killed before its audit entry; the last one finished and recorded it.
+    assert_eq!(resumed, 1);
+    let terminated = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(terminated.success());
 }

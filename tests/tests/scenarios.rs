@@ -1428,3 +1428,60 @@ async fn a_down_during_a_deploy_wins() {
     let thread = thread_texts(&world);
     assert!(!thread.iter().any(|t| t.contains("failed")), "{thread:?}");
 }
+
+#[tokio::test]
+async fn a_restart_resumes_a_preview_left_mid_deploy() {
+    let world = World::start().await;
+    world.label_at(HEAD_SHA).await;
+    // As a process killed right after recording the start of a deploy of the next commit
+    // leaves it.
+    world.github.set_head(OWNER, REPO, PR, SECOND_SHA);
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::Api::all(world.client.clone());
+    namespaces
+        .patch(
+            &world.ns,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!({"metadata": {"annotations": {
+                annotations::PHASE: "deploying",
+                annotations::HEAD_SHA: SECOND_SHA,
+            }}})),
+        )
+        .await
+        .unwrap();
+    let recovered = preview_bot::recovery::recover(&world.bot.engine).await;
+    assert_eq!(recovered.resumed, 1, "{recovered:?}");
+    let ns = world.preview().await.unwrap();
+    assert_eq!(
+        World::annotation(&ns, annotations::PHASE).as_deref(),
+        Some("ready")
+    );
+    assert_eq!(
+        World::annotation(&ns, annotations::HEAD_SHA).as_deref(),
+        Some(SECOND_SHA)
+    );
+    let thread = thread_texts(&world);
+    assert!(
+        thread
+            .iter()
+            .any(|t| t.contains("restarted while deploying `5d4c2f4`")),
+        "{thread:?}"
+    );
+
+    // A preview whose PR closed while the bot was down is marked failed, not left deploying.
+    world.github.close_pull(OWNER, REPO, PR, false);
+    namespaces
+        .patch(
+            &world.ns,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!({"metadata": {"annotations": {
+                annotations::PHASE: "deploying",
+            }}})),
+        )
+        .await
+        .unwrap();
+    let recovered = preview_bot::recovery::recover(&world.bot.engine).await;
+    assert_eq!(recovered.failed, 1, "{recovered:?}");
+    let message = world.failure_message().await;
+    assert!(message.contains("closed"), "{message}");
+}

@@ -1,0 +1,124 @@
+//! Picking up after a restart (SPEC section 8): the cluster records what was in flight, so the
+//! bot resumes every preview it finds mid-deploy (telling its thread), and finishes a kill
+//! switch's scale-down or teardown that a crash interrupted.
+
+use crate::engine::{Engine, PreviewRef, UpOptions};
+use crate::origin::Origin;
+use crate::{killswitch, replies};
+use preview_deploy::ops::{AuditOutcome, FreezeLevel};
+use preview_deploy::{Phase, PreviewRecord};
+
+/// What a recovery pass did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// Previews found mid-deploy and deployed again.
+    pub resumed: usize,
+    /// Previews found mid-deploy that could not be finished (now `failed`, with the reason).
+    pub failed: usize,
+}
+
+/// Resumes interrupted work; run once at start (by the leader when several replicas run).
+pub async fn recover(engine: &Engine) -> Recovered {
+    let mut recovered = Recovered::default();
+    let inventory = match engine.cluster.inventory().await {
+        Ok(inventory) => inventory,
+        Err(e) => {
+            tracing::error!(error = %e, "recovery: listing the previews failed; nothing resumed");
+            return recovered;
+        }
+    };
+    let interrupted: Vec<&PreviewRecord> = inventory
+        .previews
+        .iter()
+        .filter(|r| r.phase == Phase::Deploying)
+        .collect();
+    let resumes = interrupted.iter().map(|record| resume(engine, record));
+    for finished in futures::future::join_all(resumes).await {
+        if finished {
+            recovered.resumed += 1;
+        } else {
+            recovered.failed += 1;
+        }
+    }
+    match engine.ops.kill_switch().await {
+        Ok(state) if state.active && state.level != FreezeLevel::Freeze => {
+            // Scaling and teardown skip what is already done, so running them again finishes
+            // exactly what the crash left.
+            killswitch::finish_interrupted(engine, state.level).await;
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "recovery: the kill switch could not be read"),
+    }
+    if recovered != Recovered::default() {
+        tracing::info!(?recovered, "recovery finished");
+    }
+    recovered
+}
+
+/// Deploys an interrupted preview again at the commit its record names; true when it ended
+/// ready (or was superseded meanwhile).
+async fn resume(engine: &Engine, record: &PreviewRecord) -> bool {
+    let (owner, repo) = record.repo.split_once('/').unwrap_or((&record.repo, ""));
+    let preview = PreviewRef {
+        app: record.id.app.clone(),
+        owner: owner.to_string(),
+        repo: repo.to_string(),
+        pr: record.id.pr,
+    };
+    let mut noted = record.clone();
+    engine
+        .notifier
+        .progress(&mut noted, &replies::resuming(&record.head_sha))
+        .await;
+    if noted.slack_thread_ts != record.slack_thread_ts
+        && let Err(e) = engine.cluster.save_record(&noted).await
+    {
+        tracing::warn!(preview = %record.id, error = %e, "recovery: saving the thread failed");
+    }
+    let options = UpOptions {
+        sha: Some(record.head_sha.clone()),
+        only_if_exists: true,
+        ..UpOptions::default()
+    };
+    let outcome = engine.up(&preview, &Origin::Bot, options).await;
+    let (ok, text) = match &outcome {
+        Some(outcome) => (outcome.ok, outcome.text.clone()),
+        None => (true, "the preview is gone".to_string()),
+    };
+    engine
+        .audit
+        .record(
+            &Origin::Bot,
+            "resume deploy",
+            &record.id.to_string(),
+            if ok {
+                AuditOutcome::Succeeded
+            } else {
+                AuditOutcome::Refused
+            },
+            &text,
+        )
+        .await;
+    if !ok {
+        mark_failed_if_stuck(engine, record, &text).await;
+    }
+    ok
+}
+
+/// A resume refused before it started (PR closed, kill switch on, GitHub unreachable) leaves the
+/// record saying `deploying`; say `failed` and why instead, so nobody waits for it.
+async fn mark_failed_if_stuck(engine: &Engine, record: &PreviewRecord, reason: &str) {
+    let Ok(Some(mut current)) = engine.cluster.get_record(&record.namespace).await else {
+        return;
+    };
+    if current.phase != Phase::Deploying {
+        return;
+    }
+    current.phase = Phase::Failed;
+    current.message = Some(reason.lines().next().unwrap_or(reason).to_string());
+    engine.notifier.progress(&mut current, reason).await;
+    engine.notifier.sync(&mut current).await;
+    if let Err(e) = engine.cluster.save_record(&current).await {
+        tracing::warn!(preview = %record.id, error = %e, "recovery: marking the preview failed did not save");
+    }
+}
