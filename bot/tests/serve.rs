@@ -102,7 +102,7 @@ impl Served {
 
     /// Starts `preview-bot serve` and waits until it answers `/healthz`.
     async fn spawn(&self) -> std::process::Child {
-        let child = Command::new(env!("CARGO_BIN_EXE_preview-bot"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_preview-bot"))
             .args(["serve", "--config"])
             .arg(self.dir.path().join("preview-bot.toml"))
             .env("KUBECONFIG", self.dir.path().join("kubeconfig"))
@@ -126,6 +126,8 @@ impl Served {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("serve never answered /healthz");
     }
 
@@ -244,7 +246,7 @@ async fn serve_killed_mid_deploy_converges_after_restarts() {
         child.wait().unwrap();
         served.kube.clear_faults();
     }
-    let child = served.spawn().await;
+    let mut child = served.spawn().await;
     assert_eq!(
         served.wait_for_phase("ready").await.as_deref(),
         Some("ready"),
@@ -263,9 +265,6 @@ async fn serve_killed_mid_deploy_converges_after_restarts() {
     // The second process resumed too (it reached the readiness wait without any webhook) but
     // was killed before its audit entry; the last one finished and recorded it.
     assert_eq!(resumed, 1);
-    let terminated = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(terminated.success());
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
