@@ -2,6 +2,7 @@
 //! sticky status comment and Deployments. Calls go through `octocrab.get/post/patch` with our own
 //! small response types, which keeps us independent of octocrab's models where they lag GitHub.
 
+use crate::retry::{RetryPolicy, Verdict, retry};
 use http_body_util::BodyExt;
 use octocrab::Octocrab;
 use octocrab::models::{AppId, InstallationId};
@@ -65,6 +66,7 @@ impl GitHubApi {
     pub fn new(api_url: &str, auth: &GitHubAuth) -> anyhow::Result<GitHubApi> {
         let builder = Octocrab::builder()
             .base_uri(api_url)?
+            .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None)
             .set_connect_timeout(Some(Duration::from_secs(10)))
             .set_read_timeout(Some(Duration::from_secs(60)));
         let (root, is_app) = match auth {
@@ -121,7 +123,7 @@ impl GitHubApi {
         }
         let installation: WithId = self
             .root
-            .get(format!("/repos/{owner}/{repo}/installation"), None::<&()>)
+            .get_retrying(format!("/repos/{owner}/{repo}/installation"), None::<&()>)
             .await?;
         let client = self.root.installation(InstallationId(installation.id))?;
         if let Ok(mut map) = self.installations.lock() {
@@ -144,7 +146,7 @@ impl GitHubApi {
         let answer: Result<Permission, _> = self
             .client(owner, repo)
             .await?
-            .get(
+            .get_retrying(
                 format!("/repos/{owner}/{repo}/collaborators/{user}/permission"),
                 None::<&()>,
             )
@@ -169,7 +171,7 @@ impl GitHubApi {
         let answer: Result<Membership, _> = self
             .org_client(org)
             .await?
-            .get(
+            .get_retrying(
                 format!("/orgs/{org}/teams/{slug}/memberships/{user}"),
                 None::<&()>,
             )
@@ -197,7 +199,7 @@ impl GitHubApi {
         }
         let installation: WithId = self
             .root
-            .get(format!("/orgs/{org}/installation"), None::<&()>)
+            .get_retrying(format!("/orgs/{org}/installation"), None::<&()>)
             .await?;
         let client = self.root.installation(InstallationId(installation.id))?;
         if let Ok(mut map) = self.installations.lock() {
@@ -215,7 +217,7 @@ impl GitHubApi {
         let pr: PullResponse = self
             .client(owner, repo)
             .await?
-            .get(format!("/repos/{owner}/{repo}/pulls/{number}"), None::<&()>)
+            .get_retrying(format!("/repos/{owner}/{repo}/pulls/{number}"), None::<&()>)
             .await?;
         Ok(PullRequest {
             number: pr.number,
@@ -263,7 +265,7 @@ impl GitHubApi {
         let list: List = self
             .client(owner, repo)
             .await?
-            .get(
+            .get_retrying(
                 format!("/repos/{owner}/{repo}/commits/{sha}/check-runs"),
                 Some(&[("check_name", name), ("filter", "latest")]),
             )
@@ -281,7 +283,7 @@ impl GitHubApi {
         let _: Value = self
             .client(owner, repo)
             .await?
-            .post(
+            .post_repeatable(
                 format!("/repos/{owner}/{repo}/issues/comments/{comment_id}/reactions"),
                 Some(&json!({ "content": content })),
             )
@@ -299,7 +301,7 @@ impl GitHubApi {
         let created: WithId = self
             .client(owner, repo)
             .await?
-            .post(
+            .post_once(
                 format!("/repos/{owner}/{repo}/issues/{pr}/comments"),
                 Some(&json!({ "body": body })),
             )
@@ -317,7 +319,7 @@ impl GitHubApi {
         let _: Value = self
             .client(owner, repo)
             .await?
-            .patch(
+            .patch_retrying(
                 format!("/repos/{owner}/{repo}/issues/comments/{comment_id}"),
                 Some(&json!({ "body": body })),
             )
@@ -338,7 +340,7 @@ impl GitHubApi {
         let created: WithId = self
             .client(owner, repo)
             .await?
-            .post(
+            .post_once(
                 format!("/repos/{owner}/{repo}/deployments"),
                 Some(&json!({
                     "ref": sha,
@@ -375,7 +377,7 @@ impl GitHubApi {
         let _: Value = self
             .client(owner, repo)
             .await?
-            .post(
+            .post_repeatable(
                 format!("/repos/{owner}/{repo}/deployments/{deployment_id}/statuses"),
                 Some(&body),
             )
@@ -433,4 +435,152 @@ fn is_login(user: &str) -> bool {
     !name.is_empty()
         && name.len() <= 39
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// Octocrab calls with our bounded retries (octocrab's own are turned off: they repeat POSTs
+/// on a 5xx, which can duplicate a comment).
+trait Retrying {
+    /// GET: safe to repeat on rate limits, 5xx and broken connections.
+    async fn get_retrying<R, A, P>(&self, route: A, params: Option<&P>) -> octocrab::Result<R>
+    where
+        R: octocrab::FromResponse,
+        A: AsRef<str>,
+        P: serde::Serialize + ?Sized;
+    /// PATCH of a whole field (a comment body): repeating it changes nothing.
+    async fn patch_retrying<R, A, B>(&self, route: A, body: Option<&B>) -> octocrab::Result<R>
+    where
+        R: octocrab::FromResponse,
+        A: AsRef<str>,
+        B: serde::Serialize + ?Sized;
+    /// A POST that creates something: repeated only when GitHub said it did not process it.
+    async fn post_once<R, A, B>(&self, route: A, body: Option<&B>) -> octocrab::Result<R>
+    where
+        R: octocrab::FromResponse,
+        A: AsRef<str>,
+        B: serde::Serialize + ?Sized;
+    /// A POST whose repetition is harmless (a reaction, a deployment status).
+    async fn post_repeatable<R, A, B>(&self, route: A, body: Option<&B>) -> octocrab::Result<R>
+    where
+        R: octocrab::FromResponse,
+        A: AsRef<str>,
+        B: serde::Serialize + ?Sized;
+}
+
+impl Retrying for Octocrab {
+    async fn get_retrying<R, A, P>(&self, route: A, params: Option<&P>) -> octocrab::Result<R>
+    where
+        R: octocrab::FromResponse,
+        A: AsRef<str>,
+        P: serde::Serialize + ?Sized,
+    {
+        let route = route.as_ref();
+        retry(
+            RetryPolicy::default(),
+            route,
+            || self.get(route, params),
+            |e| classify(e, true),
+        )
+        .await
+    }
+
+    async fn patch_retrying<R, A, B>(&self, route: A, body: Option<&B>) -> octocrab::Result<R>
+    where
+        R: octocrab::FromResponse,
+        A: AsRef<str>,
+        B: serde::Serialize + ?Sized,
+    {
+        let route = route.as_ref();
+        retry(
+            RetryPolicy::default(),
+            route,
+            || self.patch(route, body),
+            |e| classify(e, true),
+        )
+        .await
+    }
+
+    async fn post_once<R, A, B>(&self, route: A, body: Option<&B>) -> octocrab::Result<R>
+    where
+        R: octocrab::FromResponse,
+        A: AsRef<str>,
+        B: serde::Serialize + ?Sized,
+    {
+        let route = route.as_ref();
+        retry(
+            RetryPolicy::default(),
+            route,
+            || self.post(route, body),
+            |e| classify(e, false),
+        )
+        .await
+    }
+
+    async fn post_repeatable<R, A, B>(&self, route: A, body: Option<&B>) -> octocrab::Result<R>
+    where
+        R: octocrab::FromResponse,
+        A: AsRef<str>,
+        B: serde::Serialize + ?Sized,
+    {
+        let route = route.as_ref();
+        retry(
+            RetryPolicy::default(),
+            route,
+            || self.post(route, body),
+            |e| classify(e, true),
+        )
+        .await
+    }
+}
+
+/// Rate limits (429; 403 with `Retry-After` or an exhausted quota: GitHub's secondary limits)
+/// are always retried after the time GitHub names; 5xx and broken connections only when the
+/// call may be repeated.
+fn classify(error: &octocrab::Error, idempotent: bool) -> Verdict {
+    match error {
+        octocrab::Error::GitHub { source, .. } => {
+            let header = |name: &str| {
+                source
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get(name))
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
+            let retry_after = header("retry-after")
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let quota_gone = header("x-ratelimit-remaining").as_deref() == Some("0");
+            let reset = header("x-ratelimit-reset")
+                .and_then(|s| s.parse::<i64>().ok())
+                .map(|at| {
+                    Duration::from_secs(
+                        u64::try_from(at - chrono::Utc::now().timestamp())
+                            .unwrap_or(0)
+                            .max(1),
+                    )
+                });
+            let secondary = source
+                .message
+                .to_ascii_lowercase()
+                .contains("secondary rate limit");
+            match source.status_code.as_u16() {
+                429 => Verdict::Retry {
+                    after: retry_after.or(reset),
+                },
+                403 if retry_after.is_some() || quota_gone || secondary => Verdict::Retry {
+                    after: retry_after.or(reset).or(Some(Duration::from_secs(60))),
+                },
+                500..=599 if idempotent => Verdict::Retry { after: None },
+                _ => Verdict::Fail,
+            }
+        }
+        octocrab::Error::Hyper { .. }
+        | octocrab::Error::Service { .. }
+        | octocrab::Error::Http { .. }
+            if idempotent =>
+        {
+            Verdict::Retry { after: None }
+        }
+        _ => Verdict::Fail,
+    }
 }

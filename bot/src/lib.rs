@@ -16,6 +16,7 @@ pub mod origin;
 pub mod policy;
 pub mod recovery;
 pub mod replies;
+pub mod retry;
 pub mod signature;
 pub mod slack;
 pub mod source;

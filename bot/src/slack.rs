@@ -1,6 +1,8 @@
 //! The Slack Web API through slack-morphism: root messages, thread replies and their updates.
 
+use crate::retry::{RetryPolicy, Verdict, retry};
 use preview_config::Secret;
+use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 use std::sync::Arc;
 
@@ -50,7 +52,11 @@ impl SlackApi {
         if let Some(ts) = thread_ts {
             request = request.with_thread_ts(ts.to_string().into());
         }
-        let response = session.chat_post_message(&request).await?;
+        // Not idempotent: repeated only when Slack said it did not process it (429).
+        let response = call("chat.postMessage", false, || {
+            session.chat_post_message(&request)
+        })
+        .await?;
         Ok(response.ts.to_string())
     }
 
@@ -62,7 +68,7 @@ impl SlackApi {
             SlackMessageContent::new().with_text(text.to_string()),
             ts.to_string().into(),
         );
-        session.chat_update(&request).await?;
+        call("chat.update", true, || session.chat_update(&request)).await?;
         Ok(())
     }
 
@@ -70,7 +76,10 @@ impl SlackApi {
     pub async fn usergroup_members(&self, usergroup: &str) -> anyhow::Result<Vec<String>> {
         let session = self.client.open_session(&self.token);
         let request = SlackApiUserGroupsUsersListRequest::new(usergroup.to_string().into());
-        let response = session.usergroups_users_list(&request).await?;
+        let response = call("usergroups.users.list", true, || {
+            session.usergroups_users_list(&request)
+        })
+        .await?;
         Ok(response.users.into_iter().map(|u| u.to_string()).collect())
     }
 
@@ -80,11 +89,37 @@ impl SlackApi {
         let request = SlackApiPostWebhookMessageRequest::new(
             SlackMessageContent::new().with_text(text.to_string()),
         );
-        self.client
-            .respond_to_event(&SlackResponseUrl::new(url), &request)
-            .await?;
+        let url = SlackResponseUrl::new(url);
+        call("response_url", false, || {
+            self.client.respond_to_event(&url, &request)
+        })
+        .await?;
         Ok(())
     }
+}
+
+/// One Slack Web API call with bounded retries: a 429 (honouring `Retry-After`) always, a 5xx or
+/// a broken connection only for `idempotent` calls.
+async fn call<T, F, Fut>(method: &str, idempotent: bool, attempt: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ClientResult<T>>,
+{
+    let classify = |error: &SlackClientError| match error {
+        SlackClientError::RateLimitError(limit) => Verdict::Retry {
+            after: limit.retry_after,
+        },
+        SlackClientError::HttpError(e) if idempotent && e.status_code.is_server_error() => {
+            Verdict::Retry { after: None }
+        }
+        SlackClientError::HttpProtocolError(_) | SlackClientError::SystemError(_) if idempotent => {
+            Verdict::Retry { after: None }
+        }
+        _ => Verdict::Fail,
+    };
+    retry(RetryPolicy::default(), method, attempt, classify)
+        .await
+        .map_err(|e| anyhow::anyhow!("Slack {method}: {e}"))
 }
 
 fn is_loopback_http(url: &str) -> bool {

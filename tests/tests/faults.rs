@@ -1,0 +1,319 @@
+//! The fault suite (issue 7): for each API the bot depends on, errors injected into the steps
+//! of `up`, `down`, `point` and `seed`, with the final cluster state and what the user was told
+//! checked each time. Retries must absorb what is safe to retry; everything else ends in a clear
+//! answer and a state a later command repairs, with nothing lost or duplicated.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use preview_deploy::labels::annotations;
+use preview_testkit::github_api::{Fault as HttpFault, FaultResponse as HttpFaultResponse};
+use preview_testkit::kube_api::{Fault as KubeFault, FaultResponse as KubeFaultResponse};
+use support::*;
+
+async fn phase(world: &World) -> Option<String> {
+    let ns = world.preview().await?;
+    World::annotation(&ns, annotations::PHASE)
+}
+
+/// A simulated-cluster-only case (faults are injected into the fake API server).
+fn kube(world: &World) -> Option<&preview_testkit::kube_api::FakeKube> {
+    if world.kube.is_none() {
+        eprintln!("SKIPPED on a real cluster: Kubernetes faults need the simulated API server");
+    }
+    world.kube.as_ref()
+}
+
+/// (calls answered by a fault, calls answered normally) on paths containing `path`.
+fn github_calls(world: &World, method: &str, path: &str) -> (usize, usize) {
+    let calls: Vec<_> = world
+        .github
+        .calls()
+        .into_iter()
+        .filter(|c| c.method.eq_ignore_ascii_case(method) && c.path.contains(path))
+        .collect();
+    let faulted = calls.iter().filter(|c| c.faulted).count();
+    (faulted, calls.len() - faulted)
+}
+
+fn slack_calls(world: &World, path: &str) -> (usize, usize) {
+    let calls: Vec<_> = world
+        .slack
+        .calls()
+        .into_iter()
+        .filter(|c| c.path.contains(path))
+        .collect();
+    let faulted = calls.iter().filter(|c| c.faulted).count();
+    (faulted, calls.len() - faulted)
+}
+
+fn kube_answered(
+    kube: &preview_testkit::kube_api::FakeKube,
+    method: &str,
+    path: &str,
+    status: u16,
+) -> usize {
+    kube.requests()
+        .iter()
+        .filter(|r| r.method == method && r.path.contains(path) && r.status == status)
+        .count()
+}
+
+fn sticky_comments(world: &World) -> usize {
+    world
+        .bot_comments()
+        .iter()
+        .filter(|c| c.body.contains("hello#2"))
+        .count()
+}
+
+// ---- Kubernetes ----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn kube_503_and_429_during_apply_are_retried() {
+    let world = World::start().await;
+    let Some(kube) = kube(&world) else { return };
+    kube.inject_fault(
+        KubeFault::new("/deployments/hello", 2, KubeFaultResponse::Status(503)).method("PATCH"),
+    );
+    kube.inject_fault(
+        KubeFault::new(
+            &format!("/api/v1/namespaces/{}", world.ns),
+            1,
+            KubeFaultResponse::TooManyRequests {
+                retry_after_secs: 1,
+            },
+        )
+        .method("PATCH"),
+    );
+    world.label_at(HEAD_SHA).await;
+    assert_eq!(phase(&world).await.as_deref(), Some("ready"));
+    assert_eq!(kube_answered(kube, "PATCH", "/deployments/hello", 503), 2);
+    assert_eq!(
+        kube_answered(kube, "PATCH", &format!("/namespaces/{}", world.ns), 429),
+        1
+    );
+}
+
+#[tokio::test]
+async fn kube_500_during_apply_fails_clearly_and_a_redeploy_repairs() {
+    let world = World::start().await;
+    let Some(kube) = kube(&world) else { return };
+    kube.inject_fault(
+        KubeFault::new("/deployments/hello", 1, KubeFaultResponse::Status(500)).method("PATCH"),
+    );
+    world.label_at(HEAD_SHA).await;
+    let message = world.failure_message().await;
+    assert!(
+        message.contains("Deployment") && message.contains("500"),
+        "the user is told what failed: {message}"
+    );
+    let comment = world.bot_comments().last().unwrap().body.clone();
+    assert!(comment.contains("failed"), "{comment}");
+    world.label_at(HEAD_SHA).await;
+    assert_eq!(phase(&world).await.as_deref(), Some("ready"));
+}
+
+#[tokio::test]
+async fn kube_500_on_teardown_is_reported_and_down_again_works() {
+    let world = World::start().await;
+    let Some(kube) = kube(&world) else { return };
+    world.label_at(HEAD_SHA).await;
+    kube.inject_fault(
+        KubeFault::new(
+            &format!("/api/v1/namespaces/{}", world.ns),
+            1,
+            KubeFaultResponse::Status(500),
+        )
+        .method("DELETE"),
+    );
+    let (_, ack) = world.slack_command(CHANNEL, "U0DEV", "down hello#2").await;
+    assert!(ack.to_string().contains("hello#2"), "{ack}");
+    world.settle().await;
+    let ns = world
+        .preview()
+        .await
+        .expect("still there after the failed delete");
+    assert!(ns.metadata.deletion_timestamp.is_none());
+    world.slack_command(CHANNEL, "U0DEV", "down hello#2").await;
+    world.settle().await;
+    world.wait_namespace_gone(&world.ns.clone()).await;
+}
+
+#[tokio::test]
+async fn kube_500_on_point_changes_nothing() {
+    let world = World::start().await;
+    let Some(kube) = kube(&world) else { return };
+    world.label_at(HEAD_SHA).await;
+    kube.inject_fault(
+        KubeFault::new("/services/payments", 1, KubeFaultResponse::Status(500)).method("PATCH"),
+    );
+    world
+        .slack_command(CHANNEL, "U0DEV", "point hello#2 payments=staging")
+        .await;
+    world.settle().await;
+    let ns = world.preview().await.unwrap();
+    assert_eq!(World::annotation(&ns, annotations::POINTERS), None);
+    let service = kube
+        .object("v1", "Service", Some(&world.ns), "payments")
+        .unwrap();
+    assert_eq!(
+        service["spec"]["externalName"],
+        "payments.staging.svc.cluster.local"
+    );
+}
+
+#[tokio::test]
+async fn kube_500_on_seed_is_a_clear_seed_failure() {
+    let world = World::start().await;
+    let Some(kube) = kube(&world) else { return };
+    world.label_at(HEAD_SHA).await;
+    kube.inject_fault(KubeFault::new("/jobs/", 1, KubeFaultResponse::Status(500)).method("PATCH"));
+    let mut command =
+        preview_testkit::slack_api::SlashCommand::new(CHANNEL, "U0DEV", "seed hello#2");
+    command.response_url = world.slack.response_url("seed-fault");
+    world
+        .slack_signed(
+            &command,
+            chrono::Utc::now().timestamp(),
+            SLACK_SIGNING_SECRET,
+        )
+        .await;
+    world.settle().await;
+    let answer = world.slack.responses("seed-fault")[0]["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        answer.contains("failed") && answer.contains("500"),
+        "{answer}"
+    );
+    assert_eq!(
+        phase(&world).await.as_deref(),
+        Some("ready"),
+        "the preview is untouched"
+    );
+}
+
+// ---- GitHub --------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn github_5xx_on_reads_is_retried() {
+    let world = World::start().await;
+    world.github.inject_fault(
+        HttpFault::new("/pulls/2", 2, HttpFaultResponse::Status(502)).with_method("GET"),
+    );
+    world.label_at(HEAD_SHA).await;
+    assert_eq!(phase(&world).await.as_deref(), Some("ready"));
+    let (faulted, answered) = github_calls(&world, "GET", "/pulls/2");
+    assert_eq!((faulted, answered >= 1), (2, true));
+}
+
+#[tokio::test]
+async fn github_5xx_on_creating_a_comment_never_duplicates_it() {
+    let world = World::start().await;
+    // The sticky comment's first creation fails; it is not repeated blindly (GitHub may have
+    // created it), and the next update creates it once.
+    world.github.inject_fault(
+        HttpFault::new("/issues/2/comments", 1, HttpFaultResponse::Status(500)).with_method("POST"),
+    );
+    world.label_at(HEAD_SHA).await;
+    assert_eq!(phase(&world).await.as_deref(), Some("ready"));
+    assert_eq!(sticky_comments(&world), 1, "{:?}", world.bot_comments());
+    assert_eq!(github_calls(&world, "POST", "/issues/2/comments").0, 1);
+}
+
+#[tokio::test]
+async fn github_rate_limits_are_waited_out() {
+    let world = World::start().await;
+    world.github.inject_fault(
+        HttpFault::new(
+            "/deployments",
+            1,
+            HttpFaultResponse::RateLimited {
+                retry_after_secs: 1,
+            },
+        )
+        .with_method("POST"),
+    );
+    // A secondary rate limit: 403 with Retry-After and GitHub's message.
+    world.github.inject_fault(
+        HttpFault::new(
+            "/reactions",
+            1,
+            HttpFaultResponse::Raw {
+                status: 403,
+                headers: vec![
+                    ("retry-after".into(), "1".into()),
+                    ("content-type".into(), "application/json".into()),
+                ],
+                body: r#"{"message":"You have exceeded a secondary rate limit. Please wait a few minutes before you try again.","documentation_url":"https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"}"#.into(),
+            },
+        )
+        .with_method("POST"),
+    );
+    world.label_at(HEAD_SHA).await;
+    assert_eq!(
+        world.github.deployments(OWNER, REPO).len(),
+        1,
+        "created once"
+    );
+    world
+        .github
+        .add_comment(OWNER, REPO, PR, 9300, "Codertocat", "/preview status");
+    world
+        .github_event(
+            "issue_comment",
+            &pr_comment_payload(9300, "/preview status"),
+        )
+        .await;
+    world.settle().await;
+    let reactions = world.github.reactions(9300);
+    assert!(
+        reactions.len() >= 2,
+        "both reactions arrived: {reactions:?}"
+    );
+    assert_eq!(github_calls(&world, "POST", "/deployments").0, 1);
+    assert_eq!(github_calls(&world, "POST", "/reactions").0, 1);
+}
+
+// ---- Slack ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn slack_429_is_waited_out_and_5xx_on_updates_retried() {
+    use preview_testkit::slack_api::{Fault, FaultResponse};
+    let world = World::start().await;
+    world.slack.inject_fault(Fault::new(
+        "chat.postMessage",
+        1,
+        FaultResponse::RateLimited {
+            retry_after_secs: 1,
+        },
+    ));
+    world
+        .slack
+        .inject_fault(Fault::new("chat.update", 1, FaultResponse::Status(500)));
+    world.label_at(HEAD_SHA).await;
+    let messages = world.slack.messages(CHANNEL);
+    let roots: Vec<_> = messages.iter().filter(|m| m.thread_ts.is_none()).collect();
+    assert_eq!(roots.len(), 1, "one root message, not two: {messages:?}");
+    assert!(
+        roots[0].text.contains("ready"),
+        "kept up to date: {}",
+        roots[0].text
+    );
+    assert_eq!(slack_calls(&world, "chat.postMessage").0, 1);
+    assert_eq!(slack_calls(&world, "chat.update").0, 1);
+}
+
+#[tokio::test]
+async fn slack_down_does_not_stop_a_deploy() {
+    use preview_testkit::slack_api::{Fault, FaultResponse};
+    let world = World::start().await;
+    world
+        .slack
+        .inject_fault(Fault::new("chat.", 0, FaultResponse::Status(503)));
+    world.label_at(HEAD_SHA).await;
+    assert_eq!(phase(&world).await.as_deref(), Some("ready"));
+    assert_eq!(sticky_comments(&world), 1, "GitHub still hears about it");
+}
