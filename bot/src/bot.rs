@@ -13,6 +13,9 @@ pub struct Bot {
     pub engine: Arc<Engine>,
     pub slack_signing_secret: Option<Secret>,
     pub github_webhook_secret: Option<Secret>,
+    /// Opens the status and logs pages (`PREVIEW_BOT_STATUS_TOKEN`); `None`: only what
+    /// `[status] public` allows.
+    pub status_token: Option<Secret>,
     pub background: Background,
     deliveries: Mutex<(VecDeque<String>, HashSet<String>)>,
     /// Unix seconds; replaceable so tests can check the replay window.
@@ -29,6 +32,7 @@ impl Bot {
             engine,
             slack_signing_secret,
             github_webhook_secret,
+            status_token: None,
             background: Background::default(),
             deliveries: Mutex::new((VecDeque::new(), HashSet::new())),
             now: || chrono::Utc::now().timestamp(),

@@ -2,6 +2,7 @@
 //! status. Operations on one preview never interleave (a lock per preview); different previews
 //! deploy in parallel up to `bot.max_parallel_deploys`.
 
+use crate::metrics::Metrics;
 use crate::notify::{DeploymentState, Notifier};
 use crate::origin::Origin;
 use crate::source::SourceProvider;
@@ -88,6 +89,7 @@ pub struct Engine {
     pub cluster: Arc<Cluster>,
     pub source: SourceProvider,
     pub notifier: Notifier,
+    pub metrics: Arc<Metrics>,
     locks: Mutex<HashMap<PreviewId, Arc<tokio::sync::Mutex<()>>>>,
     /// Previews with a seed running (a second one is refused, not queued).
     seeding: Mutex<std::collections::HashSet<PreviewId>>,
@@ -102,11 +104,13 @@ impl Engine {
         notifier: Notifier,
     ) -> Engine {
         let slots = config.bot.max_parallel_deploys;
+        let metrics = Arc::new(Metrics::new());
         Engine {
             config,
             cluster,
             source,
-            notifier,
+            notifier: notifier.with_metrics(metrics.clone()),
+            metrics,
             locks: Mutex::new(HashMap::new()),
             seeding: Mutex::new(std::collections::HashSet::new()),
             deploy_slots: Semaphore::new(slots),
@@ -257,7 +261,11 @@ impl Engine {
         let result = match self.await_check(&mut record, app).await {
             Ok(()) => {
                 let _slot = self.deploy_slots.acquire().await;
-                self.deploy(&mut record, &ctx, app).await
+                let started = std::time::Instant::now();
+                let deployed = self.deploy(&mut record, &ctx, app).await;
+                self.metrics
+                    .deploy_finished(&target.app, deployed.is_ok(), started.elapsed());
+                deployed
             }
             Err(reason) => Err(reason),
         };

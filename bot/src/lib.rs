@@ -6,15 +6,18 @@ pub mod background;
 pub mod bot;
 pub mod dispatch;
 pub mod engine;
+pub mod exec;
 pub mod github;
 pub mod http;
 pub mod messages;
+pub mod metrics;
 pub mod notify;
 pub mod origin;
 pub mod replies;
 pub mod signature;
 pub mod slack;
 pub mod source;
+pub mod status_page;
 #[cfg(feature = "testdrive")]
 pub mod testdrive;
 

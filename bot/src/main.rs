@@ -47,6 +47,14 @@ enum Cmd {
         #[arg(long, default_value = "0000000000000000000000000000000000000000")]
         sha: String,
     },
+    /// Run one command against the configured cluster and print what the chat would get.
+    /// Exit code 0: done; 1: refused or failed; 2: the command is invalid (nothing ran).
+    Exec {
+        #[arg(long, env = "PREVIEW_BOT_CONFIG")]
+        config: PathBuf,
+        /// The command, as typed in Slack: `"/preview status web#42"` (the `/preview` is optional).
+        command: String,
+    },
     #[cfg(feature = "testdrive")]
     /// Try preview-bot on a simulated cluster with a bundled example app; no accounts needed.
     Testdrive {
@@ -67,7 +75,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     match runtime.block_on(run(cli.command)) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
@@ -75,7 +83,23 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(command: Cmd) -> anyhow::Result<()> {
+async fn run(command: Cmd) -> anyhow::Result<std::process::ExitCode> {
+    use preview_bot::exec::ExecResult;
+    use std::process::ExitCode;
+    if let Cmd::Exec { config, command } = &command {
+        init_logging(false, "warn");
+        return Ok(
+            match preview_bot::exec::run(config, command, &mut std::io::stdout()).await? {
+                ExecResult::Ok => ExitCode::SUCCESS,
+                ExecResult::Failed => ExitCode::FAILURE,
+                ExecResult::Invalid => ExitCode::from(2),
+            },
+        );
+    }
+    run_other(command).await.map(|()| ExitCode::SUCCESS)
+}
+
+async fn run_other(command: Cmd) -> anyhow::Result<()> {
     match command {
         Cmd::CheckConfig { config } => {
             let config = Config::load(&config)?;
@@ -99,6 +123,7 @@ async fn run(command: Cmd) -> anyhow::Result<()> {
             init_logging(true, "info");
             serve(&config).await
         }
+        Cmd::Exec { .. } => anyhow::bail!("exec is handled by `run`"),
     }
 }
 
@@ -170,11 +195,13 @@ async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
         SourceProvider::GitHub(github),
         notifier,
     ));
-    let bot = Arc::new(Bot::new(
+    let mut bot = Bot::new(
         engine,
         secrets.slack_signing_secret.clone(),
         secrets.github_webhook_secret.clone(),
-    ));
+    );
+    bot.status_token = secrets.status_token.clone();
+    let bot = Arc::new(bot);
     let listener = tokio::net::TcpListener::bind(&config.bot.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.bot.listen))?;

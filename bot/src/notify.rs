@@ -4,6 +4,7 @@
 
 use crate::github::{DeploymentStatus, GitHubApi};
 use crate::messages;
+use crate::metrics::Metrics;
 use crate::origin::Origin;
 use crate::slack::SlackApi;
 use preview_config::Config;
@@ -45,6 +46,8 @@ pub struct Notifier {
     slack: Option<SlackApi>,
     github: Option<GitHubApi>,
     console: Option<UnboundedSender<String>>,
+    /// Failed Slack and GitHub calls are counted here (the engine's metrics once it owns this).
+    metrics: Arc<Metrics>,
 }
 
 impl Notifier {
@@ -59,7 +62,14 @@ impl Notifier {
             slack,
             github,
             console,
+            metrics: Arc::new(Metrics::new()),
         }
+    }
+
+    /// Counts failed calls in `metrics`.
+    pub(crate) fn with_metrics(mut self, metrics: Arc<Metrics>) -> Notifier {
+        self.metrics = metrics;
+        self
     }
 
     fn console(&self, text: &str) {
@@ -92,6 +102,7 @@ impl Notifier {
                 if let Some(slack) = &self.slack
                     && let Err(e) = slack.respond(url, text).await
                 {
+                    self.metrics.api_error("slack");
                     tracing::warn!(error = %e, "slack response_url failed");
                 }
             }
@@ -104,6 +115,7 @@ impl Notifier {
                 if let Some(github) = &self.github
                     && let Err(e) = github.comment(owner, repo, *pr, text).await
                 {
+                    self.metrics.api_error("github");
                     tracing::warn!(error = %e, "github reply comment failed");
                 }
             }
@@ -124,6 +136,7 @@ impl Notifier {
         ) = (origin, &self.github)
             && let Err(e) = github.react(owner, repo, *id, content).await
         {
+            self.metrics.api_error("github");
             tracing::warn!(error = %e, "github reaction failed");
         }
     }
@@ -142,6 +155,7 @@ impl Notifier {
             {
                 Ok(ts) => record.slack_thread_ts = Some(ts),
                 Err(e) => {
+                    self.metrics.api_error("slack");
                     tracing::warn!(error = %e, %channel, "slack root message failed");
                     return;
                 }
@@ -150,6 +164,7 @@ impl Notifier {
         if let Some(ts) = &record.slack_thread_ts
             && let Err(e) = slack.post(&channel, Some(ts), text).await
         {
+            self.metrics.api_error("slack");
             tracing::warn!(error = %e, %channel, "slack thread reply failed");
         }
     }
@@ -164,6 +179,7 @@ impl Notifier {
             .update(&channel, &ts, &messages::summary_line(record))
             .await
         {
+            self.metrics.api_error("slack");
             tracing::warn!(error = %e, "slack root update failed");
         }
         let Some(github) = &self.github else { return };
@@ -189,6 +205,7 @@ impl Notifier {
                 }),
         };
         if let Err(e) = result {
+            self.metrics.api_error("github");
             tracing::warn!(error = %e, "github sticky comment failed");
         }
     }
@@ -215,7 +232,10 @@ impl Notifier {
                 self.deployment_state(record, DeploymentState::InProgress, "Deploying")
                     .await;
             }
-            Err(e) => tracing::warn!(error = %e, "github deployment failed"),
+            Err(e) => {
+                self.metrics.api_error("github");
+                tracing::warn!(error = %e, "github deployment failed");
+            }
         }
     }
 
@@ -244,6 +264,7 @@ impl Notifier {
             description,
         };
         if let Err(e) = github.deployment_status(owner, repo, id, &status).await {
+            self.metrics.api_error("github");
             tracing::warn!(error = %e, "github deployment status failed");
         }
     }

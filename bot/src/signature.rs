@@ -71,6 +71,25 @@ pub fn verify_github(
         .map_err(|_| SignatureError::Mismatch)
 }
 
+/// Whether an `Authorization` header carries `Bearer {expected}`, compared in constant time
+/// (as HMACs of both, so neither content nor length leaks through timing).
+pub fn bearer_matches(expected: &str, authorization: &str) -> bool {
+    let Some(given) = authorization.strip_prefix("Bearer ") else {
+        return false;
+    };
+    let Ok(mut given_mac) = HmacSha256::new_from_slice(given.trim().as_bytes()) else {
+        return false;
+    };
+    given_mac.update(b"preview-bot bearer");
+    let Ok(mut expected_mac) = HmacSha256::new_from_slice(expected.as_bytes()) else {
+        return false;
+    };
+    expected_mac.update(b"preview-bot bearer");
+    expected_mac
+        .verify_slice(&given_mac.finalize().into_bytes())
+        .is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,5 +138,14 @@ mod tests {
             verify_slack(secret, Some("1000"), Some(&sig), b"token=y", 1000),
             Err(SignatureError::Mismatch)
         );
+    }
+
+    #[test]
+    fn bearer_tokens_match_exactly() {
+        assert!(bearer_matches("s3cret", "Bearer s3cret"));
+        assert!(!bearer_matches("s3cret", "Bearer s3cre"));
+        assert!(!bearer_matches("s3cret", "Bearer s3cret2"));
+        assert!(!bearer_matches("s3cret", "Basic s3cret"));
+        assert!(!bearer_matches("s3cret", "s3cret"));
     }
 }

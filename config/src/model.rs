@@ -19,6 +19,8 @@ pub struct Config {
     #[serde(default)]
     pub schedule: ScheduleConfig,
     #[serde(default)]
+    pub status: crate::status::StatusConfig,
+    #[serde(default)]
     pub apps: BTreeMap<String, AppConfig>,
 }
 

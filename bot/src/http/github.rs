@@ -4,6 +4,7 @@ use super::{header, text};
 use crate::bot::Bot;
 use crate::dispatch::{self, Implied};
 use crate::engine::{PreviewRef, UpOptions};
+use crate::metrics::{CommandOutcome, Source};
 use crate::notify::reaction;
 use crate::origin::Origin;
 use crate::signature::verify_github;
@@ -106,6 +107,7 @@ pub(super) async fn webhook(
         &body,
     ) {
         tracing::warn!(error = %e, "github delivery refused");
+        bot.engine.metrics.signature_failure("github");
         return text(
             StatusCode::UNAUTHORIZED,
             format!("invalid GitHub signature: {e}"),
@@ -268,6 +270,8 @@ fn issue_comment(bot: &Arc<Bot>, event: IssueCommentEvent) -> Response {
             let command = match parsed {
                 Ok(command) => command,
                 Err(e) => {
+                    let metrics = &engine.metrics;
+                    metrics.command("unparsed", CommandOutcome::Invalid, Source::GitHub);
                     engine.notifier.reply(&origin, &e.render(&prefix)).await;
                     engine.notifier.react(&origin, reaction::FAILURE).await;
                     continue;
@@ -277,6 +281,8 @@ fn issue_comment(bot: &Arc<Bot>, event: IssueCommentEvent) -> Response {
                 match dispatch::resolve(&engine.config, command.target.as_ref(), Some(&implied)) {
                     Ok(previews) => previews,
                     Err(message) if dispatch::needs_target(&command.action) => {
+                        let (metrics, name) = (&engine.metrics, command.action.name());
+                        metrics.command(name, CommandOutcome::Invalid, Source::GitHub);
                         engine.notifier.reply(&origin, &message).await;
                         engine.notifier.react(&origin, reaction::FAILURE).await;
                         continue;
@@ -293,7 +299,14 @@ fn issue_comment(bot: &Arc<Bot>, event: IssueCommentEvent) -> Response {
                     engine.notifier.reply(&origin, &outcome.text).await;
                 }
             }
-            let outcome_reaction = if outcomes.iter().all(|o| o.ok) {
+            let all_ok = outcomes.iter().all(|o| o.ok);
+            let metrics = &engine.metrics;
+            metrics.command(
+                command.action.name(),
+                CommandOutcome::of(all_ok),
+                Source::GitHub,
+            );
+            let outcome_reaction = if all_ok {
                 reaction::SUCCESS
             } else {
                 reaction::FAILURE

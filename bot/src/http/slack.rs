@@ -3,6 +3,7 @@
 use super::{header, text};
 use crate::bot::Bot;
 use crate::dispatch::{self, needs_target};
+use crate::metrics::{CommandOutcome, Source};
 use crate::origin::Origin;
 use crate::signature::verify_slack;
 use axum::Json;
@@ -50,6 +51,7 @@ pub(super) async fn commands(
         (bot.now)(),
     ) {
         tracing::warn!(error = %e, "slack request refused");
+        bot.engine.metrics.signature_failure("slack");
         return text(
             StatusCode::UNAUTHORIZED,
             format!("invalid Slack signature: {e}"),
@@ -90,15 +92,26 @@ pub(super) async fn commands(
     };
     let command = match preview_commands::parse_with(&form.text, &bot.engine.parse_options()) {
         Ok(command) => command,
-        Err(e) => return ephemeral(e.render(prefix)),
+        Err(e) => {
+            let metrics = &bot.engine.metrics;
+            metrics.command("unparsed", CommandOutcome::Invalid, Source::Slack);
+            return ephemeral(e.render(prefix));
+        }
     };
+    let name = command.action.name();
     if let Action::Help { topic } = &command.action {
+        let metrics = &bot.engine.metrics;
+        metrics.command(name, CommandOutcome::Ok, Source::Slack);
         return ephemeral(preview_commands::help(topic.as_deref(), prefix));
     }
     let previews = if needs_target(&command.action) {
         match dispatch::resolve(config, command.target.as_ref(), None) {
             Ok(previews) => previews,
-            Err(message) => return ephemeral(message),
+            Err(message) => {
+                let metrics = &bot.engine.metrics;
+                metrics.command(name, CommandOutcome::Invalid, Source::Slack);
+                return ephemeral(message);
+            }
         }
     } else {
         Vec::new()
@@ -123,7 +136,10 @@ pub(super) async fn commands(
     };
     let engine = bot.engine.clone();
     bot.background.spawn(async move {
-        for outcome in dispatch::execute(&engine, &command, &previews, &origin).await {
+        let outcomes = dispatch::execute(&engine, &command, &previews, &origin).await;
+        let outcome = CommandOutcome::of(outcomes.iter().all(|o| o.ok));
+        engine.metrics.command(name, outcome, Source::Slack);
+        for outcome in outcomes {
             engine.notifier.reply(&origin, &outcome.text).await;
         }
     });
