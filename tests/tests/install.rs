@@ -311,3 +311,79 @@ async fn the_shipped_rbac_allows_every_call_the_bot_makes_and_little_else() {
             .join("\n")
     );
 }
+
+/// The Slack and GitHub App manifests point at the bot's routes under the installed config's
+/// `public_url`, and ask for exactly the scopes, permissions and events the bot uses.
+#[tokio::test]
+async fn the_app_manifests_name_the_bots_routes_and_only_what_it_uses() {
+    let root = repo_root().join("install");
+    let config = preview_config::Config::load(&root.join("preview-bot.toml")).unwrap();
+    let public = config.bot.public_url.trim_end_matches('/');
+
+    let slack: serde_json::Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(root.join("slack-app-manifest.yaml")).unwrap(),
+    )
+    .unwrap();
+    let commands = slack["features"]["slash_commands"].as_array().unwrap();
+    assert_eq!(commands.len(), 1);
+    assert_eq!(commands[0]["command"], config.bot.command_prefix.as_str());
+    assert_eq!(commands[0]["url"], format!("{public}/slack/commands"));
+    assert_eq!(
+        slack["settings"]["interactivity"]["request_url"],
+        format!("{public}/slack/interactions")
+    );
+    let scopes: BTreeSet<&str> = slack["oauth_config"]["scopes"]["bot"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    // chat.postMessage and chat.update; the slash command; on-call user groups (kill switch).
+    assert_eq!(
+        scopes,
+        BTreeSet::from(["chat:write", "commands", "usergroups:read"])
+    );
+    assert!(slack["oauth_config"]["scopes"].get("user").is_none(), "no user scopes");
+
+    let github: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("github-app-manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        github["hook_attributes"]["url"],
+        format!("{public}/github/webhook")
+    );
+    assert_eq!(github["hook_attributes"]["active"], true);
+    assert_eq!(
+        github["default_permissions"],
+        serde_json::json!({
+            "metadata": "read",       // every App has it; collaborator permission checks
+            "pull_requests": "read",  // GET /repos/{o}/{r}/pulls/{n}
+            "contents": "read",       // the tarball of the PR's commit
+            "issues": "write",        // PR comments (sticky, replies) and reactions
+            "deployments": "write",   // preview/{app}-pr-{N} Deployments and statuses
+            "checks": "read",         // wait_for_check
+            "members": "read",        // on-call GitHub teams (kill switch)
+        })
+    );
+    let events: BTreeSet<&str> = github["default_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert_eq!(events, BTreeSet::from(["pull_request", "issue_comment"]));
+
+    // The routes the manifests name exist: unsigned requests are refused (401), not unknown.
+    let world = World::start().await;
+    for path in ["/slack/commands", "/github/webhook"] {
+        let (status, body) = world
+            .send(
+                http::Request::post(path)
+                    .body(axum::body::Body::from("x=1"))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(status, 401, "{path}: {body}");
+    }
+}
