@@ -343,7 +343,10 @@ async fn the_app_manifests_name_the_bots_routes_and_only_what_it_uses() {
         scopes,
         BTreeSet::from(["chat:write", "commands", "usergroups:read"])
     );
-    assert!(slack["oauth_config"]["scopes"].get("user").is_none(), "no user scopes");
+    assert!(
+        slack["oauth_config"]["scopes"].get("user").is_none(),
+        "no user scopes"
+    );
 
     let github: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(root.join("github-app-manifest.json")).unwrap(),
