@@ -117,6 +117,13 @@ impl Engine {
         }
     }
 
+    /// Counts into `metrics` (shared with the Kubernetes client's error counter).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Engine {
+        self.notifier = self.notifier.with_metrics(metrics.clone());
+        self.metrics = metrics;
+        self
+    }
+
     async fn lock(&self, id: &PreviewId) -> tokio::sync::OwnedMutexGuard<()> {
         let lock = {
             let mut locks = self

@@ -72,9 +72,7 @@ pub async fn run(
         Some(token) => Some(SlackApi::new(&config.slack.api_url, token)?),
         None => None,
     };
-    let client = kube::Client::try_default()
-        .await
-        .context("no Kubernetes configuration (set KUBECONFIG or run in a cluster)")?;
+    let client = crate::kube_client::infer(Arc::new(crate::metrics::Metrics::new())).await?;
     let cluster = Arc::new(Cluster::new(client, &config.bot.namespace_prefix));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let notifier = Notifier::new(config.clone(), slack, Some(github.clone()), Some(tx));

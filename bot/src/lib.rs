@@ -9,6 +9,7 @@ pub mod engine;
 pub mod exec;
 pub mod github;
 pub mod http;
+pub mod kube_client;
 pub mod messages;
 pub mod metrics;
 pub mod notify;

@@ -172,9 +172,8 @@ async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
     let config = Arc::new(Config::load(config_path)?);
     let secrets = Secrets::from_env()?;
     secrets.require_for_serving()?;
-    let client = kube::Client::try_default()
-        .await
-        .context("no Kubernetes configuration (set KUBECONFIG or run in a cluster)")?;
+    let metrics = Arc::new(preview_bot::metrics::Metrics::new());
+    let client = preview_bot::kube_client::infer(metrics.clone()).await?;
     let cluster = Arc::new(Cluster::new(client, &config.bot.namespace_prefix));
     if let Err(e) = cluster.ping().await {
         tracing::warn!(error = %e, "the Kubernetes API is not reachable yet");
@@ -189,12 +188,15 @@ async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
         .context("GitHub credentials are required")?;
     let github = GitHubApi::new(&config.github.api_url, github_auth)?;
     let notifier = Notifier::new(config.clone(), slack, Some(github.clone()), None);
-    let engine = Arc::new(Engine::new(
-        config.clone(),
-        cluster,
-        SourceProvider::GitHub(github),
-        notifier,
-    ));
+    let engine = Arc::new(
+        Engine::new(
+            config.clone(),
+            cluster,
+            SourceProvider::GitHub(github),
+            notifier,
+        )
+        .with_metrics(metrics),
+    );
     let mut bot = Bot::new(
         engine,
         secrets.slack_signing_secret.clone(),

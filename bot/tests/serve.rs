@@ -101,6 +101,11 @@ async fn serve_deploys_on_a_signed_label_event_and_drains_on_sigterm() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(healthy, "serve never answered /healthz");
+    let readyz = http::Request::get(format!("{base}/readyz"))
+        .body(Full::default())
+        .unwrap();
+    let (status, body) = send(&client, readyz).await;
+    assert_eq!(status, 200, "{body}");
 
     let mut payload = preview_testkit::fixtures::json("github/pull_request.labeled.json");
     payload["label"]["name"] = "preview".into();
@@ -131,6 +136,17 @@ async fn serve_deploys_on_a_signed_label_event_and_drains_on_sigterm() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(phase.as_deref(), Some("ready"));
+    let metrics = http::Request::get(format!("{base}/metrics"))
+        .body(Full::default())
+        .unwrap();
+    let (_, text) = send(&client, metrics).await;
+    assert!(
+        text.contains(r#"preview_bot_previews{app="hello",phase="ready"} 1"#)
+            && text.contains(
+                r#"preview_bot_deploy_duration_seconds_count{app="hello",outcome="ready"} 1"#
+            ),
+        "{text}"
+    );
 
     // A wrong signature over real HTTP is refused.
     let mut forged = http::Request::post(format!("{base}/github/webhook"));

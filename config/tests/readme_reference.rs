@@ -106,8 +106,8 @@ fn keys(path: Vec<String>, out: &mut BTreeSet<String>) {
 
 /// Keys named in the first cell of README table rows (`| `key` | ...`).
 fn readme_keys() -> BTreeSet<String> {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
-        .unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
     readme
         .lines()
         .filter(|l| l.starts_with("| `"))
@@ -134,7 +134,10 @@ fn every_config_key_is_in_the_readme_reference_and_every_reference_row_exists() 
         "deploy.copy_secrets.namespace",
         "status.public",
     ] {
-        assert!(all.contains(expected), "the probe finds {expected}: {all:?}");
+        assert!(
+            all.contains(expected),
+            "the probe finds {expected}: {all:?}"
+        );
     }
     let documented = readme_keys();
     let sections: BTreeSet<&str> = all
@@ -147,7 +150,8 @@ fn every_config_key_is_in_the_readme_reference_and_every_reference_row_exists() 
         .filter(|k| k.contains('.'))
         .filter(|k| {
             let parts: Vec<&str> = k.split('.').collect();
-            let documented_above = (2..=parts.len()).any(|n| documented.contains(&parts[..n].join(".")));
+            let documented_above =
+                (2..=parts.len()).any(|n| documented.contains(&parts[..n].join(".")));
             let documented_below = documented.iter().any(|d| d.starts_with(&format!("{k}.")));
             !(documented_above || documented_below)
         })

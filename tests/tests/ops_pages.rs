@@ -417,3 +417,41 @@ async fn a_person_sees_the_previews_and_their_logs_in_a_browser() {
         .unwrap();
     assert_eq!(back.path(), "/previews");
 }
+
+#[tokio::test]
+async fn failed_kubernetes_calls_are_counted_by_the_clients_layer() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let fake = preview_testkit::kube_api::FakeKube::start().await;
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&fake.kubeconfig_yaml()).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    let metrics = Arc::new(preview_bot::metrics::Metrics::new());
+    let client = preview_bot::kube_client::client(config, metrics.clone()).unwrap();
+    let cluster = preview_deploy::Cluster::new(client, "preview-");
+    let bot_config = preview_config::Config::parse(
+        "[bot]\npublic_url = \"https://b.example.com\"\n[domains]\nbase = \"example.com\"\n\
+         [apps.web]\nrepo = \"acme/web\"\nmanifests = { dir = \"deploy\" }\n",
+        "t.toml",
+    )
+    .unwrap();
+    let errors = |text: &str| {
+        text.lines()
+            .find(|l| l.starts_with(r#"preview_bot_api_errors_total{service="kubernetes"}"#))
+            .map(|l| l.rsplit(' ').next().unwrap().to_string())
+    };
+    // Successes and an expected 404 are not errors.
+    cluster.inventory().await.unwrap();
+    let missing = preview_deploy::PreviewNamespace::for_preview("preview-", "web", 1);
+    assert!(cluster.get_record(&missing).await.unwrap().is_none());
+    assert_eq!(errors(&metrics.render(&bot_config, &cluster).await), None);
+    // A 403 (RBAC) is.
+    fake.inject_fault(
+        Fault::new("/api/v1/namespaces", 1, FaultResponse::Status(403)).method("GET"),
+    );
+    assert!(cluster.inventory().await.is_err());
+    assert_eq!(
+        errors(&metrics.render(&bot_config, &cluster).await).as_deref(),
+        Some("1")
+    );
+}
