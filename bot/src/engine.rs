@@ -52,6 +52,15 @@ impl PreviewRef {
     }
 }
 
+/// `app#N, app#M` for logs.
+pub fn ids(previews: &[PreviewRef]) -> String {
+    previews
+        .iter()
+        .map(|p| p.id().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// What an operation tells the person who asked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outcome {

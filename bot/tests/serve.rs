@@ -176,4 +176,13 @@ async fn serve_deploys_on_a_signed_label_event_and_drains_on_sigterm() {
     );
     let logs = String::from_utf8_lossy(&status.stderr);
     assert!(logs.contains("preview-bot serving"), "{logs}");
+    // JSON logs; the event's work carries its span: what, which previews, who.
+    let handled: serde_json::Value = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["fields"]["message"] == "pull request event handled")
+        .unwrap_or_else(|| panic!("no `handled` line in {logs}"));
+    assert_eq!(handled["span"]["name"], "pull_request", "{handled}");
+    assert_eq!(handled["span"]["previews"], "hello#2", "{handled}");
+    assert_eq!(handled["span"]["actor"], "Codertocat", "{handled}");
 }

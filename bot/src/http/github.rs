@@ -15,6 +15,7 @@ use axum::response::Response;
 use preview_commands::Action;
 use serde::Deserialize;
 use std::sync::Arc;
+use tracing::Instrument;
 
 #[derive(Debug, Deserialize)]
 struct User {
@@ -205,27 +206,37 @@ fn pull_request(bot: &Arc<Bot>, event: PullRequestEvent) -> Response {
     };
     let engine = bot.engine.clone();
     let sha = event.pull_request.head.sha;
-    bot.background.spawn(async move {
-        for preview in &previews {
-            let outcome = match step {
-                Step::Up { only_if_exists } => {
-                    let options = UpOptions {
-                        sha: Some(sha.clone()),
-                        only_if_exists,
-                        ..UpOptions::default()
-                    };
-                    engine.up(preview, &origin, options).await
+    let span = tracing::info_span!(
+        "pull_request",
+        action = %event.action,
+        previews = %crate::engine::ids(&previews),
+        actor = %origin.actor(),
+    );
+    bot.background.spawn(
+        async move {
+            for preview in &previews {
+                let outcome = match step {
+                    Step::Up { only_if_exists } => {
+                        let options = UpOptions {
+                            sha: Some(sha.clone()),
+                            only_if_exists,
+                            ..UpOptions::default()
+                        };
+                        engine.up(preview, &origin, options).await
+                    }
+                    Step::Down => engine.down(preview, &origin, true).await,
+                };
+                // Refusals (closed PR, limits) are said on the PR; successes show in the sticky comment.
+                if let Some(outcome) = outcome
+                    && !outcome.ok
+                {
+                    engine.notifier.reply(&origin, &outcome.text).await;
                 }
-                Step::Down => engine.down(preview, &origin, true).await,
-            };
-            // Refusals (closed PR, limits) are said on the PR; successes show in the sticky comment.
-            if let Some(outcome) = outcome
-                && !outcome.ok
-            {
-                engine.notifier.reply(&origin, &outcome.text).await;
             }
+            tracing::info!("pull request event handled");
         }
-    });
+        .instrument(span),
+    );
     text(StatusCode::ACCEPTED, "accepted")
 }
 
@@ -264,21 +275,32 @@ fn issue_comment(bot: &Arc<Bot>, event: IssueCommentEvent) -> Response {
         actor: event.sender.login,
     };
     let engine = bot.engine.clone();
-    bot.background.spawn(async move {
-        engine.notifier.react(&origin, reaction::SEEN).await;
-        for parsed in commands {
-            let command = match parsed {
-                Ok(command) => command,
-                Err(e) => {
-                    let metrics = &engine.metrics;
-                    metrics.command("unparsed", CommandOutcome::Invalid, Source::GitHub);
-                    engine.notifier.reply(&origin, &e.render(&prefix)).await;
-                    engine.notifier.react(&origin, reaction::FAILURE).await;
-                    continue;
-                }
-            };
-            let previews =
-                match dispatch::resolve(&engine.config, command.target.as_ref(), Some(&implied)) {
+    let span = tracing::info_span!(
+        "pr_comment",
+        repo = %format!("{}/{}", implied.owner, implied.repo),
+        pr = implied.pr,
+        comment = event.comment.id,
+        actor = %origin.actor(),
+    );
+    bot.background.spawn(
+        async move {
+            engine.notifier.react(&origin, reaction::SEEN).await;
+            for parsed in commands {
+                let command = match parsed {
+                    Ok(command) => command,
+                    Err(e) => {
+                        let metrics = &engine.metrics;
+                        metrics.command("unparsed", CommandOutcome::Invalid, Source::GitHub);
+                        engine.notifier.reply(&origin, &e.render(&prefix)).await;
+                        engine.notifier.react(&origin, reaction::FAILURE).await;
+                        continue;
+                    }
+                };
+                let previews = match dispatch::resolve(
+                    &engine.config,
+                    command.target.as_ref(),
+                    Some(&implied),
+                ) {
                     Ok(previews) => previews,
                     Err(message) if dispatch::needs_target(&command.action) => {
                         let (metrics, name) = (&engine.metrics, command.action.name());
@@ -289,30 +311,33 @@ fn issue_comment(bot: &Arc<Bot>, event: IssueCommentEvent) -> Response {
                     }
                     Err(_) => Vec::new(),
                 };
-            let answers_in_comment = matches!(
-                command.action,
-                Action::Status | Action::Help { .. } | Action::List { .. } | Action::Logs { .. }
-            );
-            let outcomes = dispatch::execute(&engine, &command, &previews, &origin).await;
-            for outcome in &outcomes {
-                if answers_in_comment || !outcome.ok {
-                    engine.notifier.reply(&origin, &outcome.text).await;
+                let answers_in_comment = matches!(
+                    command.action,
+                    Action::Status
+                        | Action::Help { .. }
+                        | Action::List { .. }
+                        | Action::Logs { .. }
+                );
+                let outcomes = dispatch::execute(&engine, &command, &previews, &origin).await;
+                for outcome in &outcomes {
+                    if answers_in_comment || !outcome.ok {
+                        engine.notifier.reply(&origin, &outcome.text).await;
+                    }
                 }
+                let all_ok = outcomes.iter().all(|o| o.ok);
+                let (metrics, name) = (&engine.metrics, command.action.name());
+                metrics.command(name, CommandOutcome::of(all_ok), Source::GitHub);
+                let ids = crate::engine::ids(&previews);
+                tracing::info!(command = name, previews = %ids, ok = all_ok, "command finished");
+                let outcome_reaction = if all_ok {
+                    reaction::SUCCESS
+                } else {
+                    reaction::FAILURE
+                };
+                engine.notifier.react(&origin, outcome_reaction).await;
             }
-            let all_ok = outcomes.iter().all(|o| o.ok);
-            let metrics = &engine.metrics;
-            metrics.command(
-                command.action.name(),
-                CommandOutcome::of(all_ok),
-                Source::GitHub,
-            );
-            let outcome_reaction = if all_ok {
-                reaction::SUCCESS
-            } else {
-                reaction::FAILURE
-            };
-            engine.notifier.react(&origin, outcome_reaction).await;
         }
-    });
+        .instrument(span),
+    );
     text(StatusCode::ACCEPTED, "accepted")
 }

@@ -15,6 +15,7 @@ use preview_commands::Action;
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
+use tracing::Instrument;
 
 /// The fields of Slack's slash-command form the bot uses.
 #[derive(Debug, Deserialize)]
@@ -135,13 +136,25 @@ pub(super) async fn commands(
         _ => format!("Looking that up: `{prefix} {command}`…"),
     };
     let engine = bot.engine.clone();
-    bot.background.spawn(async move {
-        let outcomes = dispatch::execute(&engine, &command, &previews, &origin).await;
-        let outcome = CommandOutcome::of(outcomes.iter().all(|o| o.ok));
-        engine.metrics.command(name, outcome, Source::Slack);
-        for outcome in outcomes {
-            engine.notifier.reply(&origin, &outcome.text).await;
+    // One span per command: every log line of its work carries the command, previews and actor.
+    let span = tracing::info_span!(
+        "command",
+        source = "slack",
+        command = name,
+        previews = %crate::engine::ids(&previews),
+        actor = %origin.actor(),
+    );
+    bot.background.spawn(
+        async move {
+            let outcomes = dispatch::execute(&engine, &command, &previews, &origin).await;
+            let outcome = CommandOutcome::of(outcomes.iter().all(|o| o.ok));
+            engine.metrics.command(name, outcome, Source::Slack);
+            tracing::info!(outcome = ?outcome, "command finished");
+            for outcome in outcomes {
+                engine.notifier.reply(&origin, &outcome.text).await;
+            }
         }
-    });
+        .instrument(span),
+    );
     ephemeral(ack)
 }
