@@ -80,7 +80,13 @@ impl Notifier {
 
     /// The preview's log link from `domains.log_url_template`.
     pub fn log_url(&self, record: &PreviewRecord) -> Option<String> {
-        let template = self.config.domains.log_url_template.as_deref()?;
+        // Without a configured log tool, the bot's own logs page (SPEC 5).
+        let Some(template) = self.config.domains.log_url_template.as_deref() else {
+            return Some(crate::status_page::logs_url(
+                &self.config,
+                record.namespace.as_str(),
+            ));
+        };
         let vars = TemplateVars {
             app: &record.id.app,
             pr: record.id.pr,

@@ -97,6 +97,14 @@ async fn exec_runs_one_command_and_prints_the_chat_answer() {
         .clone();
     assert_eq!(phase, "ready");
 
+    // Without a configured log tool the log link is the bot's own logs page.
+    let (code, out, _) = exec(&setup, "status hello#2", true).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("https://preview-bot.example.com/previews/preview-hello-pr-2/logs"),
+        "{out}"
+    );
+
     // Without the leading `/preview` too.
     let (code, out, _) = exec(&setup, "list", true).await;
     assert_eq!(code, 0);
