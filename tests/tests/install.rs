@@ -390,3 +390,69 @@ async fn the_app_manifests_name_the_bots_routes_and_only_what_it_uses() {
         assert_eq!(status, 401, "{path}: {body}");
     }
 }
+
+/// The image the Dockerfile builds is the one install/ runs: same user, same command, a Rust
+/// new enough for the workspace, the release binary without the try-out mode, and `kubectl` for
+/// kustomize apps. (Building it needs a Docker daemon; the kind workflow is the place for that.)
+#[test]
+fn the_dockerfile_builds_what_the_deployment_runs() {
+    let root = repo_root();
+    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
+    let stages: Vec<&str> = dockerfile.split("\nFROM ").skip(1).collect();
+    assert!(stages.len() >= 2, "multi-stage");
+    let build = stages[0];
+    let last = stages.last().unwrap();
+
+    let rust: Vec<u32> = build
+        .strip_prefix("rust:")
+        .unwrap()
+        .split(['-', ' '])
+        .next()
+        .unwrap()
+        .split('.')
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let workspace = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let wanted: Vec<u32> = workspace
+        .lines()
+        .find_map(|l| l.strip_prefix("rust-version = \""))
+        .unwrap()
+        .trim_end_matches('"')
+        .split('.')
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert!(rust >= wanted, "rust:{rust:?} builds rust-version {wanted:?}");
+    assert!(
+        build.contains("cargo build --release --locked -p preview-bot --no-default-features"),
+        "{build}"
+    );
+
+    assert!(last.starts_with("gcr.io/distroless/"), "{last}");
+    assert!(last.contains("/usr/local/bin/kubectl"), "kubectl for kustomize apps");
+    let user = last
+        .lines()
+        .find_map(|l| l.strip_prefix("USER "))
+        .expect("the final stage sets USER");
+    let entrypoint: Vec<String> = serde_json::from_str(
+        last.lines()
+            .find_map(|l| l.strip_prefix("ENTRYPOINT "))
+            .unwrap(),
+    )
+    .unwrap();
+    let cmd: serde_json::Value =
+        serde_json::from_str(last.lines().find_map(|l| l.strip_prefix("CMD ")).unwrap()).unwrap();
+    assert_eq!(entrypoint, ["/usr/local/bin/preview-bot"]);
+
+    let Some(objects) = render_install() else {
+        return;
+    };
+    let pod = &kind_named(&objects, "Deployment", "preview-bot")["spec"]["template"]["spec"];
+    let context = &pod["securityContext"];
+    assert_eq!(
+        user,
+        format!("{}:{}", context["runAsUser"], context["runAsGroup"]),
+        "the image's user is the pod's"
+    );
+    assert_eq!(pod["containers"][0]["args"], cmd, "the image's default command");
+    assert!(pod["containers"][0].get("command").is_none(), "the entrypoint is kept");
+}
