@@ -421,14 +421,20 @@ fn the_dockerfile_builds_what_the_deployment_runs() {
         .split('.')
         .map(|n| n.parse().unwrap())
         .collect();
-    assert!(rust >= wanted, "rust:{rust:?} builds rust-version {wanted:?}");
+    assert!(
+        rust >= wanted,
+        "rust:{rust:?} builds rust-version {wanted:?}"
+    );
     assert!(
         build.contains("cargo build --release --locked -p preview-bot --no-default-features"),
         "{build}"
     );
 
     assert!(last.starts_with("gcr.io/distroless/"), "{last}");
-    assert!(last.contains("/usr/local/bin/kubectl"), "kubectl for kustomize apps");
+    assert!(
+        last.contains("/usr/local/bin/kubectl"),
+        "kubectl for kustomize apps"
+    );
     let user = last
         .lines()
         .find_map(|l| l.strip_prefix("USER "))
@@ -453,6 +459,12 @@ fn the_dockerfile_builds_what_the_deployment_runs() {
         format!("{}:{}", context["runAsUser"], context["runAsGroup"]),
         "the image's user is the pod's"
     );
-    assert_eq!(pod["containers"][0]["args"], cmd, "the image's default command");
-    assert!(pod["containers"][0].get("command").is_none(), "the entrypoint is kept");
+    assert_eq!(
+        pod["containers"][0]["args"], cmd,
+        "the image's default command"
+    );
+    assert!(
+        pod["containers"][0].get("command").is_none(),
+        "the entrypoint is kept"
+    );
 }

@@ -212,31 +212,29 @@ fn pull_request(bot: &Arc<Bot>, event: PullRequestEvent) -> Response {
         previews = %crate::engine::ids(&previews),
         actor = %origin.actor(),
     );
-    bot.background.spawn(
-        async move {
-            for preview in &previews {
-                let outcome = match step {
-                    Step::Up { only_if_exists } => {
-                        let options = UpOptions {
-                            sha: Some(sha.clone()),
-                            only_if_exists,
-                            ..UpOptions::default()
-                        };
-                        engine.up(preview, &origin, options).await
-                    }
-                    Step::Down => engine.down(preview, &origin, true).await,
-                };
-                // Refusals (closed PR, limits) are said on the PR; successes show in the sticky comment.
-                if let Some(outcome) = outcome
-                    && !outcome.ok
-                {
-                    engine.notifier.reply(&origin, &outcome.text).await;
+    let work = async move {
+        for preview in &previews {
+            let outcome = match step {
+                Step::Up { only_if_exists } => {
+                    let options = UpOptions {
+                        sha: Some(sha.clone()),
+                        only_if_exists,
+                        ..UpOptions::default()
+                    };
+                    engine.up(preview, &origin, options).await
                 }
+                Step::Down => engine.down(preview, &origin, true).await,
+            };
+            // Refusals (closed PR, limits) are said on the PR; successes show in the sticky comment.
+            if let Some(outcome) = outcome
+                && !outcome.ok
+            {
+                engine.notifier.reply(&origin, &outcome.text).await;
             }
-            tracing::info!("pull request event handled");
         }
-        .instrument(span),
-    );
+        tracing::info!("pull request event handled");
+    };
+    bot.background.spawn(work.instrument(span));
     text(StatusCode::ACCEPTED, "accepted")
 }
 
@@ -282,25 +280,21 @@ fn issue_comment(bot: &Arc<Bot>, event: IssueCommentEvent) -> Response {
         comment = event.comment.id,
         actor = %origin.actor(),
     );
-    bot.background.spawn(
-        async move {
-            engine.notifier.react(&origin, reaction::SEEN).await;
-            for parsed in commands {
-                let command = match parsed {
-                    Ok(command) => command,
-                    Err(e) => {
-                        let metrics = &engine.metrics;
-                        metrics.command("unparsed", CommandOutcome::Invalid, Source::GitHub);
-                        engine.notifier.reply(&origin, &e.render(&prefix)).await;
-                        engine.notifier.react(&origin, reaction::FAILURE).await;
-                        continue;
-                    }
-                };
-                let previews = match dispatch::resolve(
-                    &engine.config,
-                    command.target.as_ref(),
-                    Some(&implied),
-                ) {
+    let work = async move {
+        engine.notifier.react(&origin, reaction::SEEN).await;
+        for parsed in commands {
+            let command = match parsed {
+                Ok(command) => command,
+                Err(e) => {
+                    let metrics = &engine.metrics;
+                    metrics.command("unparsed", CommandOutcome::Invalid, Source::GitHub);
+                    engine.notifier.reply(&origin, &e.render(&prefix)).await;
+                    engine.notifier.react(&origin, reaction::FAILURE).await;
+                    continue;
+                }
+            };
+            let previews =
+                match dispatch::resolve(&engine.config, command.target.as_ref(), Some(&implied)) {
                     Ok(previews) => previews,
                     Err(message) if dispatch::needs_target(&command.action) => {
                         let (metrics, name) = (&engine.metrics, command.action.name());
@@ -311,33 +305,29 @@ fn issue_comment(bot: &Arc<Bot>, event: IssueCommentEvent) -> Response {
                     }
                     Err(_) => Vec::new(),
                 };
-                let answers_in_comment = matches!(
-                    command.action,
-                    Action::Status
-                        | Action::Help { .. }
-                        | Action::List { .. }
-                        | Action::Logs { .. }
-                );
-                let outcomes = dispatch::execute(&engine, &command, &previews, &origin).await;
-                for outcome in &outcomes {
-                    if answers_in_comment || !outcome.ok {
-                        engine.notifier.reply(&origin, &outcome.text).await;
-                    }
+            let answers_in_comment = matches!(
+                command.action,
+                Action::Status | Action::Help { .. } | Action::List { .. } | Action::Logs { .. }
+            );
+            let outcomes = dispatch::execute(&engine, &command, &previews, &origin).await;
+            for outcome in &outcomes {
+                if answers_in_comment || !outcome.ok {
+                    engine.notifier.reply(&origin, &outcome.text).await;
                 }
-                let all_ok = outcomes.iter().all(|o| o.ok);
-                let (metrics, name) = (&engine.metrics, command.action.name());
-                metrics.command(name, CommandOutcome::of(all_ok), Source::GitHub);
-                let ids = crate::engine::ids(&previews);
-                tracing::info!(command = name, previews = %ids, ok = all_ok, "command finished");
-                let outcome_reaction = if all_ok {
-                    reaction::SUCCESS
-                } else {
-                    reaction::FAILURE
-                };
-                engine.notifier.react(&origin, outcome_reaction).await;
             }
+            let all_ok = outcomes.iter().all(|o| o.ok);
+            let (metrics, name) = (&engine.metrics, command.action.name());
+            metrics.command(name, CommandOutcome::of(all_ok), Source::GitHub);
+            let ids = crate::engine::ids(&previews);
+            tracing::info!(command = name, previews = %ids, ok = all_ok, "command finished");
+            let outcome_reaction = if all_ok {
+                reaction::SUCCESS
+            } else {
+                reaction::FAILURE
+            };
+            engine.notifier.react(&origin, outcome_reaction).await;
         }
-        .instrument(span),
-    );
+    };
+    bot.background.spawn(work.instrument(span));
     text(StatusCode::ACCEPTED, "accepted")
 }

@@ -144,17 +144,15 @@ pub(super) async fn commands(
         previews = %crate::engine::ids(&previews),
         actor = %origin.actor(),
     );
-    bot.background.spawn(
-        async move {
-            let outcomes = dispatch::execute(&engine, &command, &previews, &origin).await;
-            let outcome = CommandOutcome::of(outcomes.iter().all(|o| o.ok));
-            engine.metrics.command(name, outcome, Source::Slack);
-            tracing::info!(outcome = ?outcome, "command finished");
-            for outcome in outcomes {
-                engine.notifier.reply(&origin, &outcome.text).await;
-            }
+    let work = async move {
+        let outcomes = dispatch::execute(&engine, &command, &previews, &origin).await;
+        let outcome = CommandOutcome::of(outcomes.iter().all(|o| o.ok));
+        engine.metrics.command(name, outcome, Source::Slack);
+        tracing::info!(outcome = ?outcome, "command finished");
+        for outcome in outcomes {
+            engine.notifier.reply(&origin, &outcome.text).await;
         }
-        .instrument(span),
-    );
+    };
+    bot.background.spawn(work.instrument(span));
     ephemeral(ack)
 }
