@@ -1,6 +1,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use preview_bot::engine::Engine;
+use preview_bot::exec::ExecResult;
 use preview_bot::github::GitHubApi;
 use preview_bot::notify::Notifier;
 use preview_bot::slack::SlackApi;
@@ -9,6 +10,7 @@ use preview_bot::{Bot, http};
 use preview_config::{Config, Secrets};
 use preview_deploy::Cluster;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,48 +66,33 @@ enum Cmd {
     },
 }
 
-fn main() -> std::process::ExitCode {
+fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return std::process::ExitCode::FAILURE;
+            return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(run(cli.command)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
 }
 
-async fn run(command: Cmd) -> anyhow::Result<std::process::ExitCode> {
-    use preview_bot::exec::ExecResult;
-    use std::process::ExitCode;
-    if let Cmd::Exec { config, command } = &command {
-        init_logging(false, "warn");
-        return Ok(
-            match preview_bot::exec::run(config, command, &mut std::io::stdout()).await? {
-                ExecResult::Ok => ExitCode::SUCCESS,
-                ExecResult::Failed => ExitCode::FAILURE,
-                ExecResult::Invalid => ExitCode::from(2),
-            },
-        );
-    }
-    run_other(command).await.map(|()| ExitCode::SUCCESS)
-}
-
-async fn run_other(command: Cmd) -> anyhow::Result<()> {
+async fn run(command: Cmd) -> anyhow::Result<ExitCode> {
+    let done = |()| ExitCode::SUCCESS;
     match command {
         Cmd::CheckConfig { config } => {
             let config = Config::load(&config)?;
             print!("{}", config.summary());
             println!("config OK");
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::Render {
             config,
@@ -113,17 +100,25 @@ async fn run_other(command: Cmd) -> anyhow::Result<()> {
             pr,
             repo_dir,
             sha,
-        } => render(&config, &app, pr, &repo_dir, &sha),
+        } => render(&config, &app, pr, &repo_dir, &sha).map(done),
+        Cmd::Exec { config, command } => {
+            init_logging(false, "warn");
+            let result = preview_bot::exec::run(&config, &command, &mut std::io::stdout()).await?;
+            Ok(match result {
+                ExecResult::Ok => ExitCode::SUCCESS,
+                ExecResult::Failed => ExitCode::FAILURE,
+                ExecResult::Invalid => ExitCode::from(2),
+            })
+        }
         #[cfg(feature = "testdrive")]
         Cmd::Testdrive { kubeconfig_out } => {
             init_logging(false, "warn");
-            preview_bot::testdrive::run(kubeconfig_out).await
+            preview_bot::testdrive::run(kubeconfig_out).await.map(done)
         }
         Cmd::Serve { config } => {
             init_logging(true, "info");
-            serve(&config).await
+            serve(&config).await.map(done)
         }
-        Cmd::Exec { .. } => anyhow::bail!("exec is handled by `run`"),
     }
 }
 
