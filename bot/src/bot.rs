@@ -16,6 +16,9 @@ pub struct Bot {
     /// `PREVIEW_BOT_ADMIN_TOKEN`: the bearer token of `POST /admin/kill-switch` (disabled
     /// without it).
     pub admin_token: Option<Secret>,
+    /// Opens the status and logs pages (`PREVIEW_BOT_STATUS_TOKEN`); `None`: only what
+    /// `[status] public` allows.
+    pub status_token: Option<Secret>,
     pub background: Background,
     deliveries: Mutex<(VecDeque<String>, HashSet<String>)>,
     /// Unix seconds; replaceable so tests can check the replay window.
@@ -33,6 +36,7 @@ impl Bot {
             slack_signing_secret,
             github_webhook_secret,
             admin_token: None,
+            status_token: None,
             background: Background::default(),
             deliveries: Mutex::new((VecDeque::new(), HashSet::new())),
             now: || chrono::Utc::now().timestamp(),

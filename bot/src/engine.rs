@@ -4,6 +4,7 @@
 
 use crate::audit::Auditor;
 use crate::killswitch;
+use crate::metrics::Metrics;
 use crate::notify::{DeploymentState, Notifier};
 use crate::origin::Origin;
 use crate::policy::Policy;
@@ -56,6 +57,15 @@ impl PreviewRef {
     }
 }
 
+/// `app#N, app#M` for logs.
+pub fn ids(previews: &[PreviewRef]) -> String {
+    previews
+        .iter()
+        .map(|p| p.id().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// What an operation tells the person who asked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outcome {
@@ -97,6 +107,7 @@ pub struct Engine {
     pub ops: OpsStore,
     pub audit: Auditor,
     pub policy: Policy,
+    pub metrics: Arc<Metrics>,
     locks: Mutex<HashMap<PreviewId, Arc<tokio::sync::Mutex<()>>>>,
     /// The newest `up`/`down` per preview: an older running deploy stops for it.
     tickets: Tickets,
@@ -123,6 +134,7 @@ impl Engine {
             notifier.slack().cloned(),
             source.github().cloned(),
         );
+        let metrics = Arc::new(Metrics::new());
         Engine {
             audit: Auditor::new(ops.clone()),
             ops,
@@ -130,12 +142,20 @@ impl Engine {
             config,
             cluster,
             source,
-            notifier,
+            notifier: notifier.with_metrics(metrics.clone()),
+            metrics,
             locks: Mutex::new(HashMap::new()),
             tickets: Tickets::default(),
             seeding: Mutex::new(std::collections::HashSet::new()),
             deploy_slots: Semaphore::new(slots),
         }
+    }
+
+    /// Counts into `metrics` (shared with the Kubernetes client's error counter).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Engine {
+        self.notifier = self.notifier.with_metrics(metrics.clone());
+        self.metrics = metrics;
+        self
     }
 
     async fn lock(&self, id: &PreviewId) -> tokio::sync::OwnedMutexGuard<()> {
@@ -307,7 +327,11 @@ impl Engine {
         let result = match self.await_check(&mut record, app, &ticket).await {
             Ok(()) => {
                 let _slot = self.deploy_slots.acquire().await;
-                self.deploy(&mut record, &ctx, app, &ticket).await
+                let started = std::time::Instant::now();
+                let deployed = self.deploy(&mut record, &ctx, app, &ticket).await;
+                self.metrics
+                    .deploy_finished(&target.app, deployed.is_ok(), started.elapsed());
+                deployed
             }
             Err(reason) => Err(reason),
         };

@@ -1,6 +1,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use preview_bot::engine::Engine;
+use preview_bot::exec::ExecResult;
 use preview_bot::github::GitHubApi;
 use preview_bot::notify::Notifier;
 use preview_bot::slack::SlackApi;
@@ -9,6 +10,7 @@ use preview_bot::{Bot, http};
 use preview_config::{Config, Secrets};
 use preview_deploy::Cluster;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,6 +49,14 @@ enum Cmd {
         #[arg(long, default_value = "0000000000000000000000000000000000000000")]
         sha: String,
     },
+    /// Run one command against the configured cluster and print what the chat would get.
+    /// Exit code 0: done; 1: refused or failed; 2: the command is invalid (nothing ran).
+    Exec {
+        #[arg(long, env = "PREVIEW_BOT_CONFIG")]
+        config: PathBuf,
+        /// The command, as typed in Slack: `"/preview status web#42"` (the `/preview` is optional).
+        command: String,
+    },
     #[cfg(feature = "testdrive")]
     /// Try preview-bot on a simulated cluster with a bundled example app; no accounts needed.
     Testdrive {
@@ -56,32 +66,33 @@ enum Cmd {
     },
 }
 
-fn main() -> std::process::ExitCode {
+fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return std::process::ExitCode::FAILURE;
+            return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(run(cli.command)) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
 }
 
-async fn run(command: Cmd) -> anyhow::Result<()> {
+async fn run(command: Cmd) -> anyhow::Result<ExitCode> {
+    let done = |()| ExitCode::SUCCESS;
     match command {
         Cmd::CheckConfig { config } => {
             let config = Config::load(&config)?;
             print!("{}", config.summary());
             println!("config OK");
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::Render {
             config,
@@ -89,15 +100,24 @@ async fn run(command: Cmd) -> anyhow::Result<()> {
             pr,
             repo_dir,
             sha,
-        } => render(&config, &app, pr, &repo_dir, &sha),
+        } => render(&config, &app, pr, &repo_dir, &sha).map(done),
+        Cmd::Exec { config, command } => {
+            init_logging(false, "warn");
+            let result = preview_bot::exec::run(&config, &command, &mut std::io::stdout()).await?;
+            Ok(match result {
+                ExecResult::Ok => ExitCode::SUCCESS,
+                ExecResult::Failed => ExitCode::FAILURE,
+                ExecResult::Invalid => ExitCode::from(2),
+            })
+        }
         #[cfg(feature = "testdrive")]
         Cmd::Testdrive { kubeconfig_out } => {
             init_logging(false, "warn");
-            preview_bot::testdrive::run(kubeconfig_out).await
+            preview_bot::testdrive::run(kubeconfig_out).await.map(done)
         }
         Cmd::Serve { config } => {
             init_logging(true, "info");
-            serve(&config).await
+            serve(&config).await.map(done)
         }
     }
 }
@@ -147,9 +167,8 @@ async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
     let config = Arc::new(Config::load(config_path)?);
     let secrets = Secrets::from_env()?;
     secrets.require_for_serving()?;
-    let client = kube::Client::try_default()
-        .await
-        .context("no Kubernetes configuration (set KUBECONFIG or run in a cluster)")?;
+    let metrics = Arc::new(preview_bot::metrics::Metrics::new());
+    let client = preview_bot::kube_client::infer(metrics.clone()).await?;
     let cluster = Arc::new(Cluster::new(client, &config.bot.namespace_prefix));
     if let Err(e) = cluster.ping().await {
         tracing::warn!(error = %e, "the Kubernetes API is not reachable yet");
@@ -164,20 +183,22 @@ async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
         .context("GitHub credentials are required")?;
     let github = GitHubApi::new(&config.github.api_url, github_auth)?;
     let notifier = Notifier::new(config.clone(), slack, Some(github.clone()), None);
-    let engine = Arc::new(Engine::new(
-        config.clone(),
-        cluster,
-        SourceProvider::GitHub(github),
-        notifier,
-    ));
-    let bot = Arc::new(
-        Bot::new(
-            engine,
-            secrets.slack_signing_secret.clone(),
-            secrets.github_webhook_secret.clone(),
+    let engine = Arc::new(
+        Engine::new(
+            config.clone(),
+            cluster,
+            SourceProvider::GitHub(github),
+            notifier,
         )
-        .with_admin_token(secrets.admin_token.clone()),
+        .with_metrics(metrics),
     );
+    let mut bot = Bot::new(
+        engine,
+        secrets.slack_signing_secret.clone(),
+        secrets.github_webhook_secret.clone(),
+    );
+    bot.status_token = secrets.status_token.clone();
+    let bot = Arc::new(bot.with_admin_token(secrets.admin_token.clone()));
     let listener = tokio::net::TcpListener::bind(&config.bot.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.bot.listen))?;

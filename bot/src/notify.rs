@@ -4,6 +4,7 @@
 
 use crate::github::{DeploymentStatus, GitHubApi};
 use crate::messages;
+use crate::metrics::Metrics;
 use crate::origin::Origin;
 use crate::slack::SlackApi;
 use preview_config::Config;
@@ -45,6 +46,8 @@ pub struct Notifier {
     slack: Option<SlackApi>,
     github: Option<GitHubApi>,
     console: Option<UnboundedSender<String>>,
+    /// Failed Slack and GitHub calls are counted here (the engine's metrics once it owns this).
+    metrics: Arc<Metrics>,
 }
 
 impl Notifier {
@@ -59,7 +62,14 @@ impl Notifier {
             slack,
             github,
             console,
+            metrics: Arc::new(Metrics::new()),
         }
+    }
+
+    /// Counts failed calls in `metrics`.
+    pub(crate) fn with_metrics(mut self, metrics: Arc<Metrics>) -> Notifier {
+        self.metrics = metrics;
+        self
     }
 
     fn console(&self, text: &str) {
@@ -85,7 +95,13 @@ impl Notifier {
 
     /// The preview's log link from `domains.log_url_template`.
     pub fn log_url(&self, record: &PreviewRecord) -> Option<String> {
-        let template = self.config.domains.log_url_template.as_deref()?;
+        // Without a configured log tool, the bot's own logs page (SPEC 5).
+        let Some(template) = self.config.domains.log_url_template.as_deref() else {
+            return Some(crate::status_page::logs_url(
+                &self.config,
+                record.namespace.as_str(),
+            ));
+        };
         let vars = TemplateVars {
             app: &record.id.app,
             pr: record.id.pr,
@@ -107,6 +123,7 @@ impl Notifier {
                 if let Some(slack) = &self.slack
                     && let Err(e) = slack.respond(url, text).await
                 {
+                    self.metrics.api_error("slack");
                     tracing::warn!(error = %e, "slack response_url failed");
                 }
             }
@@ -119,6 +136,7 @@ impl Notifier {
                 if let Some(github) = &self.github
                     && let Err(e) = github.comment(owner, repo, *pr, text).await
                 {
+                    self.metrics.api_error("github");
                     tracing::warn!(error = %e, "github reply comment failed");
                 }
             }
@@ -141,6 +159,7 @@ impl Notifier {
         ) = (origin, &self.github)
             && let Err(e) = github.react(owner, repo, *id, content).await
         {
+            self.metrics.api_error("github");
             tracing::warn!(error = %e, "github reaction failed");
         }
     }
@@ -159,6 +178,7 @@ impl Notifier {
             {
                 Ok(ts) => record.slack_thread_ts = Some(ts),
                 Err(e) => {
+                    self.metrics.api_error("slack");
                     tracing::warn!(error = %e, %channel, "slack root message failed");
                     return;
                 }
@@ -167,6 +187,7 @@ impl Notifier {
         if let Some(ts) = &record.slack_thread_ts
             && let Err(e) = slack.post(&channel, Some(ts), text).await
         {
+            self.metrics.api_error("slack");
             tracing::warn!(error = %e, %channel, "slack thread reply failed");
         }
     }
@@ -181,6 +202,7 @@ impl Notifier {
             .update(&channel, &ts, &messages::summary_line(record))
             .await
         {
+            self.metrics.api_error("slack");
             tracing::warn!(error = %e, "slack root update failed");
         }
         let Some(github) = &self.github else { return };
@@ -206,6 +228,7 @@ impl Notifier {
                 }),
         };
         if let Err(e) = result {
+            self.metrics.api_error("github");
             tracing::warn!(error = %e, "github sticky comment failed");
         }
     }
@@ -232,7 +255,10 @@ impl Notifier {
                 self.deployment_state(record, DeploymentState::InProgress, "Deploying")
                     .await;
             }
-            Err(e) => tracing::warn!(error = %e, "github deployment failed"),
+            Err(e) => {
+                self.metrics.api_error("github");
+                tracing::warn!(error = %e, "github deployment failed");
+            }
         }
     }
 
@@ -261,6 +287,7 @@ impl Notifier {
             description,
         };
         if let Err(e) = github.deployment_status(owner, repo, id, &status).await {
+            self.metrics.api_error("github");
             tracing::warn!(error = %e, "github deployment status failed");
         }
     }

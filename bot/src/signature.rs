@@ -71,30 +71,28 @@ pub fn verify_github(
         .map_err(|_| SignatureError::Mismatch)
 }
 
-/// Compares a bearer token with the expected one in constant time: both are MACed under the
-/// expected token and the tags compared, so neither content nor a common prefix leaks.
-pub fn bearer_matches(expected: &str, given: &str) -> bool {
-    let tag = |token: &str| {
-        let mut mac = HmacSha256::new_from_slice(expected.as_bytes())
-            .expect("HMAC accepts keys of any length");
-        mac.update(token.as_bytes());
-        mac
+/// Whether an `Authorization` header carries `Bearer {expected}`, compared in constant time
+/// (as HMACs of both, so neither content nor length leaks through timing).
+pub fn bearer_matches(expected: &str, authorization: &str) -> bool {
+    let Some(given) = authorization.strip_prefix("Bearer ") else {
+        return false;
     };
-    let expected_tag = tag(expected).finalize().into_bytes();
-    tag(given).verify_slice(&expected_tag).is_ok()
+    let Ok(mut given_mac) = HmacSha256::new_from_slice(given.trim().as_bytes()) else {
+        return false;
+    };
+    given_mac.update(b"preview-bot bearer");
+    let Ok(mut expected_mac) = HmacSha256::new_from_slice(expected.as_bytes()) else {
+        return false;
+    };
+    expected_mac.update(b"preview-bot bearer");
+    expected_mac
+        .verify_slice(&given_mac.finalize().into_bytes())
+        .is_ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bearer_tokens_match_exactly() {
-        assert!(bearer_matches("s3cret-token", "s3cret-token"));
-        assert!(!bearer_matches("s3cret-token", "s3cret-tokem"));
-        assert!(!bearer_matches("s3cret-token", "s3cret"));
-        assert!(!bearer_matches("s3cret-token", ""));
-    }
 
     // The published test vectors of shared/fixtures (GitHub Docs; Slack's docs via its SDK).
     const GITHUB_SECRET: &str = "It's a Secret to Everybody";
@@ -140,5 +138,14 @@ mod tests {
             verify_slack(secret, Some("1000"), Some(&sig), b"token=y", 1000),
             Err(SignatureError::Mismatch)
         );
+    }
+
+    #[test]
+    fn bearer_tokens_match_exactly() {
+        assert!(bearer_matches("s3cret", "Bearer s3cret"));
+        assert!(!bearer_matches("s3cret", "Bearer s3cre"));
+        assert!(!bearer_matches("s3cret", "Bearer s3cret2"));
+        assert!(!bearer_matches("s3cret", "Basic s3cret"));
+        assert!(!bearer_matches("s3cret", "s3cret"));
     }
 }

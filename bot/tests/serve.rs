@@ -168,11 +168,28 @@ impl Served {
 async fn serve_deploys_on_a_signed_label_event_and_drains_on_sigterm() {
     let served = Served::new().await;
     let child = served.spawn().await;
+    let readyz = http::Request::get(format!("{}/readyz", served.base()))
+        .body(Full::default())
+        .unwrap();
+    let (status, body) = send(&served.client, readyz).await;
+    assert_eq!(status, 200, "{body}");
     let (status, _) = send(&served.client, served.labeled(SECRET)).await;
     assert_eq!(status, 202);
     assert_eq!(
         served.wait_for_phase("ready").await.as_deref(),
         Some("ready")
+    );
+
+    let metrics = http::Request::get(format!("{}/metrics", served.base()))
+        .body(Full::default())
+        .unwrap();
+    let (_, text) = send(&served.client, metrics).await;
+    assert!(
+        text.contains(r#"preview_bot_previews{app="hello",phase="ready"} 1"#)
+            && text.contains(
+                r#"preview_bot_deploy_duration_seconds_count{app="hello",outcome="ready"} 1"#
+            ),
+        "{text}"
     );
 
     // A wrong signature over real HTTP is refused.
@@ -194,6 +211,15 @@ async fn serve_deploys_on_a_signed_label_event_and_drains_on_sigterm() {
     );
     let logs = String::from_utf8_lossy(&status.stderr);
     assert!(logs.contains("preview-bot serving"), "{logs}");
+    // JSON logs; the event's work carries its span: what, which previews, who.
+    let handled: serde_json::Value = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["fields"]["message"] == "pull request event handled")
+        .unwrap_or_else(|| panic!("no `handled` line in {logs}"));
+    assert_eq!(handled["span"]["name"], "pull_request", "{handled}");
+    assert_eq!(handled["span"]["previews"], "hello#2", "{handled}");
+    assert_eq!(handled["span"]["actor"], "Codertocat", "{handled}");
 }
 
 /// The bot killed (SIGKILL, no draining) at several points of a deploy, restarted each time:
@@ -256,12 +282,22 @@ async fn serve_killed_mid_deploy_converges_after_restarts() {
         .kube
         .objects("apps/v1", "Deployment", Some("preview-hello-pr-2"));
     assert_eq!(deployments.len(), 1, "applied once, not duplicated");
-    let resumed = served
-        .kube
-        .objects("events.k8s.io/v1", "Event", Some("preview-bot"))
-        .into_iter()
-        .filter(|e| e["action"] == "resume deploy")
-        .count();
+    // The audit entry follows the record's last save.
+    let resumed = || {
+        served
+            .kube
+            .objects("events.k8s.io/v1", "Event", Some("preview-bot"))
+            .into_iter()
+            .filter(|e| e["action"] == "resume deploy")
+            .count()
+    };
+    for _ in 0..50 {
+        if resumed() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let resumed = resumed();
     // The second process resumed too (it reached the readiness wait without any webhook) but
     // was killed before its audit entry; the last one finished and recorded it.
     assert_eq!(resumed, 1);

@@ -9,6 +9,7 @@ mod duration;
 mod error;
 mod model;
 mod secrets;
+mod status;
 pub mod template;
 
 pub use access::{AccessConfig, OncallConfig};
@@ -16,6 +17,7 @@ pub use duration::ConfigDuration;
 pub use error::ConfigError;
 pub use model::*;
 pub use secrets::{GitHubAuth, Secret, Secrets};
+pub use status::{StatusAccess, StatusConfig};
 
 use std::path::Path;
 

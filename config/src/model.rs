@@ -24,6 +24,8 @@ pub struct Config {
     #[serde(default)]
     pub oncall: OncallConfig,
     #[serde(default)]
+    pub status: crate::status::StatusConfig,
+    #[serde(default)]
     pub apps: BTreeMap<String, AppConfig>,
 }
 

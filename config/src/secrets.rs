@@ -35,6 +35,8 @@ pub struct Secrets {
     pub github_webhook_secret: Option<Secret>,
     pub github: Option<GitHubAuth>,
     pub admin_token: Option<Secret>,
+    /// Bearer token that opens the status and logs pages (`PREVIEW_BOT_STATUS_TOKEN`).
+    pub status_token: Option<Secret>,
 }
 
 impl Secrets {
@@ -92,6 +94,7 @@ impl Secrets {
             github_webhook_secret: secret("GITHUB_WEBHOOK_SECRET"),
             github,
             admin_token: secret("PREVIEW_BOT_ADMIN_TOKEN"),
+            status_token: secret("PREVIEW_BOT_STATUS_TOKEN"),
         })
     }
 

@@ -458,12 +458,12 @@ async fn slack_user_groups_restrict_changes_and_failures_refuse() {
         .slack
         .set_usergroup_members("S0PLATFORM", ["U0MEMBER"]);
     let writes = world.kube_writes();
-    // Slack failing to answer is a refusal, not a pass.
+    // Slack failing to answer (through every retry) is a refusal, not a pass.
     world
         .slack
         .inject_fault(preview_testkit::slack_api::Fault::new(
             "usergroups.users.list",
-            1,
+            preview_bot::retry::RetryPolicy::default().attempts as usize,
             preview_testkit::slack_api::FaultResponse::Status(500),
         ));
     let failed = slack(&world, CHANNEL, "U0MEMBER", "up hello#2").await;

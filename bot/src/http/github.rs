@@ -4,6 +4,7 @@ use super::{header, text};
 use crate::bot::Bot;
 use crate::dispatch::{self, Implied};
 use crate::engine::{PreviewRef, UpOptions};
+use crate::metrics::{CommandOutcome, Source};
 use crate::notify::reaction;
 use crate::origin::Origin;
 use crate::signature::verify_github;
@@ -15,6 +16,7 @@ use preview_commands::Action;
 use preview_deploy::ops::AuditOutcome;
 use serde::Deserialize;
 use std::sync::Arc;
+use tracing::Instrument;
 
 #[derive(Debug, Deserialize)]
 struct User {
@@ -107,6 +109,7 @@ pub(super) async fn webhook(
         &body,
     ) {
         tracing::warn!(error = %e, "github delivery refused");
+        bot.engine.metrics.signature_failure("github");
         return text(
             StatusCode::UNAUTHORIZED,
             format!("invalid GitHub signature: {e}"),
@@ -205,7 +208,13 @@ fn pull_request(bot: &Arc<Bot>, event: PullRequestEvent) -> Response {
     let engine = bot.engine.clone();
     let sha = event.pull_request.head.sha;
     let audit_action = format!("pull_request {}", event.action);
-    bot.background.spawn(async move {
+    let span = tracing::info_span!(
+        "pull_request",
+        action = %event.action,
+        previews = %crate::engine::ids(&previews),
+        actor = %origin.actor(),
+    );
+    let work = async move {
         for preview in &previews {
             let outcome = match step {
                 Step::Up { only_if_exists } => {
@@ -240,7 +249,9 @@ fn pull_request(bot: &Arc<Bot>, event: PullRequestEvent) -> Response {
                 engine.notifier.reply(&origin, &outcome.text).await;
             }
         }
-    });
+        tracing::info!("pull request event handled");
+    };
+    bot.background.spawn(work.instrument(span));
     text(StatusCode::ACCEPTED, "accepted")
 }
 
@@ -279,12 +290,21 @@ fn issue_comment(bot: &Arc<Bot>, event: IssueCommentEvent) -> Response {
         actor: event.sender.login,
     };
     let engine = bot.engine.clone();
-    bot.background.spawn(async move {
+    let span = tracing::info_span!(
+        "pr_comment",
+        repo = %format!("{}/{}", implied.owner, implied.repo),
+        pr = implied.pr,
+        comment = event.comment.id,
+        actor = %origin.actor(),
+    );
+    let work = async move {
         engine.notifier.react(&origin, reaction::SEEN).await;
         for parsed in commands {
             let command = match parsed {
                 Ok(command) => command,
                 Err(e) => {
+                    let metrics = &engine.metrics;
+                    metrics.command("unparsed", CommandOutcome::Invalid, Source::GitHub);
                     engine.notifier.reply(&origin, &e.render(&prefix)).await;
                     engine.notifier.react(&origin, reaction::FAILURE).await;
                     continue;
@@ -294,6 +314,8 @@ fn issue_comment(bot: &Arc<Bot>, event: IssueCommentEvent) -> Response {
                 match dispatch::resolve(&engine.config, command.target.as_ref(), Some(&implied)) {
                     Ok(previews) => previews,
                     Err(message) if dispatch::needs_target(&command.action) => {
+                        let (metrics, name) = (&engine.metrics, command.action.name());
+                        metrics.command(name, CommandOutcome::Invalid, Source::GitHub);
                         engine.notifier.reply(&origin, &message).await;
                         engine.notifier.react(&origin, reaction::FAILURE).await;
                         continue;
@@ -314,13 +336,19 @@ fn issue_comment(bot: &Arc<Bot>, event: IssueCommentEvent) -> Response {
                     engine.notifier.reply(&origin, &outcome.text).await;
                 }
             }
-            let outcome_reaction = if outcomes.iter().all(|o| o.ok) {
+            let all_ok = outcomes.iter().all(|o| o.ok);
+            let (metrics, name) = (&engine.metrics, command.action.name());
+            metrics.command(name, CommandOutcome::of(all_ok), Source::GitHub);
+            let ids = crate::engine::ids(&previews);
+            tracing::info!(command = name, previews = %ids, ok = all_ok, "command finished");
+            let outcome_reaction = if all_ok {
                 reaction::SUCCESS
             } else {
                 reaction::FAILURE
             };
             engine.notifier.react(&origin, outcome_reaction).await;
         }
-    });
+    };
+    bot.background.spawn(work.instrument(span));
     text(StatusCode::ACCEPTED, "accepted")
 }

@@ -1,9 +1,12 @@
-//! HTTP ingress: Slack slash commands, GitHub webhooks and health. Signatures are verified on the
-//! raw body before anything is parsed; oversize bodies get 413.
+//! HTTP ingress: Slack slash commands, GitHub webhooks, health, readiness, metrics and the status
+//! pages. Signatures are verified on the raw body before anything is parsed; oversize bodies get
+//! 413.
 
 mod admin;
 mod github;
+mod ops;
 mod slack;
+mod status;
 
 use crate::bot::Bot;
 use axum::Router;
@@ -19,6 +22,10 @@ pub fn router(bot: Arc<Bot>) -> Router {
         .route("/github/webhook", post(github::webhook))
         .route("/admin/kill-switch", post(admin::kill_switch))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/previews", get(status::previews))
+        .route("/previews/{namespace}/logs", get(status::logs))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(bot)
 }

@@ -3,6 +3,7 @@
 use super::{header, text};
 use crate::bot::Bot;
 use crate::dispatch::{self, needs_target};
+use crate::metrics::{CommandOutcome, Source};
 use crate::origin::Origin;
 use crate::signature::verify_slack;
 use axum::Json;
@@ -14,6 +15,7 @@ use preview_commands::Action;
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
+use tracing::Instrument;
 
 /// The fields of Slack's slash-command form the bot uses.
 #[derive(Debug, Deserialize)]
@@ -50,6 +52,7 @@ pub(super) async fn commands(
         (bot.now)(),
     ) {
         tracing::warn!(error = %e, "slack request refused");
+        bot.engine.metrics.signature_failure("slack");
         return text(
             StatusCode::UNAUTHORIZED,
             format!("invalid Slack signature: {e}"),
@@ -76,8 +79,13 @@ pub(super) async fn commands(
     };
     let command = match preview_commands::parse_with(&form.text, &bot.engine.parse_options()) {
         Ok(command) => command,
-        Err(e) => return ephemeral(e.render(prefix)),
+        Err(e) => {
+            let metrics = &bot.engine.metrics;
+            metrics.command("unparsed", CommandOutcome::Invalid, Source::Slack);
+            return ephemeral(e.render(prefix));
+        }
     };
+    let name = command.action.name();
     // On-call reaches for the kill switch from wherever the incident is discussed; being on
     // call is its gate, not the channel.
     let kill_switch = matches!(command.action, Action::KillSwitch(_));
@@ -97,12 +105,18 @@ pub(super) async fn commands(
         ));
     }
     if let Action::Help { topic } = &command.action {
+        let metrics = &bot.engine.metrics;
+        metrics.command(name, CommandOutcome::Ok, Source::Slack);
         return ephemeral(preview_commands::help(topic.as_deref(), prefix));
     }
     let previews = if needs_target(&command.action) {
         match dispatch::resolve(config, command.target.as_ref(), None) {
             Ok(previews) => previews,
-            Err(message) => return ephemeral(message),
+            Err(message) => {
+                let metrics = &bot.engine.metrics;
+                metrics.command(name, CommandOutcome::Invalid, Source::Slack);
+                return ephemeral(message);
+            }
         }
     } else {
         Vec::new()
@@ -126,10 +140,23 @@ pub(super) async fn commands(
         _ => format!("Looking that up: `{prefix} {command}`…"),
     };
     let engine = bot.engine.clone();
-    bot.background.spawn(async move {
-        for outcome in dispatch::execute(&engine, &command, &previews, &origin).await {
+    // One span per command: every log line of its work carries the command, previews and actor.
+    let span = tracing::info_span!(
+        "command",
+        source = "slack",
+        command = name,
+        previews = %crate::engine::ids(&previews),
+        actor = %origin.actor(),
+    );
+    let work = async move {
+        let outcomes = dispatch::execute(&engine, &command, &previews, &origin).await;
+        let outcome = CommandOutcome::of(outcomes.iter().all(|o| o.ok));
+        engine.metrics.command(name, outcome, Source::Slack);
+        tracing::info!(outcome = ?outcome, "command finished");
+        for outcome in outcomes {
             engine.notifier.reply(&origin, &outcome.text).await;
         }
-    });
+    };
+    bot.background.spawn(work.instrument(span));
     ephemeral(ack)
 }
