@@ -439,20 +439,44 @@ impl Engine {
                 .map_err(|e| e.to_string())?;
             applied.extend(wave);
         }
+        let (owner, repo) = record.repo.split_once('/').unwrap_or((&record.repo, ""));
+        let tree = Arc::new(
+            self.source
+                .tree(owner, repo, &record.head_sha)
+                .await
+                .map_err(|e| format!("cannot get the repository at this commit: {e}"))?,
+        );
         if !app.dependencies.is_empty() {
             let passwords = self.existing_passwords(&ns, app).await?;
             let plan = dependencies::plan(&ctx, &app.dependencies, &|name: &str| {
                 passwords.get(name).cloned()
             });
+            let mut objects = plan.objects.clone();
+            for object in &mut objects {
+                transform::schedule_object(object, &ctx);
+            }
+            // Template dependencies are the team's own manifests: transformed like the app's,
+            // before the app's context gets the dependencies' outputs.
+            for (name, dependency) in &app.dependencies {
+                let Some(dir) = dependency.manifests.clone() else {
+                    continue;
+                };
+                let tree = tree.clone();
+                let rendered =
+                    tokio::task::spawn_blocking(move || render::render_dir(tree.root(), &dir))
+                        .await
+                        .map_err(|e| format!("rendering crashed: {e}"))?
+                        .map_err(|e| format!("dependency `{name}`: {e}"))?;
+                let filled = dependencies::template_objects(&ctx, name, rendered);
+                let transformed = transform::transform(filled, &ctx)
+                    .map_err(|e| format!("dependency `{name}`: {e}"))?;
+                objects.extend(transformed.objects);
+            }
             plan.inject_into(&mut ctx);
-            if !plan.objects.is_empty() {
+            if !objects.is_empty() {
                 self.notifier
                     .progress(record, &replies::starting_dependencies(&app.dependencies))
                     .await;
-                let mut objects = plan.objects;
-                for object in &mut objects {
-                    transform::schedule_object(object, &ctx);
-                }
                 let wave = self
                     .cluster
                     .apply(&ns, &objects)
@@ -467,12 +491,6 @@ impl Engine {
         if ticket.superseded() {
             return Err(SUPERSEDED.into());
         }
-        let (owner, repo) = record.repo.split_once('/').unwrap_or((&record.repo, ""));
-        let tree = self
-            .source
-            .tree(owner, repo, &record.head_sha)
-            .await
-            .map_err(|e| format!("cannot get the repository at this commit: {e}"))?;
         let source = app.manifests.source().map_err(RenderError::Unsupported);
         let image_vars = ctx.template_vars(&self.config.domains.base);
         let rendered = match source {

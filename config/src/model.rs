@@ -274,6 +274,10 @@ pub enum DependencyKind {
     Mongodb,
     /// An existing service (staging database, ...): nothing is created, `url` is injected.
     Shared,
+    /// The team's own manifests (a search engine, a queue, a stub of a partner API) from the
+    /// app's repository, applied and awaited before the app; its `outputs` become the app's
+    /// variables.
+    Template,
 }
 
 impl DependencyKind {
@@ -283,7 +287,7 @@ impl DependencyKind {
             DependencyKind::Postgres | DependencyKind::Mysql => "DATABASE_URL",
             DependencyKind::Redis => "REDIS_URL",
             DependencyKind::Mongodb => "MONGODB_URL",
-            DependencyKind::Shared => "",
+            DependencyKind::Shared | DependencyKind::Template => "",
         }
     }
 
@@ -294,7 +298,7 @@ impl DependencyKind {
             DependencyKind::Mysql => "8.4",
             DependencyKind::Redis => "7",
             DependencyKind::Mongodb => "7",
-            DependencyKind::Shared => "",
+            DependencyKind::Shared | DependencyKind::Template => "",
         }
     }
 }
@@ -310,6 +314,22 @@ pub struct DependencyConfig {
     pub env: Option<String>,
     /// For `shared`: the URL injected as is.
     pub url: Option<String>,
+    /// For `template`: a directory of YAML in the app's repository (templates like `{namespace}`
+    /// are filled in string values).
+    pub manifests: Option<String>,
+    /// For `template`: the app's variables it provides, each a text (templates allowed, e.g.
+    /// `"http://search.{namespace}.svc:9200"`) or `{ secret = "NAME", key = "KEY" }` of a
+    /// Secret the template creates.
+    #[serde(default)]
+    pub outputs: BTreeMap<String, DependencyOutput>,
+}
+
+/// One output of a `template` dependency.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum DependencyOutput {
+    Text(String),
+    SecretKey { secret: String, key: String },
 }
 
 impl DependencyConfig {
@@ -652,6 +672,16 @@ impl Config {
                         "a dependency name must be 1-40 lowercase letters, digits or '-'".into(),
                     );
                 }
+                if spec.kind == DependencyKind::Template {
+                    check_template_dependency(&dep_key, spec, &mut injected)?;
+                    continue;
+                }
+                if spec.manifests.is_some() || !spec.outputs.is_empty() {
+                    return err(
+                        &dep_key,
+                        "`manifests` and `outputs` are only for `kind = \"template\"`".into(),
+                    );
+                }
                 match (spec.kind, &spec.url) {
                     (DependencyKind::Shared, None) => {
                         return err(&dep_key, "a `shared` dependency needs `url`".into());
@@ -713,6 +743,62 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// A `template` dependency: its manifests directory and outputs (names unique across the app's
+/// dependencies, values valid templates or Secret references).
+fn check_template_dependency<'a>(
+    key: &str,
+    spec: &'a DependencyConfig,
+    injected: &mut Vec<&'a str>,
+) -> Result<(), (String, String)> {
+    let err = |problem: String| Err((key.to_string(), problem));
+    if spec.version.is_some() || spec.url.is_some() || spec.env.is_some() {
+        return err(
+            "a `template` dependency takes `manifests` and `outputs`, not `version`, `url` or `env`"
+                .into(),
+        );
+    }
+    match spec.manifests.as_deref() {
+        None => {
+            return err(
+                "a `template` dependency needs `manifests`, a directory of YAML in the repository"
+                    .into(),
+            );
+        }
+        Some(dir) if !is_relative_repo_path(dir) => {
+            return err(format!(
+                "`manifests` {dir:?} must be a relative path inside the repository"
+            ));
+        }
+        Some(_) => {}
+    }
+    for (name, output) in &spec.outputs {
+        if !is_env_name(name) {
+            return err(format!(
+                "output {name:?} is not an environment variable name"
+            ));
+        }
+        if injected.contains(&name.as_str()) {
+            return err(format!("`{name}` is already set by another dependency"));
+        }
+        injected.push(name);
+        match output {
+            DependencyOutput::Text(text) => {
+                if let Err(e) = template::validate(text, template::PLACEHOLDERS) {
+                    return err(format!("output `{name}`: {e}"));
+                }
+            }
+            DependencyOutput::SecretKey { secret, key } => {
+                if !is_dns_name(secret) || key.is_empty() {
+                    return err(format!(
+                        "output `{name}`: `secret` must be a Secret name and `key` one of its keys"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn is_dns_label(s: &str) -> bool {

@@ -7,8 +7,9 @@
 //! injects `env` into every app container ([`DependencyPlan::inject_into`]).
 
 use crate::labels;
+use crate::render::Rendered;
 use crate::transform::{PreviewContext, SecretEnv};
-use preview_config::{DependencyConfig, DependencyKind};
+use preview_config::{DependencyConfig, DependencyKind, DependencyOutput};
 use rand::Rng;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -109,6 +110,25 @@ pub fn plan(
 ) -> DependencyPlan {
     let mut out = DependencyPlan::default();
     for (name, config) in dependencies {
+        if config.kind == DependencyKind::Template {
+            // The objects come from the app's repository (`template_objects`); here only
+            // what the app gets.
+            let vars = ctx.template_vars(&ctx.base);
+            for (env, output) in &config.outputs {
+                let value = match output {
+                    DependencyOutput::Text(text) => EnvValue::Plain(vars.render(text)),
+                    DependencyOutput::SecretKey { secret, key } => EnvValue::SecretKey {
+                        secret: secret.clone(),
+                        key: key.clone(),
+                    },
+                };
+                out.env.push(EnvBinding {
+                    name: env.clone(),
+                    value,
+                });
+            }
+            continue;
+        }
         let Some(engine) = Engine::of(config.kind) else {
             // `shared`: nothing to create, the URL as is (validated present at load time).
             if let Some(url) = &config.url {
@@ -142,6 +162,42 @@ pub fn plan(
     out
 }
 
+/// A `template` dependency's objects as read from the repository, made ready for the
+/// dependency wave: templates (`{namespace}`, `{app}`, ...) filled in every string value and
+/// the dependency's label added. The caller still runs them through the preview transform
+/// (namespace, labels, guards), as any manifest from a repository.
+pub fn template_objects(
+    ctx: &PreviewContext,
+    name: &str,
+    rendered: Vec<Rendered>,
+) -> Vec<Rendered> {
+    let vars = ctx.template_vars(&ctx.base);
+    rendered
+        .into_iter()
+        .map(|mut r| {
+            fill_templates(&mut r.object, &|text| vars.render(text));
+            if let Some(metadata) = r.object.get_mut("metadata").and_then(Value::as_object_mut) {
+                let labels = metadata
+                    .entry("labels")
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if let Some(labels) = labels.as_object_mut() {
+                    labels.insert(DEPENDENCY_LABEL.into(), Value::String(name.to_string()));
+                }
+            }
+            r
+        })
+        .collect()
+}
+
+fn fill_templates(value: &mut Value, render: &dyn Fn(&str) -> String) {
+    match value {
+        Value::String(text) if text.contains('{') => *text = render(text),
+        Value::Array(items) => items.iter_mut().for_each(|v| fill_templates(v, render)),
+        Value::Object(map) => map.values_mut().for_each(|v| fill_templates(v, render)),
+        _ => {}
+    }
+}
+
 /// What differs between the kinds the bot creates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Engine {
@@ -158,7 +214,7 @@ impl Engine {
             DependencyKind::Mysql => Engine::Mysql,
             DependencyKind::Redis => Engine::Redis,
             DependencyKind::Mongodb => Engine::Mongodb,
-            DependencyKind::Shared => return None,
+            DependencyKind::Shared | DependencyKind::Template => return None,
         })
     }
 

@@ -74,6 +74,8 @@ pub struct PreviewContext {
     pub sha: String,
     pub branch: Option<String>,
     pub namespace: PreviewNamespace,
+    /// `domains.base`, for templates rendered later (a template dependency's outputs).
+    pub base: String,
     /// The preview's main host (host template applied).
     pub host: String,
     pub url: String,
@@ -134,6 +136,7 @@ impl PreviewContext {
             url,
             image: app.image_template.as_deref().map(|t| vars.render(t)),
             namespace,
+            base: config.domains.base.clone(),
             env,
             secret_env: Vec::new(),
             max_replicas: config.deploy.max_replicas,

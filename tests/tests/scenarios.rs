@@ -1485,3 +1485,113 @@ async fn a_restart_resumes_a_preview_left_mid_deploy() {
     let message = world.failure_message().await;
     assert!(message.contains("closed"), "{message}");
 }
+
+/// A team's own dependency (a search engine) from its repository, with outputs feeding the app.
+#[tokio::test]
+async fn a_template_dependency_comes_up_first_and_feeds_the_app() {
+    const SEARCH_SHA: &str = "5ea5c05ea5c05ea5c05ea5c05ea5c05ea5c05ea5";
+    let world = World::start_configured(
+        false,
+        r#"
+[apps.search]
+repo = "Codertocat/Search"
+slack_channel = "C0HELLO"
+manifests = { dir = "deploy" }
+
+[apps.search.dependencies.engine]
+kind = "template"
+manifests = "deploy-deps/engine"
+outputs = { ENGINE_URL = "http://engine.{namespace}.svc:9200", ENGINE_TOKEN = { secret = "engine-auth", key = "token" } }
+"#,
+    )
+    .await;
+    let image = if world.simulated() {
+        "ghcr.io/codertocat/search:latest"
+    } else {
+        "registry.k8s.io/pause:3.10"
+    };
+    let workload = |name: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}}}\nspec:\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n    spec:\n      containers: [{{name: {name}, image: \"{image}\"}}]\n"
+        )
+    };
+    let engine = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: engine-auth}}\nstringData: {{token: \"t0ken-for-{{namespace}}\"}}\n---\n{}---\napiVersion: v1\nkind: Service\nmetadata: {{name: engine}}\nspec:\n  selector: {{app: engine}}\n  ports: [{{port: 9200}}]\n",
+        workload("engine")
+    );
+    world.github.add_repo(OWNER, "Search");
+    world
+        .github
+        .set_permission(OWNER, "Search", "Codertocat", "write");
+    world
+        .github
+        .add_pull(preview_testkit::github_api::PullSpec::new(
+            OWNER,
+            "Search",
+            5,
+            SEARCH_SHA,
+            "faceting",
+            "Codertocat",
+        ));
+    world.github.add_commit_tree(
+        OWNER,
+        "Search",
+        SEARCH_SHA,
+        vec![
+            ("deploy/app.yaml".into(), workload("search").into_bytes()),
+            ("deploy-deps/engine/engine.yaml".into(), engine.into_bytes()),
+        ],
+    );
+    let answer = slack_answer(&world, "up search#5", "template-dep").await;
+    assert!(answer.contains("is ready"), "{answer}");
+    let prefix = &world.bot.engine.config.bot.namespace_prefix;
+    let ns = format!("{prefix}search-pr-5");
+    let deployments: kube::Api<Deployment> = kube::Api::namespaced(world.client.clone(), &ns);
+    let engine = deployments.get("engine").await.unwrap();
+    assert_eq!(
+        engine.metadata.labels.unwrap()["preview-bot.dev/dependency"],
+        "engine"
+    );
+    let search = deployments.get("search").await.unwrap();
+    let env = search.spec.unwrap().template.spec.unwrap().containers[0]
+        .env
+        .clone()
+        .unwrap();
+    let var = |name: &str| env.iter().find(|e| e.name == name).cloned().unwrap();
+    assert_eq!(
+        var("ENGINE_URL").value.as_deref(),
+        Some(format!("http://engine.{ns}.svc:9200").as_str())
+    );
+    let token = var("ENGINE_TOKEN")
+        .value_from
+        .unwrap()
+        .secret_key_ref
+        .unwrap();
+    assert_eq!(
+        (token.name.as_str(), token.key.as_str()),
+        ("engine-auth", "token")
+    );
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(world.client.clone(), &ns);
+    let secret = secrets.get("engine-auth").await.unwrap();
+    let stored = secret
+        .data
+        .map(|d| d["token"].0.clone())
+        .or_else(|| secret.string_data.map(|d| d["token"].clone().into_bytes()))
+        .unwrap();
+    assert_eq!(
+        stored,
+        format!("t0ken-for-{ns}").into_bytes(),
+        "templates filled"
+    );
+    if let Some(kube) = &world.kube {
+        let applies: Vec<String> = kube
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "PATCH" && r.path.contains(&format!("{ns}/deployments/")))
+            .map(|r| r.path)
+            .collect();
+        let first = |name: &str| applies.iter().position(|p| p.ends_with(name)).unwrap();
+        assert!(first("/engine") < first("/search"), "{applies:?}");
+    }
+}
