@@ -4,12 +4,14 @@
 //! One TOML file; every table uses `deny_unknown_fields` so a typo is an error, not a silent
 //! default. Errors name the file, the key and the problem.
 
+pub mod cron;
 mod duration;
 mod error;
 mod model;
 mod secrets;
 pub mod template;
 
+pub use cron::CronSchedule;
 pub use duration::ConfigDuration;
 pub use error::ConfigError;
 pub use model::*;
