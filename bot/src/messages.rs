@@ -13,6 +13,7 @@ fn phase_badge(phase: Phase) -> &'static str {
         Phase::Deploying => "🚧 deploying",
         Phase::Ready => "✅ ready",
         Phase::Failed => "❌ failed",
+        Phase::Sleeping => "😴 sleeping",
         Phase::Terminating => "🗑️ torn down",
     }
 }

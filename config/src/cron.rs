@@ -222,7 +222,13 @@ mod tests {
         let spring = fires("*/5 * * * *", at(Amsterdam, 2026, 3, 29, 1, 0), 36);
         for pair in spring.windows(2) {
             let gap = pair[1].with_timezone(&Utc) - pair[0].with_timezone(&Utc);
-            assert_eq!(gap, chrono::Duration::minutes(5), "{} -> {}", pair[0], pair[1]);
+            assert_eq!(
+                gap,
+                chrono::Duration::minutes(5),
+                "{} -> {}",
+                pair[0],
+                pair[1]
+            );
         }
         // Autumn: wall times 02:00-03:00 happen twice and fire once (the first time), so the
         // sweep pauses for the repeated hour once a year instead of running twice.

@@ -124,7 +124,10 @@ impl ScheduleConfig {
 
     /// The furthest `extend` may push a deadline from now.
     pub fn max_extend(&self) -> Duration {
-        self.max_extend.unwrap_or(self.max_ttl).get().min(self.max_ttl.get())
+        self.max_extend
+            .unwrap_or(self.max_ttl)
+            .get()
+            .min(self.max_ttl.get())
     }
 
     fn validate(&self) -> Result<(), (String, String)> {

@@ -89,21 +89,48 @@ currency = "EUR""#,
 #[test]
 fn errors_name_file_and_key() {
     let cases = [
-        ("digest = \"0 9 * *\"", "preview-bot.toml: `schedule.digest`: \"0 9 * *\" has 4 fields"),
-        ("idle_sweep = \"*/5 * * * 9\"", "preview-bot.toml: `schedule.idle_sweep`: \"*/5 * * * 9\": day-of-week"),
-        ("orphan_sweep = \"0 25 * * *\"", "preview-bot.toml: `schedule.orphan_sweep`: \"0 25 * * *\" is not a valid cron expression"),
-        ("timezone = \"Mars/Olympus\"", "preview-bot.toml: `schedule.timezone`: \"Mars/Olympus\" is not an IANA time zone"),
-        ("warn_before = \"2d\"", "preview-bot.toml: `schedule.warn_before`: 2days must be shorter"),
-        ("max_extend = \"30d\"", "preview-bot.toml: `schedule.max_extend`: 30days is longer than"),
-        ("max_orphans_per_sweep = 0", "preview-bot.toml: `schedule.max_orphans_per_sweep`: must be at least 1"),
-        ("cpu_hour = -1.0", "preview-bot.toml: `schedule.cpu_hour`: -1 must be a price"),
+        (
+            "digest = \"0 9 * *\"",
+            "preview-bot.toml: `schedule.digest`: \"0 9 * *\" has 4 fields",
+        ),
+        (
+            "idle_sweep = \"*/5 * * * 9\"",
+            "preview-bot.toml: `schedule.idle_sweep`: \"*/5 * * * 9\": day-of-week",
+        ),
+        (
+            "orphan_sweep = \"0 25 * * *\"",
+            "preview-bot.toml: `schedule.orphan_sweep`: \"0 25 * * *\" is not a valid cron expression",
+        ),
+        (
+            "timezone = \"Mars/Olympus\"",
+            "preview-bot.toml: `schedule.timezone`: \"Mars/Olympus\" is not an IANA time zone",
+        ),
+        (
+            "warn_before = \"2d\"",
+            "preview-bot.toml: `schedule.warn_before`: 2days must be shorter",
+        ),
+        (
+            "max_extend = \"30d\"",
+            "preview-bot.toml: `schedule.max_extend`: 30days is longer than",
+        ),
+        (
+            "max_orphans_per_sweep = 0",
+            "preview-bot.toml: `schedule.max_orphans_per_sweep`: must be at least 1",
+        ),
+        (
+            "cpu_hour = -1.0",
+            "preview-bot.toml: `schedule.cpu_hour`: -1 must be a price",
+        ),
     ];
     for (line, want) in cases {
         let got = error(&with_schedule(line));
         assert!(got.starts_with(want), "{line}: {got}");
     }
     let got = error(&with_schedule("idle_action = \"delete\""));
-    assert!(got.contains("idle_action") || got.contains("delete"), "{got}");
+    assert!(
+        got.contains("idle_action") || got.contains("delete"),
+        "{got}"
+    );
     let got = error(&MINIMAL.replace(
         "manifests = { dir = \"deploy/preview\" }",
         "manifests = { dir = \"deploy/preview\" }\ncost = { gib_hour = -2.0 }",

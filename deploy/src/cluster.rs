@@ -55,7 +55,7 @@ pub enum DeployError {
 }
 
 impl DeployError {
-    fn kube(action: impl Into<String>, error: kube::Error) -> DeployError {
+    pub(crate) fn kube(action: impl Into<String>, error: kube::Error) -> DeployError {
         let message = match &error {
             kube::Error::Api(status) => {
                 format!("{} ({} {})", status.message, status.code, status.reason)
@@ -69,7 +69,7 @@ impl DeployError {
     }
 }
 
-fn is_not_found(error: &kube::Error) -> bool {
+pub(crate) fn is_not_found(error: &kube::Error) -> bool {
     matches!(error, kube::Error::Api(status) if status.code == 404)
 }
 
@@ -237,7 +237,11 @@ impl Cluster {
             }
             match PreviewRecord::from_namespace(&namespace, &self.prefix) {
                 Ok(record) => inventory.previews.push(record),
-                Err(unreadable) => inventory.unreadable.push(unreadable),
+                // One already being deleted is on its way out: nothing left to report.
+                Err(unreadable) if namespace.metadata.deletion_timestamp.is_none() => {
+                    inventory.unreadable.push(unreadable)
+                }
+                Err(_) => {}
             }
         }
         inventory.previews.sort_by(|a, b| a.id.cmp(&b.id));
@@ -794,7 +798,7 @@ fn apply_params() -> PatchParams {
     params
 }
 
-fn is_managed(namespace: &Namespace) -> bool {
+pub(crate) fn is_managed(namespace: &Namespace) -> bool {
     namespace
         .metadata
         .labels

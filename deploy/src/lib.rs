@@ -4,12 +4,15 @@
 
 pub mod archive;
 pub mod cluster;
+pub mod cost;
 pub mod dependencies;
 pub mod guardrails;
 pub mod labels;
 pub mod naming;
 pub mod record;
 pub mod render;
+pub mod scale;
+pub mod schedule_state;
 pub mod seed;
 pub mod sources;
 pub mod transform;
