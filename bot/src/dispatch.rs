@@ -143,7 +143,7 @@ pub async fn execute(
             topic.as_deref(),
             prefix,
         ))],
-        Action::Extend { .. } | Action::Pin | Action::Unpin | Action::KillSwitch(_) => {
+        Action::KillSwitch(_) => {
             vec![not_available_yet(prefix, &command.action)]
         }
         Action::List { mine, app } => {
@@ -180,13 +180,11 @@ pub async fn execute(
                     Action::Logs { component, tail } => {
                         Some(engine.logs(preview, component.as_deref(), *tail).await)
                     }
+                    Action::Extend { by } => Some(engine.extend(preview, *by, origin).await),
+                    Action::Pin => Some(engine.pin(preview, origin).await),
+                    Action::Unpin => Some(engine.unpin(preview, origin).await),
                     // Answered above, once for all previews.
-                    Action::Help { .. }
-                    | Action::List { .. }
-                    | Action::Extend { .. }
-                    | Action::Pin
-                    | Action::Unpin
-                    | Action::KillSwitch(_) => None,
+                    Action::Help { .. } | Action::List { .. } | Action::KillSwitch(_) => None,
                 };
                 outcomes.extend(outcome);
             }

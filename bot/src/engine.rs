@@ -2,11 +2,13 @@
 //! status. Operations on one preview never interleave (a lock per preview); different previews
 //! deploy in parallel up to `bot.max_parallel_deploys`.
 
+use crate::clock::{Clock, SystemClock};
+use crate::lifetime::Policy;
 use crate::notify::{DeploymentState, Notifier};
 use crate::origin::Origin;
 use crate::source::SourceProvider;
 use crate::{messages, replies};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use preview_commands::{Destination, Route};
 use preview_config::{AppConfig, Config, ManifestSource, SeedConfig};
 use preview_deploy::cluster::{DeployError, Teardown};
@@ -92,6 +94,7 @@ pub struct Engine {
     /// Previews with a seed running (a second one is refused, not queued).
     seeding: Mutex<std::collections::HashSet<PreviewId>>,
     deploy_slots: Semaphore,
+    clock: Arc<dyn Clock>,
 }
 
 impl Engine {
@@ -110,10 +113,30 @@ impl Engine {
             locks: Mutex::new(HashMap::new()),
             seeding: Mutex::new(std::collections::HashSet::new()),
             deploy_slots: Semaphore::new(slots),
+            clock: Arc::new(SystemClock),
         }
     }
 
-    async fn lock(&self, id: &PreviewId) -> tokio::sync::OwnedMutexGuard<()> {
+    /// The same engine on another clock (tests move time).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Engine {
+        self.clock = clock;
+        self
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The idle policy of `[schedule]`.
+    pub fn policy(&self) -> Policy {
+        Policy::new(&self.config.schedule)
+    }
+
+    pub(crate) async fn lock(&self, id: &PreviewId) -> tokio::sync::OwnedMutexGuard<()> {
         let lock = {
             let mut locks = self
                 .locks
@@ -131,7 +154,7 @@ impl Engine {
         }
     }
 
-    fn app(&self, name: &str) -> Option<&AppConfig> {
+    pub(crate) fn app(&self, name: &str) -> Option<&AppConfig> {
         self.config.apps.get(name)
     }
 
@@ -212,7 +235,7 @@ impl Engine {
             )));
         }
         let sha = options.sha.clone().unwrap_or_else(|| pull.head_sha.clone());
-        let now = Utc::now();
+        let now = self.now();
         let created = existing.is_none();
         let mut record = existing.unwrap_or_else(|| {
             let owner = if pull.author.is_empty() {
@@ -226,7 +249,7 @@ impl Engine {
         record.branch = Some(pull.head_ref.clone());
         record.phase = Phase::Deploying;
         record.message = None;
-        record.last_activity = now;
+        crate::lifecycle::touch(&mut record, now);
         if let Some(ttl) = options.ttl {
             record.deadline = chrono::Duration::from_std(ttl).ok().map(|d| now + d);
         }
@@ -244,8 +267,22 @@ impl Engine {
             &sha,
             Some(&pull.head_ref),
         );
+        let asleep = std::mem::take(&mut record.sleeping_replicas);
         if let Err(e) = self.cluster.save_record(&record).await {
             return Some(Outcome::refused(replies::cannot_deploy(&id, &e)));
+        }
+        // A sleeping preview wakes: its workloads get their replica counts back before the
+        // redeploy (an HPA-managed workload gets no replicas from the apply).
+        if !asleep.is_empty() {
+            if let Err(e) = self.cluster.restore_scale(&ns, &asleep).await {
+                record.sleeping_replicas = asleep;
+                record.phase = Phase::Sleeping;
+                self.save_quietly(&record).await;
+                return Some(Outcome::refused(replies::cannot_deploy(&id, &e)));
+            }
+            self.notifier
+                .progress(&mut record, &replies::woken(&id, &origin.actor()))
+                .await;
         }
         self.notifier.deployment_started(&mut record).await;
         self.notifier
@@ -261,7 +298,7 @@ impl Engine {
             }
             Err(reason) => Err(reason),
         };
-        record.last_activity = Utc::now();
+        record.last_activity = self.now();
         let outcome = match result {
             Ok(transformed) => {
                 record.phase = Phase::Ready;
@@ -510,7 +547,7 @@ impl Engine {
         Ok(passwords)
     }
 
-    async fn save_quietly(&self, record: &PreviewRecord) {
+    pub(crate) async fn save_quietly(&self, record: &PreviewRecord) {
         if let Err(e) = self.cluster.save_record(record).await {
             tracing::error!(preview = %record.id, error = %e, "saving the preview record failed");
         }
@@ -537,7 +574,7 @@ impl Engine {
         match self.cluster.teardown(&ns).await {
             Ok(Teardown::Deleted) | Ok(Teardown::AlreadyGone) => {
                 record.phase = Phase::Terminating;
-                record.last_activity = Utc::now();
+                record.last_activity = self.now();
                 let text = replies::torn_down(&id, &origin.actor(), &ns);
                 self.notifier.progress(&mut record, &text).await;
                 self.notifier
@@ -568,6 +605,7 @@ impl Engine {
                     &record,
                     &workloads,
                     self.notifier.log_url(&record).as_deref(),
+                    self.policy().describe(&record).as_deref(),
                 ))
             }
             Ok(None) => Outcome::ok(replies::no_preview(&id, &self.config.bot.command_prefix)),
@@ -712,7 +750,7 @@ impl Engine {
                 None => record.pointers.remove(service),
             };
         }
-        record.last_activity = Utc::now();
+        crate::lifecycle::touch(&mut record, self.now());
         let summary: Vec<(String, Option<String>)> =
             changes.into_iter().map(|(s, d, _)| (s, d)).collect();
         let text = replies::pointed(&id, &summary, &origin.actor());
@@ -874,7 +912,7 @@ impl Engine {
                 log_url.as_deref(),
             )),
         };
-        record.last_activity = Utc::now();
+        crate::lifecycle::touch(record, self.now());
         self.notifier.progress(record, &outcome.text).await;
         outcome
     }

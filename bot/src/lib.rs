@@ -4,14 +4,18 @@
 
 pub mod background;
 pub mod bot;
+pub mod clock;
 pub mod dispatch;
 pub mod engine;
 pub mod github;
 pub mod http;
+pub mod lifecycle;
+pub mod lifetime;
 pub mod messages;
 pub mod notify;
 pub mod origin;
 pub mod replies;
+pub mod schedule;
 pub mod signature;
 pub mod slack;
 pub mod source;
