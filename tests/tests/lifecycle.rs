@@ -427,6 +427,40 @@ async fn an_idle_preview_sleeps_and_wakes_with_its_replica_counts() {
     assert_eq!(hello_replicas(&world).await, 2);
 }
 
+/// A commit of hello whose Deployment an HorizontalPodAutoscaler scales (at least 2).
+const HPA_SHA: &str = "4a4a4a4a4a4a4a4a4a4a4a4a4a4a4a4a4a4a4a4a";
+
+#[tokio::test]
+async fn an_autoscaled_preview_sleeps_without_fighting_its_hpa_and_wakes_at_its_size() {
+    let (world, clock) = world(t0(), "idle_action = \"sleep\"").await;
+    let manifest = format!(
+        "{}\n---\napiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {{name: hello}}\nspec:\n  scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: hello}}\n  minReplicas: 2\n  maxReplicas: 4\n",
+        APP_MANIFEST.replace("IMAGE", "ghcr.io/codertocat/hello-world:latest")
+    );
+    world.github.add_commit_tree(
+        OWNER,
+        REPO,
+        HPA_SHA,
+        vec![("deploy/preview/app.yaml".into(), manifest.into_bytes())],
+    );
+    world.label_at(HPA_SHA).await;
+    assert_eq!(phase(&world).await.as_deref(), Some("ready"));
+    assert_eq!(hello_replicas(&world).await, 2, "the HPA's minimum");
+    let scheduler = scheduler(&world);
+    clock.set(t0() + hours(23) + minutes(1));
+    assert!(run(&scheduler, &clock, Job::IdleSweep).await.acted);
+    clock.set(t0() + hours(24) + minutes(1));
+    assert!(run(&scheduler, &clock, Job::IdleSweep).await.acted);
+    // Asleep: zero replicas, and the autoscaler leaves it there.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(hello_replicas(&world).await, 0);
+    // The redeploy does not set replicas of an autoscaled workload: only the restore does.
+    world.slack_command(CHANNEL, "U0WAKE", "up hello#2").await;
+    world.settle().await;
+    assert_eq!(phase(&world).await.as_deref(), Some("ready"));
+    assert_eq!(hello_replicas(&world).await, 2);
+}
+
 #[tokio::test]
 async fn the_digest_lists_previews_costs_and_orphans_at_nine_local_time() {
     // The sweeps run at night here, so they cannot change what the digest shows.

@@ -221,7 +221,13 @@ fn hpas(s: &mut State) {
         let current = int(&target, "/spec/replicas", 1);
         let min = int(&hpa, "/spec/minReplicas", 1);
         let max = int(&hpa, "/spec/maxReplicas", current.max(min));
-        let desired = current.clamp(min, max.max(min));
+        // As the real controller: a target scaled to zero is not autoscaled until scaled up.
+        let disabled = current == 0 && min != 0;
+        let desired = if disabled {
+            0
+        } else {
+            current.clamp(min, max.max(min))
+        };
         if desired != current {
             let mut new = target.clone();
             new["spec"]["replicas"] = json!(desired);
@@ -239,12 +245,21 @@ fn hpas(s: &mut State) {
                     "ReadyForNewScale",
                     "recommended size matches current size",
                 ),
-                cond(
-                    "ScalingActive",
-                    "True",
-                    "ValidMetricFound",
-                    "the HPA was able to successfully calculate a replica count",
-                ),
+                if disabled {
+                    cond(
+                        "ScalingActive",
+                        "False",
+                        "ScalingDisabled",
+                        "scaling is disabled since the replica count of the target is zero",
+                    )
+                } else {
+                    cond(
+                        "ScalingActive",
+                        "True",
+                        "ValidMetricFound",
+                        "the HPA was able to successfully calculate a replica count",
+                    )
+                },
             ],
         );
         if hpa.get("status") != Some(&status) {
