@@ -147,6 +147,19 @@ impl Engine {
         lock.lock_owned().await
     }
 
+    /// The preview's lock if nobody holds it: scheduled work skips a preview that is busy
+    /// (and so in use) instead of waiting behind a deploy.
+    pub(crate) fn try_lock(&self, id: &PreviewId) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        let lock = {
+            let mut locks = self
+                .locks
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            locks.entry(id.clone()).or_default().clone()
+        };
+        lock.try_lock_owned().ok()
+    }
+
     /// How commands are parsed under this config (the `max_ttl` bound).
     pub fn parse_options(&self) -> preview_commands::ParseOptions {
         preview_commands::ParseOptions {
@@ -803,6 +816,10 @@ impl Engine {
             let _guard = self.lock(&id).await;
             let ns = id.namespace(&self.config.bot.namespace_prefix);
             let mut record = match self.cluster.get_record(&ns).await {
+                // Its databases are scaled to zero too: a seed would only time out.
+                Ok(Some(record)) if record.phase == Phase::Sleeping => {
+                    return Outcome::refused(replies::asleep(&id, &self.config.bot.command_prefix));
+                }
                 Ok(Some(record)) if record.phase != Phase::Terminating => record,
                 Ok(_) => {
                     return Outcome::refused(replies::no_preview(

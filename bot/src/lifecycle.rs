@@ -85,7 +85,7 @@ impl Engine {
             return Outcome::ok(replies::extend_pinned(&id, prefix));
         }
         if record.phase == Phase::Sleeping {
-            return Outcome::refused(replies::not_running(&id, record.phase, prefix));
+            return Outcome::refused(replies::asleep(&id, prefix));
         }
         let policy = self.policy();
         let now = self.now();
@@ -183,9 +183,12 @@ impl Engine {
     }
 
     /// Posts the idle warning for the expiry `at`, once: the claim in the record decides.
-    /// Returns whether this call posted it.
+    /// Returns whether this call posted it (not when a command is busy with the preview: it is
+    /// in use, and the next sweep sees its new activity).
     pub async fn warn_idle(&self, id: &PreviewId, at: DateTime<Utc>) -> Result<bool, DeployError> {
-        let _guard = self.lock(id).await;
+        let Some(_guard) = self.try_lock(id) else {
+            return Ok(false);
+        };
         let ns = id.namespace(&self.config.bot.namespace_prefix);
         let policy = self.policy();
         let now = self.now();
@@ -228,7 +231,9 @@ impl Engine {
     /// Tears down (or puts to sleep) a preview whose announced expiry `at` has come, once.
     /// Returns whether this call did it.
     pub async fn expire(&self, id: &PreviewId, at: DateTime<Utc>) -> Result<bool, DeployError> {
-        let _guard = self.lock(id).await;
+        let Some(_guard) = self.try_lock(id) else {
+            return Ok(false);
+        };
         let ns = id.namespace(&self.config.bot.namespace_prefix);
         let policy = self.policy();
         let now = self.now();

@@ -322,10 +322,8 @@ pub fn extend_pinned(id: &dyn Display, prefix: &str) -> String {
     )
 }
 
-pub fn not_running(id: &dyn Display, phase: impl Display, prefix: &str) -> String {
-    format!(
-        "Preview {id} is {phase}, so there is no expiry to move; `{prefix} up {id}` brings it back."
-    )
+pub fn asleep(id: &dyn Display, prefix: &str) -> String {
+    format!("Preview {id} is asleep (scaled to zero); `{prefix} up {id}` wakes it first.")
 }
 
 pub fn pinned(id: &dyn Display, count: usize, limit: usize) -> String {
@@ -499,7 +497,7 @@ mod tests {
             extended(&id, "2026-11-30 09:00 CET", Some("7d")),
             by_whom("Preview collect#42 is kept until at least 2026-11-23 18:00 CET.", "octocat"),
             extend_pinned(&id, "/preview"),
-            not_running(&id, "sleeping", "/preview"),
+            asleep(&id, "/preview"),
             pinned(&id, 2, 3),
             pin_limit(&id, "collect", 2, &["collect#7".into(), "collect#9".into()], "/preview"),
             unpinned(&id, "torn down at 2026-11-24 10:00 CET unless used"),

@@ -395,6 +395,17 @@ async fn an_idle_preview_sleeps_and_wakes_with_its_replica_counts() {
     clock.set(t0() + hours(24 * 3));
     assert!(!run(&scheduler, &clock, Job::IdleSweep).await.acted);
     assert_eq!(phase(&world).await.as_deref(), Some("sleeping"));
+    // Its databases sleep too: seeding or extending it is refused with the way out.
+    let refusal = pr_command(&world, PR, 9301, "/preview seed demo").await;
+    assert_eq!(
+        refusal,
+        "Preview hello#2 is asleep (scaled to zero); `/preview up hello#2` wakes it first."
+    );
+    assert_eq!(
+        pr_command(&world, PR, 9302, "/preview extend").await,
+        refusal
+    );
+    assert_eq!(hello_replicas(&world).await, 0);
 
     // A push wakes it: replica counts restored, then the new commit deployed.
     world.github.set_head(OWNER, REPO, PR, SECOND_SHA);
