@@ -493,6 +493,8 @@ async fn the_digest_lists_previews_costs_and_orphans_at_nine_local_time() {
     let cancel = CancellationToken::new();
     let task = tokio::spawn(scheduler.clone().run(cancel.clone()));
     armed_after(&scheduler, clock_now(&clock)).await;
+    let kube = world.kube.as_ref().unwrap();
+    kube.clear_requests();
     // Tuesday 09:00 in Amsterdam is 08:00 UTC.
     let nine = Utc
         .with_ymd_and_hms(2026, 11, 24, 8, 0, 0)
@@ -504,6 +506,15 @@ async fn the_digest_lists_previews_costs_and_orphans_at_nine_local_time() {
     assert!(digest.acted, "{digest:?}");
     assert_eq!(digest.slot, nine);
 
+    // The cost comes from one list of pods across namespaces, not a request per preview.
+    let pod_lists: Vec<String> = kube
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("/pods"))
+        .map(|r| format!("{}?{}", r.path, r.query))
+        .collect();
+    assert_eq!(pod_lists.len(), 1, "{pod_lists:?}");
+    assert!(pod_lists[0].starts_with("/api/v1/pods?"), "{pod_lists:?}");
     let posted = world.slack.messages(DIGEST_CHANNEL);
     assert_eq!(posted.len(), 1, "{posted:#?}");
     insta::assert_snapshot!(
