@@ -137,3 +137,55 @@ fn errors_name_file_and_key() {
     ));
     assert!(got.contains("`apps.collect.cost`"), "{got}");
 }
+
+#[test]
+fn the_default_schedules_fire_as_expected_across_both_dst_changes() {
+    let text = with_schedule("timezone = \"Europe/Amsterdam\"");
+    let config = Config::parse(&text, "preview-bot.toml").unwrap();
+    let tz = config.schedule.tz();
+    let utc = |y, mo, d, h, mi| chrono::Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap();
+    let next = |key: &str, after: chrono::DateTime<chrono::Utc>| {
+        let (_, expr) = config
+            .schedule
+            .crons()
+            .into_iter()
+            .find(|(k, _)| *k == key)
+            .unwrap();
+        CronSchedule::parse(expr)
+            .unwrap()
+            .next_after(&after.with_timezone(&tz))
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    };
+    // 2026-03-29 01:00 UTC: 02:00 CET becomes 03:00 CEST.
+    assert_eq!(
+        next("schedule.idle_sweep", utc(2026, 3, 29, 0, 58)),
+        utc(2026, 3, 29, 1, 0)
+    );
+    assert_eq!(
+        next("schedule.orphan_sweep", utc(2026, 3, 29, 0, 30)),
+        utc(2026, 3, 29, 1, 0)
+    );
+    // Friday's digest at 09:00 CET, Monday's at 09:00 CEST.
+    assert_eq!(
+        next("schedule.digest", utc(2026, 3, 27, 7, 0)),
+        utc(2026, 3, 27, 8, 0)
+    );
+    assert_eq!(
+        next("schedule.digest", utc(2026, 3, 27, 9, 0)),
+        utc(2026, 3, 30, 7, 0)
+    );
+    // 2026-10-25 01:00 UTC: 03:00 CEST becomes 02:00 CET; the repeated hour fires once.
+    assert_eq!(
+        next("schedule.idle_sweep", utc(2026, 10, 25, 0, 55)),
+        utc(2026, 10, 25, 2, 0)
+    );
+    assert_eq!(
+        next("schedule.orphan_sweep", utc(2026, 10, 25, 0, 30)),
+        utc(2026, 10, 25, 2, 0)
+    );
+    assert_eq!(
+        next("schedule.digest", utc(2026, 10, 23, 9, 0)),
+        utc(2026, 10, 26, 8, 0)
+    );
+}
