@@ -88,8 +88,7 @@ impl Engine {
             return Outcome::refused(replies::asleep(&id, prefix));
         }
         let policy = self.policy();
-        let now = self.now();
-        let (until, capped) = policy.extended(&record, by, now);
+        let (until, capped) = policy.extended(&record, by, self.now());
         record.keep_until = Some(until);
         if record.deadline.is_some_and(|d| d < until) {
             record.deadline = Some(until);
@@ -162,12 +161,14 @@ impl Engine {
         self.record_changed(&mut record, answer, origin).await
     }
 
-    /// Why a preview expires: idle, or its `--ttl` deadline.
+    /// Why a preview expires: its `--ttl` deadline when that comes before the idle expiry
+    /// (`extend` included), else idleness.
     fn expiry_reason(&self, record: &PreviewRecord, past: bool) -> String {
         let policy = self.policy();
-        let idle_expiry = record.last_activity + policy.idle_ttl;
+        let idle = record.last_activity + policy.idle_ttl;
+        let idle = record.keep_until.map_or(idle, |keep| idle.max(keep));
         match record.deadline {
-            Some(deadline) if deadline <= idle_expiry && record.keep_until != Some(deadline) => {
+            Some(deadline) if deadline < idle => {
                 if past {
                     "reached its `--ttl` deadline".into()
                 } else {
@@ -182,16 +183,21 @@ impl Engine {
         }
     }
 
-    /// Posts the idle warning for the expiry `at`, once: the claim in the record decides.
+    /// Posts the idle warning announcing the expiry `at`, once: the claim in the record decides
+    /// (it must still be due at `now`, the sweep's time).
     /// Returns whether this call posted it (not when a command is busy with the preview: it is
     /// in use, and the next sweep sees its new activity).
-    pub async fn warn_idle(&self, id: &PreviewId, at: DateTime<Utc>) -> Result<bool, DeployError> {
+    pub async fn warn_idle(
+        &self,
+        id: &PreviewId,
+        at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DeployError> {
         let Some(_guard) = self.try_lock(id) else {
             return Ok(false);
         };
         let ns = id.namespace(&self.config.bot.namespace_prefix);
         let policy = self.policy();
-        let now = self.now();
         let claim = Claim {
             warned_for: Some(at),
             ..Claim::default()
@@ -228,15 +234,19 @@ impl Engine {
         Ok(true)
     }
 
-    /// Tears down (or puts to sleep) a preview whose announced expiry `at` has come, once.
+    /// Tears down (or puts to sleep) a preview whose announced time `at` has come, once.
     /// Returns whether this call did it.
-    pub async fn expire(&self, id: &PreviewId, at: DateTime<Utc>) -> Result<bool, DeployError> {
+    pub async fn expire(
+        &self,
+        id: &PreviewId,
+        at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DeployError> {
         let Some(_guard) = self.try_lock(id) else {
             return Ok(false);
         };
         let ns = id.namespace(&self.config.bot.namespace_prefix);
         let policy = self.policy();
-        let now = self.now();
         let phase = match policy.action {
             IdleAction::Teardown => Phase::Terminating,
             IdleAction::Sleep => Phase::Sleeping,

@@ -51,9 +51,10 @@ impl Policy {
         Some(record.deadline.map_or(idle, |deadline| idle.min(deadline)))
     }
 
-    /// Warn once `warn_before` ahead; act only on the time a warning announced, so nobody
-    /// loses a preview without having been told. A warning posted late (the bot was down)
-    /// still gets one sweep before the action.
+    /// Warn once `warn_before` ahead; act only at the time a warning announced. A warning that
+    /// would give less than half of `warn_before` notice (the bot was down) announces
+    /// `warn_before` from now instead. Activity or `extend` after a warning moves the expiry
+    /// past the announced time, and the next warning is for the new expiry.
     pub fn due(&self, record: &PreviewRecord, now: DateTime<Utc>) -> Due {
         if !matches!(record.phase, Phase::Ready | Phase::Failed) {
             return Due::Nothing;
@@ -61,16 +62,23 @@ impl Policy {
         let Some(expires) = self.expires_at(record) else {
             return Due::Nothing;
         };
-        if record.warned_for == Some(expires) {
-            if now >= expires {
-                Due::Act(expires)
-            } else {
-                Due::Nothing
+        match record.warned_for {
+            Some(announced) if announced >= expires => {
+                if now >= announced {
+                    Due::Act(announced)
+                } else {
+                    Due::Nothing
+                }
             }
-        } else if now >= expires - self.warn_before {
-            Due::Warn(expires)
-        } else {
-            Due::Nothing
+            _ if now >= expires - self.warn_before => {
+                // Less than half the notice left means the warning is late: full notice instead.
+                if expires - now < self.warn_before / 2 {
+                    Due::Warn(now + self.warn_before)
+                } else {
+                    Due::Warn(expires)
+                }
+            }
+            _ => Due::Nothing,
         }
     }
 
@@ -159,11 +167,16 @@ mod tests {
         // Activity after the warning moves the expiry: a new warning, no action.
         r.last_activity = t(12, 45);
         assert_eq!(p.due(&r, t(13, 5)), Due::Nothing);
-        // A warning posted late still waits one sweep.
+        // A warning posted late still gives the full notice.
         let mut late = record();
-        assert_eq!(p.due(&late, t(15, 0)), Due::Warn(expires));
-        late.warned_for = Some(expires);
-        assert_eq!(p.due(&late, t(15, 5)), Due::Act(expires));
+        assert_eq!(p.due(&late, t(15, 0)), Due::Warn(t(16, 0)));
+        late.warned_for = Some(t(16, 0));
+        assert_eq!(p.due(&late, t(15, 5)), Due::Nothing);
+        assert_eq!(p.due(&late, t(16, 0)), Due::Act(t(16, 0)));
+        // A shorter `--ttl` after the warning never acts before the announced time.
+        late.deadline = Some(t(15, 10));
+        assert_eq!(p.due(&late, t(15, 30)), Due::Nothing);
+        assert_eq!(p.due(&late, t(16, 0)), Due::Act(t(16, 0)));
     }
 
     #[test]

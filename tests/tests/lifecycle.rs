@@ -218,6 +218,60 @@ async fn an_idle_preview_is_warned_once_then_torn_down_on_schedule() {
         .unwrap();
 }
 
+#[tokio::test]
+async fn a_ttl_deadline_is_honoured_and_a_late_warning_still_gives_full_notice() {
+    let (world, clock) = world(t0(), "").await;
+    world
+        .slack_command(CHANNEL, "U0TTL", "up hello#2 --ttl 2h")
+        .await;
+    world.settle().await;
+    assert_eq!(phase(&world).await.as_deref(), Some("ready"));
+    let scheduler = scheduler(&world);
+    clock.set(t0() + hours(1) + minutes(1));
+    assert!(run(&scheduler, &clock, Job::IdleSweep).await.acted);
+    let texts = thread_texts(&world);
+    assert!(
+        texts.iter().any(|t| t.contains(
+            "reaches its `--ttl` deadline and will be torn down at 2026-11-23 10:30 CET"
+        )),
+        "{texts:#?}"
+    );
+    clock.set(t0() + hours(2) + minutes(1));
+    assert!(run(&scheduler, &clock, Job::IdleSweep).await.acted);
+    world.wait_namespace_gone(&world.ns).await;
+    assert!(
+        thread_texts(&world)
+            .iter()
+            .any(|t| t.contains("was torn down: it reached its `--ttl` deadline")),
+        "{:#?}",
+        thread_texts(&world)
+    );
+
+    // A new preview; then the bot is down through its whole warning window.
+    clock.set(t0() + hours(3));
+    world.slack_command(CHANNEL, "U0TTL", "up hello#2").await;
+    world.settle().await;
+    assert_eq!(phase(&world).await.as_deref(), Some("ready"));
+    clock.set(t0() + hours(33));
+    assert!(run(&scheduler, &clock, Job::IdleSweep).await.acted);
+    let warning = thread_texts(&world)
+        .into_iter()
+        .rfind(|t| t.starts_with("⏰"))
+        .unwrap();
+    assert!(
+        warning.contains("will be torn down at 2026-11-24 18:30 CET"),
+        "a full hour's notice from now: {warning}"
+    );
+    // Sweeps before the announced time (another replica, a restart) do nothing.
+    assert!(!run(&scheduler, &clock, Job::IdleSweep).await.acted);
+    clock.set(t0() + hours(33) + minutes(30));
+    assert!(!run(&scheduler, &clock, Job::IdleSweep).await.acted);
+    assert_eq!(phase(&world).await.as_deref(), Some("ready"));
+    clock.set(t0() + hours(34));
+    assert!(run(&scheduler, &clock, Job::IdleSweep).await.acted);
+    assert_eq!(phase(&world).await.as_deref(), Some("deleting"));
+}
+
 fn clock_now(clock: &ManualClock) -> DateTime<Utc> {
     use preview_bot::clock::Clock;
     clock.now()

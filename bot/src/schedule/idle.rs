@@ -14,10 +14,10 @@ pub async fn sweep(engine: &Engine) -> Result<(bool, String), DeployError> {
     for record in &inventory.previews {
         let result = match policy.due(record, now) {
             Due::Nothing => continue,
-            Due::Warn(at) => engine.warn_idle(&record.id, at).await.map(|done| {
+            Due::Warn(at) => engine.warn_idle(&record.id, at, now).await.map(|done| {
                 warned += usize::from(done);
             }),
-            Due::Act(at) => engine.expire(&record.id, at).await.map(|done| {
+            Due::Act(at) => engine.expire(&record.id, at, now).await.map(|done| {
                 expired += usize::from(done);
             }),
         };
