@@ -492,6 +492,16 @@ async fn an_idle_preview_sleeps_and_wakes_with_its_replica_counts() {
     assert_eq!(hello_replicas(&world).await, 2);
 }
 
+async fn wait_replicas(world: &World, n: i32) {
+    for _ in 0..100 {
+        if hello_replicas(world).await == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("hello never had {n} replicas");
+}
+
 /// A commit of hello whose Deployment an HorizontalPodAutoscaler scales (at least 2).
 const HPA_SHA: &str = "4a4a4a4a4a4a4a4a4a4a4a4a4a4a4a4a4a4a4a4a";
 
@@ -510,7 +520,8 @@ async fn an_autoscaled_preview_sleeps_without_fighting_its_hpa_and_wakes_at_its_
     );
     world.label_at(HPA_SHA).await;
     assert_eq!(phase(&world).await.as_deref(), Some("ready"));
-    assert_eq!(hello_replicas(&world).await, 2, "the HPA's minimum");
+    // The autoscaler brings it to its minimum on its own schedule.
+    wait_replicas(&world, 2).await;
     let scheduler = scheduler(&world);
     clock.set(t0() + hours(23) + minutes(1));
     assert!(run(&scheduler, &clock, Job::IdleSweep).await.acted);
@@ -775,5 +786,56 @@ async fn only_the_lease_holder_leads_and_a_successor_takes_over() {
     stop_a.cancel();
     stop_b.cancel();
     a.stopped().await;
+    b.stopped().await;
+}
+
+#[tokio::test]
+async fn when_the_leader_dies_without_releasing_the_lease_another_replica_takes_over() {
+    let (world, _clock) = world(t0(), "").await;
+    let timing = preview_bot::schedule::leader::LeaseTiming {
+        duration_secs: 2,
+        grace_secs: 1,
+    };
+    let namespace = world.config.bot.namespace.clone();
+    // Replica A runs on a runtime of its own; dropping that runtime is a crash: its tasks stop
+    // mid-flight and nothing releases the Lease.
+    let (led_tx, led_rx) = tokio::sync::oneshot::channel();
+    let (crash_tx, crash_rx) = tokio::sync::oneshot::channel::<()>();
+    let client = world.client.clone();
+    let ns = namespace.clone();
+    let replica_a = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let a = Leadership::lease(client, &ns, "replica-a", timing, CancellationToken::new());
+            a.wait_until_leader().await;
+            led_tx.send(()).unwrap();
+            let _ = crash_rx.await;
+        });
+        runtime.shutdown_background();
+    });
+    tokio::time::timeout(Duration::from_secs(20), led_rx)
+        .await
+        .expect("replica A leads")
+        .unwrap();
+    let stop_b = CancellationToken::new();
+    let b = Leadership::lease(
+        world.client.clone(),
+        &namespace,
+        "replica-b",
+        timing,
+        stop_b.clone(),
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(!b.is_leader(), "B waits while A renews the Lease");
+    crash_tx.send(()).unwrap();
+    replica_a.join().unwrap();
+    tokio::time::timeout(Duration::from_secs(20), b.wait_until_leader())
+        .await
+        .expect("B takes over once A's Lease expires");
+    stop_b.cancel();
     b.stopped().await;
 }
