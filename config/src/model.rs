@@ -562,6 +562,21 @@ impl Config {
             "github: {} (trigger label {:?})\nslack: {}\n",
             self.github.api_url, self.github.trigger_label, self.slack.api_url
         ));
+        let schedule = &self.schedule;
+        out.push_str(&format!(
+            "schedules ({}): idle sweep `{}`, digest `{}` to {}, orphan sweep `{}`; idle previews are {} after {}, warned {} ahead\n",
+            schedule.timezone,
+            schedule.idle_sweep,
+            schedule.digest,
+            self.slack.digest_channel.as_deref().unwrap_or("nowhere (no slack.digest_channel)"),
+            schedule.orphan_sweep,
+            match schedule.idle_action {
+                IdleAction::Teardown => "torn down",
+                IdleAction::Sleep => "put to sleep",
+            },
+            schedule.idle_ttl,
+            schedule.warn_before,
+        ));
         out.push_str(&format!("apps ({}):\n", self.apps.len()));
         for (name, app) in &self.apps {
             let source = match app.manifests.source() {

@@ -72,6 +72,13 @@ currency = "EUR""#,
     assert_eq!(s.idle_action, IdleAction::Sleep);
     assert_eq!(s.max_extend(), Duration::from_secs(2 * 86400));
     assert_eq!(config.apps["collect"].prices(s), (0.05, 0.004));
+    assert!(
+        config.summary().contains(
+            "schedules (Europe/Amsterdam): idle sweep `*/10 * * * *`, digest `30 8 * * Mon-Fri` to nowhere (no slack.digest_channel), orphan sweep `15 */2 * * *`; idle previews are put to sleep after 8h, warned 30m ahead"
+        ),
+        "{}",
+        config.summary()
+    );
     // Every configured schedule parses and fires at the local time asked for.
     let monday = chrono_tz::Europe::Amsterdam
         .with_ymd_and_hms(2026, 11, 23, 0, 0, 0)
