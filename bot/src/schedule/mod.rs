@@ -150,7 +150,11 @@ impl Scheduler {
                     summary: "not the leader".into(),
                 }
             };
-            tracing::info!(job = %run.job, slot = %run.slot, acted = run.acted, summary = %run.summary, "scheduled run");
+            if run.acted {
+                tracing::info!(job = %run.job, slot = %run.slot, summary = %run.summary, "scheduled run");
+            } else {
+                tracing::debug!(job = %run.job, slot = %run.slot, summary = %run.summary, "scheduled run");
+            }
             let _ = self.runs.send(run);
         }
     }
