@@ -49,6 +49,8 @@ async fn serve_deploys_on_a_signed_label_event_and_drains_on_sigterm() {
         vec![("deploy/app.yaml".into(), MANIFEST.as_bytes().to_vec())],
     );
 
+    // `bot.namespace`, where the scheduler's Lease lives.
+    kube.put_object(serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "preview-bot"}}));
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     std::fs::write(&kubeconfig, kube.kubeconfig_yaml()).unwrap();
@@ -132,6 +134,26 @@ async fn serve_deploys_on_a_signed_label_event_and_drains_on_sigterm() {
     }
     assert_eq!(phase.as_deref(), Some("ready"));
 
+    // The only replica takes the scheduler's Lease.
+    let holder = || {
+        kube.object(
+            "coordination.k8s.io/v1",
+            "Lease",
+            Some("preview-bot"),
+            "preview-bot-scheduler",
+        )
+        .and_then(|lease| lease["spec"]["holderIdentity"].as_str().map(str::to_string))
+    };
+    let mut held = None;
+    for _ in 0..150 {
+        held = holder();
+        if held.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(held.is_some(), "serve never took the scheduler Lease");
+
     // A wrong signature over real HTTP is refused.
     let mut forged = http::Request::post(format!("{base}/github/webhook"));
     for (name, value) in github_api::signed_webhook("nope", "pull_request", &body) {
@@ -160,4 +182,6 @@ async fn serve_deploys_on_a_signed_label_event_and_drains_on_sigterm() {
     );
     let logs = String::from_utf8_lossy(&status.stderr);
     assert!(logs.contains("preview-bot serving"), "{logs}");
+    // Shutdown stopped the schedules and released the Lease for the next replica.
+    assert_eq!(holder(), None, "the Lease is released on shutdown");
 }
