@@ -345,7 +345,8 @@ pub fn pin_limit(
         .collect::<Vec<_>>()
         .join(", ");
     format!(
-        "Cannot pin {id}: app `{app}` already has {limit} pinned previews ({list}), the most `schedule.max_pinned_per_app` allows. Unpin one with `{prefix} unpin APP#N`."
+        "Cannot pin {id}: app `{app}` already has {limit} pinned preview{} ({list}), the most `schedule.max_pinned_per_app` allows. Unpin one with `{prefix} unpin APP#N`.",
+        if limit == 1 { "" } else { "s" }
     )
 }
 

@@ -342,7 +342,7 @@ async fn extend_and_pin_keep_an_idle_preview_and_pins_are_capped() {
     pr_command(&world, 3, 9002, "/preview up").await;
     let refusal = pr_command(&world, 3, 9003, "/preview pin").await;
     assert!(
-        refusal.contains("already has 1 pinned previews (`hello#2`)"),
+        refusal.contains("already has 1 pinned preview (`hello#2`)"),
         "{refusal}"
     );
     let other = world

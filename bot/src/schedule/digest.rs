@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 
 /// Slack allows 50 blocks per message; the rest of the list is summarized.
 const MAX_ROWS: usize = 40;
+/// Orphan lines shown (a section holds at most 3000 characters).
+const MAX_ORPHANS: usize = 20;
 
 /// One preview in the digest.
 #[derive(Clone, Debug, PartialEq)]
@@ -189,11 +191,15 @@ pub fn render(digest: &Digest) -> (String, Value) {
         blocks.push(section(format!("*Per app*\n{}", lines.join("\n"))));
     }
     if !digest.orphans.is_empty() {
-        let lines: Vec<String> = digest
+        let mut lines: Vec<String> = digest
             .orphans
             .iter()
+            .take(MAX_ORPHANS)
             .map(|o| format!("• `{}`: {}", o.namespace, o.why))
             .collect();
+        if digest.orphans.len() > MAX_ORPHANS {
+            lines.push(format!("… and {} more", digest.orphans.len() - MAX_ORPHANS));
+        }
         blocks.push(section(format!(
             "*Orphans* (removed by the orphan sweep)\n{}",
             lines.join("\n")
@@ -234,4 +240,71 @@ pub async fn post(engine: &Engine, slot: DateTime<Utc>) -> Result<(bool, String)
             digest.orphans.len()
         ),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(n: usize) -> Row {
+        Row {
+            preview: format!("web#{n}"),
+            app: "web".into(),
+            pr_url: format!("https://github.com/acme/web/pull/{n}"),
+            owner: "octocat".into(),
+            age: "1d".into(),
+            idle: "2h".into(),
+            lifetime: String::new(),
+            phase: Phase::Ready,
+            url: None,
+            cost_per_day: 0.5,
+        }
+    }
+
+    fn digest(rows: usize, orphans: usize) -> Digest {
+        Digest {
+            title: "Previews on Mon 2026-11-23".into(),
+            rows: (0..rows).map(row).collect(),
+            orphans: (0..orphans)
+                .map(|n| OrphanLine {
+                    namespace: format!("preview-web-pr-{n}"),
+                    why: "pull request acme/web#1 was closed".into(),
+                })
+                .collect(),
+            currency: "USD".into(),
+            prices: (0.031, 0.004),
+        }
+    }
+
+    #[test]
+    fn a_quiet_day_still_gets_its_message() {
+        let (text, blocks) = render(&digest(0, 0));
+        assert_eq!(text, "Previews on Mon 2026-11-23: No previews are running.");
+        assert_eq!(blocks.as_array().map(Vec::len), Some(3), "{blocks}");
+    }
+
+    #[test]
+    fn a_busy_day_stays_within_slacks_limits() {
+        let (text, blocks) = render(&digest(45, 30));
+        assert!(
+            text.contains("45 previews running · ≈ 22.50 USD/day"),
+            "{text}"
+        );
+        let blocks = blocks.as_array().cloned().unwrap_or_default();
+        assert!(blocks.len() <= 50, "{} blocks", blocks.len());
+        let texts: Vec<&str> = blocks
+            .iter()
+            .filter_map(|b| b.pointer("/text/text").and_then(Value::as_str))
+            .collect();
+        assert!(texts.iter().all(|t| t.chars().count() <= 3000));
+        assert!(
+            texts.iter().any(|t| t.starts_with("… and 5 more")),
+            "{texts:?}"
+        );
+        assert!(
+            texts.iter().any(|t| t.ends_with("… and 10 more")),
+            "{texts:?}"
+        );
+        assert!(texts.contains(&"*Per app*\n• `web`: 45 previews · ≈ 22.50 USD/day"));
+    }
 }
