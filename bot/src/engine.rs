@@ -280,19 +280,19 @@ impl Engine {
             &sha,
             Some(&pull.head_ref),
         );
+        // A sleeping preview wakes: its workloads get their replica counts back before the
+        // redeploy (an HPA-managed workload gets no replicas from the apply). The counts leave
+        // the record only once restored, so a crash in between loses nothing.
         let asleep = std::mem::take(&mut record.sleeping_replicas);
+        if !asleep.is_empty()
+            && let Err(e) = self.cluster.restore_scale(&ns, &asleep).await
+        {
+            return Some(Outcome::refused(replies::cannot_deploy(&id, &e)));
+        }
         if let Err(e) = self.cluster.save_record(&record).await {
             return Some(Outcome::refused(replies::cannot_deploy(&id, &e)));
         }
-        // A sleeping preview wakes: its workloads get their replica counts back before the
-        // redeploy (an HPA-managed workload gets no replicas from the apply).
         if !asleep.is_empty() {
-            if let Err(e) = self.cluster.restore_scale(&ns, &asleep).await {
-                record.sleeping_replicas = asleep;
-                record.phase = Phase::Sleeping;
-                self.save_quietly(&record).await;
-                return Some(Outcome::refused(replies::cannot_deploy(&id, &e)));
-            }
             self.notifier
                 .progress(&mut record, &replies::woken(&id, &origin.actor()))
                 .await;
