@@ -284,6 +284,21 @@ impl Engine {
                 self.notifier.sync(&mut record).await;
             }
             IdleAction::Sleep => {
+                // The counts go into the record before anything is scaled: a crash midway
+                // still knows what to restore.
+                let recorded = match self.cluster.replica_counts(&ns).await {
+                    Ok(counts) => counts,
+                    Err(e) => {
+                        record.phase = Phase::Failed;
+                        record.message = Some(replies::cannot_expire(id, &e));
+                        self.save_quietly(&record).await;
+                        return Err(e);
+                    }
+                };
+                for (workload, replicas) in recorded {
+                    record.sleeping_replicas.entry(workload).or_insert(replicas);
+                }
+                self.save_quietly(&record).await;
                 let counts = match self.cluster.scale_to_zero(&ns).await {
                     Ok(counts) => counts,
                     Err(e) => {
