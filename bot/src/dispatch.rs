@@ -231,9 +231,6 @@ async fn run(
         Action::KillSwitch(kill_switch) => {
             vec![killswitch::run(engine, kill_switch, origin, false).await]
         }
-        Action::Extend { .. } | Action::Pin | Action::Unpin => {
-            vec![not_available_yet(prefix, &command.action)]
-        }
         Action::List { mine, app } => {
             let owner = mine.then(|| origin.actor());
             vec![
@@ -268,27 +265,17 @@ async fn run(
                     Action::Logs { component, tail } => {
                         Some(engine.logs(preview, component.as_deref(), *tail).await)
                     }
+                    Action::Extend { by } => Some(engine.extend(preview, *by, origin).await),
+                    Action::Pin => Some(engine.pin(preview, origin).await),
+                    Action::Unpin => Some(engine.unpin(preview, origin).await),
                     // Answered above, once for all previews.
-                    Action::Help { .. }
-                    | Action::List { .. }
-                    | Action::Extend { .. }
-                    | Action::Pin
-                    | Action::Unpin
-                    | Action::KillSwitch(_) => None,
+                    Action::Help { .. } | Action::List { .. } | Action::KillSwitch(_) => None,
                 };
                 outcomes.extend(outcome);
             }
             outcomes
         }
     }
-}
-
-/// The honest answer to a command the parser knows and the engine does not run yet.
-fn not_available_yet(prefix: &str, action: &Action) -> Outcome {
-    Outcome::refused(format!(
-        "`{prefix} {}` is not available yet in this version of preview-bot.",
-        action.name()
-    ))
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 //! deploy in parallel up to `bot.max_parallel_deploys`.
 
 use crate::audit::Auditor;
+use crate::clock::{Clock, SystemClock};
 use crate::killswitch;
+use crate::lifetime::Policy as LifetimePolicy;
 use crate::metrics::Metrics;
 use crate::notify::{DeploymentState, Notifier};
 use crate::origin::Origin;
@@ -11,7 +13,7 @@ use crate::policy::Policy;
 use crate::source::SourceProvider;
 use crate::supersede::{Ticket, Tickets};
 use crate::{messages, replies};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use preview_commands::{Destination, Route};
 use preview_config::{AppConfig, Config, ManifestSource, SeedConfig};
 use preview_deploy::cluster::{DeployError, Teardown};
@@ -114,6 +116,7 @@ pub struct Engine {
     /// Previews with a seed running (a second one is refused, not queued).
     seeding: Mutex<std::collections::HashSet<PreviewId>>,
     deploy_slots: Semaphore,
+    clock: Arc<dyn Clock>,
 }
 
 impl Engine {
@@ -148,6 +151,7 @@ impl Engine {
             tickets: Tickets::default(),
             seeding: Mutex::new(std::collections::HashSet::new()),
             deploy_slots: Semaphore::new(slots),
+            clock: Arc::new(SystemClock),
         }
     }
 
@@ -158,7 +162,26 @@ impl Engine {
         self
     }
 
-    async fn lock(&self, id: &PreviewId) -> tokio::sync::OwnedMutexGuard<()> {
+    /// The same engine on another clock (tests move time).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Engine {
+        self.clock = clock;
+        self
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The idle policy of `[schedule]`.
+    pub fn policy(&self) -> LifetimePolicy {
+        LifetimePolicy::new(&self.config.schedule)
+    }
+
+    pub(crate) async fn lock(&self, id: &PreviewId) -> tokio::sync::OwnedMutexGuard<()> {
         let lock = {
             let mut locks = self
                 .locks
@@ -167,6 +190,19 @@ impl Engine {
             locks.entry(id.clone()).or_default().clone()
         };
         lock.lock_owned().await
+    }
+
+    /// The preview's lock if nobody holds it: scheduled work skips a preview that is busy
+    /// (and so in use) instead of waiting behind a deploy.
+    pub(crate) fn try_lock(&self, id: &PreviewId) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        let lock = {
+            let mut locks = self
+                .locks
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            locks.entry(id.clone()).or_default().clone()
+        };
+        lock.try_lock_owned().ok()
     }
 
     /// How commands are parsed under this config (the `max_ttl` bound).
@@ -192,7 +228,7 @@ impl Engine {
         }
     }
 
-    fn app(&self, name: &str) -> Option<&AppConfig> {
+    pub(crate) fn app(&self, name: &str) -> Option<&AppConfig> {
         self.config.apps.get(name)
     }
 
@@ -282,7 +318,7 @@ impl Engine {
             )));
         }
         let sha = options.sha.clone().unwrap_or_else(|| pull.head_sha.clone());
-        let now = Utc::now();
+        let now = self.now();
         let created = existing.is_none();
         let mut record = existing.unwrap_or_else(|| {
             let owner = if pull.author.is_empty() {
@@ -296,7 +332,7 @@ impl Engine {
         record.branch = Some(pull.head_ref.clone());
         record.phase = Phase::Deploying;
         record.message = None;
-        record.last_activity = now;
+        crate::lifecycle::touch(&mut record, now);
         if let Some(ttl) = options.ttl {
             record.deadline = chrono::Duration::from_std(ttl).ok().map(|d| now + d);
         }
@@ -314,8 +350,22 @@ impl Engine {
             &sha,
             Some(&pull.head_ref),
         );
+        // A sleeping preview wakes: its workloads get their replica counts back before the
+        // redeploy (an HPA-managed workload gets no replicas from the apply). The counts leave
+        // the record only once restored, so a crash in between loses nothing.
+        let asleep = std::mem::take(&mut record.sleeping_replicas);
+        if !asleep.is_empty()
+            && let Err(e) = self.cluster.restore_scale(&ns, &asleep).await
+        {
+            return Some(Outcome::refused(replies::cannot_deploy(&id, &e)));
+        }
         if let Err(e) = self.cluster.save_record(&record).await {
             return Some(Outcome::refused(replies::cannot_deploy(&id, &e)));
+        }
+        if !asleep.is_empty() {
+            self.notifier
+                .progress(&mut record, &replies::woken(&id, &origin.actor()))
+                .await;
         }
         self.notifier.deployment_started(&mut record).await;
         self.notifier
@@ -335,7 +385,7 @@ impl Engine {
             }
             Err(reason) => Err(reason),
         };
-        record.last_activity = Utc::now();
+        record.last_activity = self.now();
         if result.is_err() && ticket.superseded() {
             let text = replies::superseded(&id, &sha);
             record.message = None;
@@ -628,7 +678,7 @@ impl Engine {
         Ok(passwords)
     }
 
-    async fn save_quietly(&self, record: &PreviewRecord) {
+    pub(crate) async fn save_quietly(&self, record: &PreviewRecord) {
         if let Err(e) = self.cluster.save_record(record).await {
             tracing::error!(preview = %record.id, error = %e, "saving the preview record failed");
         }
@@ -657,7 +707,7 @@ impl Engine {
         match self.cluster.teardown(&ns).await {
             Ok(Teardown::Deleted) | Ok(Teardown::AlreadyGone) => {
                 record.phase = Phase::Terminating;
-                record.last_activity = Utc::now();
+                record.last_activity = self.now();
                 let text = replies::torn_down(&id, &origin.actor(), &ns);
                 self.notifier.progress(&mut record, &text).await;
                 self.notifier
@@ -688,6 +738,7 @@ impl Engine {
                     &record,
                     &workloads,
                     self.notifier.log_url(&record).as_deref(),
+                    self.policy().describe(&record).as_deref(),
                 ))
             }
             Ok(None) => Outcome::ok(replies::no_preview(&id, &self.config.bot.command_prefix)),
@@ -835,7 +886,7 @@ impl Engine {
                 None => record.pointers.remove(service),
             };
         }
-        record.last_activity = Utc::now();
+        crate::lifecycle::touch(&mut record, self.now());
         let summary: Vec<(String, Option<String>)> =
             changes.into_iter().map(|(s, d, _)| (s, d)).collect();
         let text = replies::pointed(&id, &summary, &origin.actor());
@@ -891,6 +942,10 @@ impl Engine {
             let _guard = self.lock(&id).await;
             let ns = id.namespace(&self.config.bot.namespace_prefix);
             let mut record = match self.cluster.get_record(&ns).await {
+                // Its databases are scaled to zero too: a seed would only time out.
+                Ok(Some(record)) if record.phase == Phase::Sleeping => {
+                    return Outcome::refused(replies::asleep(&id, &self.config.bot.command_prefix));
+                }
                 Ok(Some(record)) if record.phase != Phase::Terminating => record,
                 Ok(_) => {
                     return Outcome::refused(replies::no_preview(
@@ -1000,7 +1055,7 @@ impl Engine {
                 log_url.as_deref(),
             )),
         };
-        record.last_activity = Utc::now();
+        crate::lifecycle::touch(record, self.now());
         self.notifier.progress(record, &outcome.text).await;
         outcome
     }

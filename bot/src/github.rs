@@ -24,6 +24,8 @@ pub struct PullRequest {
     pub head_ref: String,
     pub author: String,
     pub open: bool,
+    /// Closed by merging.
+    pub merged: bool,
     pub html_url: String,
 }
 
@@ -31,6 +33,8 @@ pub struct PullRequest {
 struct PullResponse {
     number: u64,
     state: String,
+    #[serde(default)]
+    merged: bool,
     html_url: String,
     user: Option<Login>,
     head: Head,
@@ -225,6 +229,7 @@ impl GitHubApi {
             head_ref: pr.head.reference,
             author: pr.user.map(|u| u.login).unwrap_or_default(),
             open: pr.state == "open",
+            merged: pr.merged,
             html_url: pr.html_url,
         })
     }

@@ -237,7 +237,7 @@ async fn on(
             ));
         }
     }
-    engine.notifier.announce(&text).await;
+    engine.notifier.announce_ops(&text).await;
     Outcome::ok(text)
 }
 
@@ -388,7 +388,7 @@ async fn off(engine: &Engine, restore: bool, origin: &Origin) -> Outcome {
         ));
     }
     if was_active || restore {
-        engine.notifier.announce(&text).await;
+        engine.notifier.announce_ops(&text).await;
     }
     Outcome::ok(text)
 }

@@ -4,6 +4,8 @@ use preview_bot::engine::Engine;
 use preview_bot::exec::ExecResult;
 use preview_bot::github::GitHubApi;
 use preview_bot::notify::Notifier;
+use preview_bot::schedule::Scheduler;
+use preview_bot::schedule::leader::{Leadership, LeaseTiming};
 use preview_bot::slack::SlackApi;
 use preview_bot::source::SourceProvider;
 use preview_bot::{Bot, http};
@@ -186,12 +188,23 @@ async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
     let engine = Arc::new(
         Engine::new(
             config.clone(),
-            cluster,
+            cluster.clone(),
             SourceProvider::GitHub(github),
             notifier,
         )
         .with_metrics(metrics),
     );
+    // Schedules run in the background on the Lease holder only, until shutdown.
+    let stop_schedules = tokio_util::sync::CancellationToken::new();
+    let leadership = Leadership::lease(
+        cluster.client().clone(),
+        &config.bot.namespace,
+        &replica_identity(),
+        LeaseTiming::default(),
+        stop_schedules.clone(),
+    );
+    let scheduler = Scheduler::new(engine.clone(), leadership);
+    let schedules = tokio::spawn(scheduler.clone().run(stop_schedules.clone()));
     let mut bot = Bot::new(
         engine,
         secrets.slack_signing_secret.clone(),
@@ -212,6 +225,9 @@ async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
     axum::serve(listener, http::router(bot))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    stop_schedules.cancel();
+    let _ = schedules.await;
+    scheduler.leadership().stopped().await;
     tracing::info!(running = background.running(), "draining background work");
     if tokio::time::timeout(Duration::from_secs(120), background.wait_idle())
         .await
@@ -222,6 +238,15 @@ async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// This replica's name in the Lease: the pod name where there is one, and a random suffix so a
+/// restarted pod with the same name is a new holder.
+fn replica_identity() -> String {
+    let host = std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "preview-bot".into());
+    format!("{host}-{:08x}", rand::random::<u32>())
 }
 
 async fn shutdown_signal() {

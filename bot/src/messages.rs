@@ -13,6 +13,7 @@ fn phase_badge(phase: Phase) -> &'static str {
         Phase::Deploying => "🚧 deploying",
         Phase::Ready => "✅ ready",
         Phase::Failed => "❌ failed",
+        Phase::Sleeping => "😴 sleeping",
         Phase::Terminating => "🗑️ torn down",
     }
 }
@@ -44,8 +45,14 @@ fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or(text)
 }
 
-/// The sticky status comment on the PR, edited in place on every change.
-pub fn sticky_comment(record: &PreviewRecord, log_url: Option<&str>, prefix: &str) -> String {
+/// The sticky status comment on the PR, edited in place on every change. `lifetime` is when it
+/// goes (or that it is pinned), from the idle policy.
+pub fn sticky_comment(
+    record: &PreviewRecord,
+    log_url: Option<&str>,
+    prefix: &str,
+    lifetime: Option<&str>,
+) -> String {
     let mut body = format!(
         "{}\n### Preview `{}`: {}\n\n| | |\n|---|---|\n",
         sticky_marker(&record.id.app),
@@ -69,11 +76,14 @@ pub fn sticky_comment(record: &PreviewRecord, log_url: Option<&str>, prefix: &st
         "| Updated | {} |\n",
         record.last_activity.format("%Y-%m-%d %H:%M UTC")
     ));
+    if let Some(lifetime) = lifetime {
+        body.push_str(&format!("| Lifetime | {lifetime} |\n"));
+    }
     if let (Phase::Failed, Some(message)) = (record.phase, &record.message) {
         body.push_str(&format!("\n**Why it failed**\n```\n{message}\n```\n"));
     }
     body.push_str(&format!(
-        "\n<sub>`{prefix} status` · `{prefix} up` · `{prefix} down` · `{prefix} help`</sub>\n"
+        "\n<sub>`{prefix} status` · `{prefix} up` · `{prefix} extend` · `{prefix} pin` · `{prefix} down` · `{prefix} help`</sub>\n"
     ));
     body
 }
@@ -83,6 +93,7 @@ pub fn status_text(
     record: &PreviewRecord,
     workloads: &[WorkloadState],
     log_url: Option<&str>,
+    lifetime: Option<&str>,
 ) -> String {
     let mut text = format!("{}\n", summary_line(record));
     text.push_str(&format!(
@@ -103,6 +114,9 @@ pub fn status_text(
             "• expires {}\n",
             deadline.format("%Y-%m-%d %H:%M UTC")
         ));
+    }
+    if let Some(lifetime) = lifetime {
+        text.push_str(&format!("• {lifetime}\n"));
     }
     for w in workloads {
         text.push_str(&format!(
@@ -164,6 +178,7 @@ mod tests {
                 Phase::Deploying,
                 Phase::Ready,
                 Phase::Failed,
+                Phase::Sleeping,
                 Phase::Terminating
             ]
             .map(|p| summary_line(&record(p)))
@@ -175,11 +190,16 @@ mod tests {
     fn sticky_comments() {
         insta::assert_snapshot!(
             "sticky_ready",
-            sticky_comment(&record(Phase::Ready), Some("https://grafana/x"), "/preview")
+            sticky_comment(
+                &record(Phase::Ready),
+                Some("https://grafana/x"),
+                "/preview",
+                Some("torn down at 2026-11-23 11:00 CET unless used")
+            )
         );
         insta::assert_snapshot!(
             "sticky_failed",
-            sticky_comment(&record(Phase::Failed), None, "/preview")
+            sticky_comment(&record(Phase::Failed), None, "/preview", None)
         );
     }
 
@@ -192,6 +212,11 @@ mod tests {
             detail: "1/1 available".into(),
             logs: Vec::new(),
         }];
-        insta::assert_snapshot!(status_text(&record(Phase::Ready), &workloads, None));
+        insta::assert_snapshot!(status_text(
+            &record(Phase::Ready),
+            &workloads,
+            None,
+            Some("pinned: kept until unpinned")
+        ));
     }
 }

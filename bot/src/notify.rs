@@ -82,14 +82,13 @@ impl Notifier {
         self.slack.as_ref()
     }
 
-    /// A message for the team running the bot: `slack.ops_channel` and the console.
-    pub async fn announce(&self, text: &str) {
-        self.console(text);
-        let (Some(slack), Some(channel)) = (&self.slack, &self.config.slack.ops_channel) else {
-            return;
-        };
-        if let Err(e) = slack.post(channel, None, text).await {
-            tracing::warn!(error = %e, %channel, "slack ops announcement failed");
+    /// A message for the team running the bot: `slack.ops_channel` (when set) and the console.
+    pub async fn announce_ops(&self, text: &str) {
+        match self.config.slack.ops_channel.clone() {
+            Some(channel) => {
+                self.announce(&channel, text, None).await;
+            }
+            None => self.console(text),
         }
     }
 
@@ -192,6 +191,42 @@ impl Notifier {
         }
     }
 
+    /// A comment on the preview's pull request (the idle warning).
+    pub async fn pr_comment(&self, record: &PreviewRecord, text: &str) {
+        let Some(github) = &self.github else { return };
+        let Some((owner, repo)) = record.repo.split_once('/') else {
+            return;
+        };
+        if let Err(e) = github.comment(owner, repo, record.id.pr, text).await {
+            tracing::warn!(error = %e, preview = %record.id, "github comment failed");
+        }
+    }
+
+    /// A top-level message in a channel (digest, orphan reports); blocks when given. Returns
+    /// whether it was posted.
+    pub async fn announce(
+        &self,
+        channel: &str,
+        text: &str,
+        blocks: Option<&serde_json::Value>,
+    ) -> bool {
+        self.console(text);
+        let Some(slack) = &self.slack else {
+            return self.console.is_some();
+        };
+        let result = match blocks {
+            Some(blocks) => slack.post_blocks(channel, text, blocks).await,
+            None => slack.post(channel, None, text).await,
+        };
+        match result {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, %channel, "slack announcement failed");
+                false
+            }
+        }
+    }
+
     /// Brings the Slack root message and the sticky PR comment up to date with the record.
     pub async fn sync(&self, record: &mut PreviewRecord) {
         if let (Some(slack), Some(channel), Some(ts)) = (
@@ -213,10 +248,12 @@ impl Notifier {
         else {
             return;
         };
+        let lifetime = crate::lifetime::Policy::new(&self.config.schedule).describe(record);
         let body = messages::sticky_comment(
             record,
             self.log_url(record).as_deref(),
             &self.config.bot.command_prefix,
+            lifetime.as_deref(),
         );
         let result = match record.github_comment_id {
             Some(id) => github.edit_comment(&owner, &repo, id, &body).await,

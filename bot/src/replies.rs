@@ -313,6 +313,98 @@ pub fn check_timed_out(name: &str, after: impl Display) -> String {
     format!("check `{name}` did not succeed within {after}")
 }
 
+pub fn woken(id: &dyn Display, actor: &str) -> String {
+    format!("Preview {id} was asleep; waking it up (requested by {actor})…")
+}
+
+/// `extend`: `until` is already in the configured time zone. The same command twice gives the
+/// same answer (Slack and a PR comment agree), so who asked goes to the thread only.
+pub fn extended(id: &dyn Display, until: &str, capped: Option<&str>) -> String {
+    let mut text = format!("Preview {id} is kept until at least {until}.");
+    if let Some(limit) = capped {
+        text.push_str(&format!(
+            " That is as far as `extend` goes ({limit} from now, `schedule.max_extend`)."
+        ));
+    }
+    text
+}
+
+/// The thread's note of a lifetime change: the answer and who asked.
+pub fn by_whom(answer: &str, actor: &str) -> String {
+    format!("{answer} (by {actor})")
+}
+
+pub fn extend_pinned(id: &dyn Display, prefix: &str) -> String {
+    format!(
+        "Preview {id} is pinned, so it is not torn down when idle; `{prefix} unpin {id}` lets it expire again."
+    )
+}
+
+pub fn asleep(id: &dyn Display, prefix: &str) -> String {
+    format!("Preview {id} is asleep (scaled to zero); `{prefix} up {id}` wakes it first.")
+}
+
+pub fn pinned(id: &dyn Display, count: usize, limit: usize) -> String {
+    format!(
+        "Preview {id} is pinned: it stays until unpinned or torn down ({count} of {limit} pinned previews of this app)."
+    )
+}
+
+pub fn pin_limit(
+    id: &dyn Display,
+    app: &str,
+    limit: usize,
+    pinned: &[String],
+    prefix: &str,
+) -> String {
+    let list = pinned
+        .iter()
+        .map(|p| format!("`{p}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "Cannot pin {id}: app `{app}` already has {limit} pinned preview{} ({list}), the most `schedule.max_pinned_per_app` allows. Unpin one with `{prefix} unpin APP#N`.",
+        if limit == 1 { "" } else { "s" }
+    )
+}
+
+/// `unpin`, and `unpin` of a preview that is not pinned: the same answer.
+pub fn unpinned(id: &dyn Display, lifetime: &str) -> String {
+    format!("Preview {id} is not pinned; it will be {lifetime}.")
+}
+
+/// The idle warning, in the thread and on the PR.
+pub fn idle_warning(
+    id: &dyn Display,
+    verb: &str,
+    at: &str,
+    reason: &str,
+    prefix: &str,
+    extend_by: &str,
+) -> String {
+    format!(
+        "⏰ Preview {id} {reason} and will be {verb} at {at}: `{prefix} extend {id} {extend_by}` or `{prefix} pin {id}` to keep it."
+    )
+}
+
+pub fn idle_torn_down(id: &dyn Display, reason: &str, prefix: &str) -> String {
+    format!("Preview {id} was torn down: it {reason}. `{prefix} up {id}` brings it back.")
+}
+
+pub fn idle_asleep(id: &dyn Display, reason: &str, workloads: usize, prefix: &str) -> String {
+    format!(
+        "😴 Preview {id} is asleep: it {reason}. {workloads} workload(s) scaled to zero; `{prefix} up {id}` or a push wakes it."
+    )
+}
+
+pub fn cannot_expire(id: &dyn Display, reason: &dyn Display) -> String {
+    format!("Preview {id} should have gone idle but that failed: {reason}")
+}
+
+pub fn orphan_removed(namespace: &str, why: &str) -> String {
+    format!("Removed orphaned preview namespace `{namespace}`: {why}.")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -419,6 +511,20 @@ mod tests {
                 ],
                 Some("https://grafana.example.com/explore?namespace=preview-collect-pr-42"),
             ),
+            woken(&id, "octocat"),
+            extended(&id, "2026-11-23 18:00 CET", None),
+            extended(&id, "2026-11-30 09:00 CET", Some("7d")),
+            by_whom("Preview collect#42 is kept until at least 2026-11-23 18:00 CET.", "octocat"),
+            extend_pinned(&id, "/preview"),
+            asleep(&id, "/preview"),
+            pinned(&id, 2, 3),
+            pin_limit(&id, "collect", 2, &["collect#7".into(), "collect#9".into()], "/preview"),
+            unpinned(&id, "torn down at 2026-11-24 10:00 CET unless used"),
+            idle_warning(&id, "torn down", "2026-11-23 14:00 CET", "has been idle since 2026-11-22 14:00 CET", "/preview", "4h"),
+            idle_torn_down(&id, "had been idle since 2026-11-22 14:00 CET", "/preview"),
+            idle_asleep(&id, "had been idle since 2026-11-22 14:00 CET", 2, "/preview"),
+            cannot_expire(&id, &"Kubernetes: delete namespace: boom (500 InternalError)"),
+            orphan_removed("preview-collect-pr-42", "pull request acme/collect#42 was merged"),
         ];
         insta::assert_snapshot!(all.join("\n---\n"));
     }

@@ -60,6 +60,26 @@ impl SlackApi {
         Ok(response.ts.to_string())
     }
 
+    /// Posts a top-level message with Block Kit `blocks` (a JSON array) and `text` as the
+    /// notification fallback; returns its ts.
+    pub async fn post_blocks(
+        &self,
+        channel: &str,
+        text: &str,
+        blocks: &serde_json::Value,
+    ) -> anyhow::Result<String> {
+        let blocks: Vec<SlackBlock> = serde_json::from_value(blocks.clone())?;
+        let session = self.client.open_session(&self.token);
+        let request = SlackApiChatPostMessageRequest::new(
+            channel.to_string().into(),
+            SlackMessageContent::new()
+                .with_text(text.to_string())
+                .with_blocks(blocks),
+        );
+        let response = session.chat_post_message(&request).await?;
+        Ok(response.ts.to_string())
+    }
+
     /// Replaces the text of an earlier message (the preview's root message).
     pub async fn update(&self, channel: &str, ts: &str, text: &str) -> anyhow::Result<()> {
         let session = self.client.open_session(&self.token);

@@ -35,6 +35,7 @@ impl SourceProvider {
                 head_ref: format!("simulated-pr-{number}"),
                 author: "you".into(),
                 open: true,
+                merged: false,
                 html_url: format!("https://github.com/{owner}/{repo}/pull/{number}"),
             }),
         }

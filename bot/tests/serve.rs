@@ -192,6 +192,28 @@ async fn serve_deploys_on_a_signed_label_event_and_drains_on_sigterm() {
         "{text}"
     );
 
+    // The only replica takes the scheduler's Lease.
+    let holder = || {
+        served
+            .kube
+            .object(
+                "coordination.k8s.io/v1",
+                "Lease",
+                Some("preview-bot"),
+                "preview-bot-scheduler",
+            )
+            .and_then(|lease| lease["spec"]["holderIdentity"].as_str().map(str::to_string))
+    };
+    let mut held = None;
+    for _ in 0..150 {
+        held = holder();
+        if held.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(held.is_some(), "serve never took the scheduler Lease");
+
     // A wrong signature over real HTTP is refused.
     assert_eq!(send(&served.client, served.labeled("nope")).await.0, 401);
 
@@ -220,6 +242,8 @@ async fn serve_deploys_on_a_signed_label_event_and_drains_on_sigterm() {
     assert_eq!(handled["span"]["name"], "pull_request", "{handled}");
     assert_eq!(handled["span"]["previews"], "hello#2", "{handled}");
     assert_eq!(handled["span"]["actor"], "Codertocat", "{handled}");
+    // Shutdown stopped the schedules and released the Lease for the next replica.
+    assert_eq!(holder(), None, "the Lease is released on shutdown");
 }
 
 /// The bot killed (SIGKILL, no draining) at several points of a deploy, restarted each time:

@@ -5,6 +5,7 @@
 //! default. Errors name the file, the key and the problem.
 
 pub mod access;
+pub mod cron;
 mod duration;
 mod error;
 mod model;
@@ -13,6 +14,7 @@ mod status;
 pub mod template;
 
 pub use access::{AccessConfig, OncallConfig};
+pub use cron::CronSchedule;
 pub use duration::ConfigDuration;
 pub use error::ConfigError;
 pub use model::*;

@@ -29,20 +29,171 @@ pub struct Config {
     pub apps: BTreeMap<String, AppConfig>,
 }
 
-/// `[schedule]`: preview lifetimes.
+/// `[schedule]`: preview lifetimes, the sweeps and the digest (SPEC section 6).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleConfig {
     /// The longest `--ttl` or `extend` anyone may ask for.
     #[serde(default = "default_max_ttl")]
     pub max_ttl: ConfigDuration,
+    /// IANA time zone the cron expressions and the times in messages are in.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// Cron (5 fields) of the idle sweep: warnings and idle teardown.
+    #[serde(default = "default_idle_sweep")]
+    pub idle_sweep: String,
+    /// Cron (5 fields) of the daily digest.
+    #[serde(default = "default_digest")]
+    pub digest: String,
+    /// Cron (5 fields) of the orphan sweep.
+    #[serde(default = "default_orphan_sweep")]
+    pub orphan_sweep: String,
+    /// A preview without activity for this long is torn down (or put to sleep).
+    #[serde(default = "default_idle_ttl")]
+    pub idle_ttl: ConfigDuration,
+    /// How long before the teardown the warning is posted.
+    #[serde(default = "default_warn_before")]
+    pub warn_before: ConfigDuration,
+    /// What happens to an idle preview.
+    #[serde(default)]
+    pub idle_action: IdleAction,
+    /// Pinned previews per app (pinned previews are exempt from idle teardown).
+    #[serde(default = "default_max_pinned_per_app")]
+    pub max_pinned_per_app: usize,
+    /// At most this many orphans are torn down per sweep, so a bad day never deletes everything.
+    #[serde(default = "default_max_orphans_per_sweep")]
+    pub max_orphans_per_sweep: usize,
+    /// The furthest `extend` pushes the deadline from now (default: `max_ttl`).
+    pub max_extend: Option<ConfigDuration>,
+    /// Price of one CPU core requested for an hour, for the digest's estimate.
+    #[serde(default)]
+    pub cpu_hour: f64,
+    /// Price of one GiB of memory requested for an hour.
+    #[serde(default)]
+    pub gib_hour: f64,
+    /// Shown with the cost estimate.
+    #[serde(default = "default_currency")]
+    pub currency: String,
+}
+
+/// `idle_action`: delete the namespace, or scale its workloads to zero until the next `up`/push.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdleAction {
+    #[default]
+    Teardown,
+    Sleep,
+}
+
+/// `cost = { cpu_hour = 0.031, gib_hour = 0.004 }`: per-app prices (default `[schedule]`'s).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CostConfig {
+    pub cpu_hour: Option<f64>,
+    pub gib_hour: Option<f64>,
 }
 
 impl Default for ScheduleConfig {
     fn default() -> Self {
         ScheduleConfig {
             max_ttl: default_max_ttl(),
+            timezone: default_timezone(),
+            idle_sweep: default_idle_sweep(),
+            digest: default_digest(),
+            orphan_sweep: default_orphan_sweep(),
+            idle_ttl: default_idle_ttl(),
+            warn_before: default_warn_before(),
+            idle_action: IdleAction::default(),
+            max_pinned_per_app: default_max_pinned_per_app(),
+            max_orphans_per_sweep: default_max_orphans_per_sweep(),
+            max_extend: None,
+            cpu_hour: 0.0,
+            gib_hour: 0.0,
+            currency: default_currency(),
         }
+    }
+}
+
+impl ScheduleConfig {
+    /// The configured time zone (validated at load time; UTC if somehow not).
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.timezone.parse().unwrap_or(chrono_tz::Tz::UTC)
+    }
+
+    /// `(key, expression)` of every schedule, for validation and the scheduler.
+    pub fn crons(&self) -> [(&'static str, &str); 3] {
+        [
+            ("schedule.idle_sweep", &self.idle_sweep),
+            ("schedule.digest", &self.digest),
+            ("schedule.orphan_sweep", &self.orphan_sweep),
+        ]
+    }
+
+    /// The furthest `extend` may push a deadline from now.
+    pub fn max_extend(&self) -> Duration {
+        self.max_extend
+            .unwrap_or(self.max_ttl)
+            .get()
+            .min(self.max_ttl.get())
+    }
+
+    fn validate(&self) -> Result<(), (String, String)> {
+        let err = |key: &str, problem: String| Err((key.to_string(), problem));
+        if self.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return err(
+                "schedule.timezone",
+                format!(
+                    "{:?} is not an IANA time zone like \"Europe/Amsterdam\" or \"UTC\"",
+                    self.timezone
+                ),
+            );
+        }
+        for (key, expr) in self.crons() {
+            if let Err(e) = crate::cron::CronSchedule::parse(expr) {
+                return err(key, e);
+            }
+        }
+        if self.warn_before >= self.idle_ttl {
+            return err(
+                "schedule.warn_before",
+                format!(
+                    "{} must be shorter than `schedule.idle_ttl` ({})",
+                    self.warn_before, self.idle_ttl
+                ),
+            );
+        }
+        if let Some(max_extend) = self.max_extend
+            && max_extend > self.max_ttl
+        {
+            return err(
+                "schedule.max_extend",
+                format!(
+                    "{max_extend} is longer than `schedule.max_ttl` ({})",
+                    self.max_ttl
+                ),
+            );
+        }
+        if self.max_orphans_per_sweep == 0 {
+            return err(
+                "schedule.max_orphans_per_sweep",
+                "must be at least 1 (orphans would never be removed)".into(),
+            );
+        }
+        for (key, price) in [
+            ("schedule.cpu_hour", self.cpu_hour),
+            ("schedule.gib_hour", self.gib_hour),
+        ] {
+            if !price.is_finite() || price < 0.0 {
+                return err(key, format!("{price} must be a price of zero or more"));
+            }
+        }
+        if self.currency.trim().is_empty() || self.currency.len() > 8 {
+            return err(
+                "schedule.currency",
+                "must be a short symbol or code like \"USD\"".into(),
+            );
+        }
+        Ok(())
     }
 }
 
@@ -244,6 +395,22 @@ pub struct AppConfig {
     /// Throw-away dependencies created in each preview before the app (`[apps.NAME.dependencies.X]`).
     #[serde(default)]
     pub dependencies: BTreeMap<String, DependencyConfig>,
+    /// Prices for the digest's cost estimate (default: `[schedule]`'s).
+    pub cost: Option<CostConfig>,
+}
+
+impl AppConfig {
+    /// `(cpu_hour, gib_hour)` for this app: its own prices, else the `[schedule]` ones.
+    pub fn prices(&self, schedule: &ScheduleConfig) -> (f64, f64) {
+        let cost = self.cost.unwrap_or(CostConfig {
+            cpu_hour: None,
+            gib_hour: None,
+        });
+        (
+            cost.cpu_hour.unwrap_or(schedule.cpu_hour),
+            cost.gib_hour.unwrap_or(schedule.gib_hour),
+        )
+    }
 }
 
 /// `seed = { image = "...", command = [...], on_create = true }`.
@@ -422,6 +589,21 @@ impl Config {
             "github: {} (trigger label {:?})\nslack: {}\n",
             self.github.api_url, self.github.trigger_label, self.slack.api_url
         ));
+        let schedule = &self.schedule;
+        out.push_str(&format!(
+            "schedules ({}): idle sweep `{}`, digest `{}` to {}, orphan sweep `{}`; idle previews are {} after {}, warned {} ahead\n",
+            schedule.timezone,
+            schedule.idle_sweep,
+            schedule.digest,
+            self.slack.digest_channel.as_deref().unwrap_or("nowhere (no slack.digest_channel)"),
+            schedule.orphan_sweep,
+            match schedule.idle_action {
+                IdleAction::Teardown => "torn down",
+                IdleAction::Sleep => "put to sleep",
+            },
+            schedule.idle_ttl,
+            schedule.warn_before,
+        ));
         out.push_str(&format!("apps ({}):\n", self.apps.len()));
         for (name, app) in &self.apps {
             let source = match app.manifests.source() {
@@ -568,6 +750,7 @@ impl Config {
         if self.deploy.max_replicas == 0 {
             return err("deploy.max_replicas", "must be at least 1".into());
         }
+        self.schedule.validate()?;
         if self.apps.is_empty() {
             return err("apps", "configure at least one app ([apps.NAME])".into());
         }
@@ -608,6 +791,16 @@ impl Config {
                     && let Err(e) = template::validate(t, template::PLACEHOLDERS)
                 {
                     return err(&key(field), e);
+                }
+            }
+            if let Some(cost) = &app.cost {
+                for price in [cost.cpu_hour, cost.gib_hour].into_iter().flatten() {
+                    if !price.is_finite() || price < 0.0 {
+                        return err(
+                            &key("cost"),
+                            format!("{price} must be a price of zero or more"),
+                        );
+                    }
                 }
             }
             if let Some(check) = &app.wait_for_check
@@ -899,6 +1092,33 @@ fn default_seed_timeout() -> ConfigDuration {
 }
 fn default_max_ttl() -> ConfigDuration {
     ConfigDuration(Duration::from_secs(7 * 24 * 3600))
+}
+fn default_timezone() -> String {
+    "UTC".into()
+}
+fn default_idle_sweep() -> String {
+    "*/5 * * * *".into()
+}
+fn default_digest() -> String {
+    "0 9 * * 1-5".into()
+}
+fn default_orphan_sweep() -> String {
+    "0 * * * *".into()
+}
+fn default_idle_ttl() -> ConfigDuration {
+    ConfigDuration(Duration::from_secs(24 * 3600))
+}
+fn default_warn_before() -> ConfigDuration {
+    ConfigDuration(Duration::from_secs(3600))
+}
+fn default_max_pinned_per_app() -> usize {
+    3
+}
+fn default_max_orphans_per_sweep() -> usize {
+    5
+}
+fn default_currency() -> String {
+    "USD".into()
 }
 fn default_max_replicas() -> u32 {
     2

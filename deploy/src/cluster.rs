@@ -257,7 +257,11 @@ impl Cluster {
             }
             match PreviewRecord::from_namespace(&namespace, &self.prefix) {
                 Ok(record) => inventory.previews.push(record),
-                Err(unreadable) => inventory.unreadable.push(unreadable),
+                // One already being deleted is on its way out: nothing left to report.
+                Err(unreadable) if namespace.metadata.deletion_timestamp.is_none() => {
+                    inventory.unreadable.push(unreadable)
+                }
+                Err(_) => {}
             }
         }
         inventory.previews.sort_by(|a, b| a.id.cmp(&b.id));
@@ -817,7 +821,7 @@ fn apply_params() -> PatchParams {
     params
 }
 
-fn is_managed(namespace: &Namespace) -> bool {
+pub(crate) fn is_managed(namespace: &Namespace) -> bool {
     namespace
         .metadata
         .labels

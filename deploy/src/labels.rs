@@ -32,6 +32,13 @@ pub mod annotations {
     pub const APPLIED: &str = "preview-bot.dev/applied";
     /// Upstreams pointed away from staging: JSON map of service to `APP#N`.
     pub const POINTERS: &str = "preview-bot.dev/pointers";
+    /// `extend`: the preview is kept at least until then, however idle.
+    pub const KEEP_UNTIL: &str = "preview-bot.dev/keep-until";
+    /// The teardown time the last idle warning announced (empty when none): what makes a
+    /// warning go out once, even across restarts and replicas.
+    pub const WARNED_FOR: &str = "preview-bot.dev/warned-for";
+    /// A sleeping preview's replica counts, JSON map of `Kind/name` to replicas.
+    pub const SLEEPING_REPLICAS: &str = "preview-bot.dev/sleeping-replicas";
 }
 
 /// The label selector that finds every namespace the bot manages.

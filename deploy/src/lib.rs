@@ -4,6 +4,7 @@
 
 pub mod archive;
 pub mod cluster;
+pub mod cost;
 pub mod dependencies;
 pub mod guardrails;
 pub mod labels;
@@ -12,6 +13,7 @@ pub mod ops;
 pub mod record;
 pub mod render;
 pub mod scale;
+pub mod schedule_state;
 pub mod seed;
 pub mod sources;
 pub mod transform;

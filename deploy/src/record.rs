@@ -18,6 +18,8 @@ pub enum Phase {
     Ready,
     /// The last deploy failed; `message` says why.
     Failed,
+    /// Idle: its workloads are scaled to zero until the next `up` or push.
+    Sleeping,
     /// Being deleted.
     Terminating,
 }
@@ -28,6 +30,7 @@ impl Phase {
             Phase::Deploying => "deploying",
             Phase::Ready => "ready",
             Phase::Failed => "failed",
+            Phase::Sleeping => "sleeping",
             Phase::Terminating => "terminating",
         }
     }
@@ -37,6 +40,7 @@ impl Phase {
             "deploying" => Phase::Deploying,
             "ready" => Phase::Ready,
             "failed" => Phase::Failed,
+            "sleeping" => Phase::Sleeping,
             "terminating" => Phase::Terminating,
             _ => return None,
         })
@@ -76,6 +80,12 @@ pub struct PreviewRecord {
     pub applied: Vec<String>,
     /// Upstreams pointed at another preview: service -> `APP#N` (absent = staging).
     pub pointers: std::collections::BTreeMap<String, String>,
+    /// Kept at least until then, however idle (`extend`).
+    pub keep_until: Option<DateTime<Utc>>,
+    /// The teardown time the last idle warning announced.
+    pub warned_for: Option<DateTime<Utc>>,
+    /// While sleeping: the replica counts to restore, `Kind/name` -> replicas.
+    pub sleeping_replicas: BTreeMap<String, i32>,
 }
 
 /// A managed namespace whose record cannot be read (reported, never guessed at).
@@ -115,6 +125,9 @@ impl PreviewRecord {
             github_deployment_id: None,
             applied: Vec::new(),
             pointers: BTreeMap::new(),
+            keep_until: None,
+            warned_for: None,
+            sleeping_replicas: BTreeMap::new(),
         }
     }
 
@@ -136,11 +149,18 @@ impl PreviewRecord {
             (a::CREATED.into(), self.created.to_rfc3339()),
             (a::LAST_ACTIVITY.into(), self.last_activity.to_rfc3339()),
             (a::PINNED.into(), self.pinned.to_string()),
+            // Always written, empty when unset: an apply then always replaces the value that a
+            // conditional claim (`Cluster::claim_warning`) may have patched in.
+            (
+                a::WARNED_FOR.into(),
+                self.warned_for.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            ),
         ]);
         let optional = [
             (a::BRANCH, self.branch.clone()),
             (a::MESSAGE, self.message.clone()),
             (a::DEADLINE, self.deadline.map(|d| d.to_rfc3339())),
+            (a::KEEP_UNTIL, self.keep_until.map(|d| d.to_rfc3339())),
             (a::URL, self.url.clone()),
             (a::SLACK_CHANNEL, self.slack_channel.clone()),
             (a::SLACK_THREAD, self.slack_thread_ts.clone()),
@@ -162,6 +182,12 @@ impl PreviewRecord {
             out.insert(
                 a::POINTERS.into(),
                 serde_json::to_string(&self.pointers).unwrap_or_default(),
+            );
+        }
+        if !self.sleeping_replicas.is_empty() {
+            out.insert(
+                a::SLEEPING_REPLICAS.into(),
+                serde_json::to_string(&self.sleeping_replicas).unwrap_or_default(),
             );
         }
         if !self.applied.is_empty() {
@@ -241,6 +267,12 @@ impl PreviewRecord {
         let deadline = note(a::DEADLINE)
             .map(|v| time(a::DEADLINE, &v))
             .transpose()?;
+        let keep_until = note(a::KEEP_UNTIL)
+            .map(|v| time(a::KEEP_UNTIL, &v))
+            .transpose()?;
+        let warned_for = note(a::WARNED_FOR)
+            .map(|v| time(a::WARNED_FOR, &v))
+            .transpose()?;
         Ok(PreviewRecord {
             id: PreviewId::new(label(labels::APP)?, pr),
             namespace,
@@ -268,6 +300,17 @@ impl PreviewRecord {
                 Some(text) => serde_json::from_str(&text)
                     .map_err(|_| fail(format!("annotation {} is not a JSON list", a::APPLIED)))?,
                 None => Vec::new(),
+            },
+            keep_until,
+            warned_for,
+            sleeping_replicas: match note(a::SLEEPING_REPLICAS) {
+                Some(text) => serde_json::from_str(&text).map_err(|_| {
+                    fail(format!(
+                        "annotation {} is not a JSON map of replica counts",
+                        a::SLEEPING_REPLICAS
+                    ))
+                })?,
+                None => BTreeMap::new(),
             },
         })
     }
@@ -304,6 +347,10 @@ mod tests {
             .expect("t")
             .with_timezone(&Utc);
         record.last_activity = record.created;
+        record.keep_until = Some(record.created + chrono::Duration::hours(30));
+        record.warned_for = Some(record.created + chrono::Duration::hours(24));
+        record.phase = Phase::Sleeping;
+        record.sleeping_replicas.insert("Deployment/web".into(), 2);
         let back =
             PreviewRecord::from_namespace(&namespace_from(record.namespace_manifest()), "preview-")
                 .expect("readable");

@@ -29,6 +29,19 @@ impl Cluster {
         &self,
         ns: &PreviewNamespace,
     ) -> Result<BTreeMap<String, i32>, DeployError> {
+        let counts = self.replica_counts(ns).await?;
+        for key in counts.keys() {
+            self.set_scale(ns, key, 0).await?;
+        }
+        Ok(counts)
+    }
+
+    /// The non-zero replica counts of the Deployments and StatefulSets the bot manages in
+    /// `ns`, in `scale_to_zero`'s shape: callers that must not lose them record them first.
+    pub async fn replica_counts(
+        &self,
+        ns: &PreviewNamespace,
+    ) -> Result<BTreeMap<String, i32>, DeployError> {
         let mut counts = BTreeMap::new();
         let selector = ListParams::default().labels(&labels::managed_selector());
         let deployments: Api<Deployment> = Api::namespaced(self.client().clone(), ns.as_str());
@@ -52,9 +65,6 @@ impl Cluster {
             if replicas > 0 {
                 counts.insert(format!("StatefulSet/{}", s.name_any()), replicas);
             }
-        }
-        for key in counts.keys() {
-            self.set_scale(ns, key, 0).await?;
         }
         Ok(counts)
     }

@@ -44,6 +44,20 @@ async fn every_applied_object_passes_strict_schema_validation() {
         .slack_command(OPS_CHANNEL, ONCALL_USER, "kill-switch off --restore")
         .await;
     world.settle().await;
+    // Lifetime changes rewrite the record; the digest creates the schedules' ConfigMap.
+    world
+        .slack_command(CHANNEL, "U0DEV", "extend hello#2 30h")
+        .await;
+    world.slack_command(CHANNEL, "U0DEV", "pin shop#7").await;
+    world.settle().await;
+    let scheduler = preview_bot::schedule::Scheduler::new(
+        world.engine(),
+        preview_bot::schedule::leader::Leadership::always(),
+    );
+    let digest = scheduler
+        .run_job(preview_bot::schedule::Job::Digest, chrono::Utc::now())
+        .await;
+    assert!(digest.acted, "{digest:?}");
 
     let Some(kube) = &world.kube else {
         eprintln!(
@@ -70,6 +84,10 @@ async fn every_applied_object_passes_strict_schema_validation() {
             "a {kind} was written"
         );
     }
+    assert!(
+        applied.iter().any(|r| r.path.ends_with("/configmaps")),
+        "the schedules' ConfigMap was created"
+    );
     assert!(
         applied.iter().any(|r| r.path.ends_with("/statefulsets/db"))
             && applied

@@ -432,6 +432,76 @@ async fn ssa_conflicts_with_controller_owned_replicas() {
 }
 
 #[tokio::test]
+async fn an_hpa_leaves_a_target_scaled_to_zero_alone_until_it_is_scaled_up() {
+    let kube = FakeKube::start().await;
+    let client = kube.client().await;
+    namespace(&client, "hpa0").await;
+    let deps: Api<Deployment> = Api::namespaced(client.clone(), "hpa0");
+    let pp = PatchParams::apply("preview-bot");
+    deps.patch("web", &pp, &Patch::Apply(deployment("web", "nginx", 1)))
+        .await
+        .unwrap();
+    let hpas: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "hpa0",
+        &kube::api::ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("autoscaling", "v2", "HorizontalPodAutoscaler"),
+            "horizontalpodautoscalers",
+        ),
+    );
+    hpas.patch(
+        "web",
+        &pp,
+        &Patch::Apply(json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "web"},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                     "minReplicas": 2, "maxReplicas": 4}})),
+    )
+    .await
+    .unwrap();
+    let replicas = |n: i32| {
+        await_condition(deps.clone(), "web", move |d: Option<&Deployment>| {
+            d.and_then(|d| d.spec.as_ref()?.replicas) == Some(n)
+        })
+    };
+    tokio::time::timeout(Duration::from_secs(5), replicas(2))
+        .await
+        .unwrap()
+        .unwrap();
+    let scale = |n: i32| Patch::Merge(json!({"spec": {"replicas": n}}));
+    deps.patch_scale("web", &PatchParams::default(), &scale(0))
+        .await
+        .unwrap();
+    // Kubernetes disables autoscaling of a target at zero (ScalingDisabled) instead of
+    // scaling it back to minReplicas.
+    let disabled = await_condition(hpas.clone(), "web", |h: Option<&DynamicObject>| {
+        h.and_then(|h| h.data.pointer("/status/conditions"))
+            .and_then(|c| c.as_array())
+            .is_some_and(|c| {
+                c.iter()
+                    .any(|c| c["type"] == "ScalingActive" && c["reason"] == "ScalingDisabled")
+            })
+    });
+    tokio::time::timeout(Duration::from_secs(5), disabled)
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        deps.get("web").await.unwrap().spec.unwrap().replicas,
+        Some(0)
+    );
+    // Scaled up again, it is autoscaled again (into [min, max]).
+    deps.patch_scale("web", &PatchParams::default(), &scale(1))
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), replicas(2))
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
 async fn merge_json_patch_and_stale_update() {
     let kube = FakeKube::start().await;
     let client = kube.client().await;

@@ -511,3 +511,71 @@ async fn rollout_past_its_deadline_reports_progress_deadline_exceeded() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn pods_get_the_namespace_limit_range_defaults() {
+    let (_kube, client) = setup("limits").await;
+    let ranges: Api<k8s_openapi::api::core::v1::LimitRange> =
+        Api::namespaced(client.clone(), "limits");
+    ranges
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(
+                json!({"metadata": {"name": "defaults"}, "spec": {"limits": [{
+                    "type": "Container",
+                    "defaultRequest": {"cpu": "50m", "memory": "64Mi"},
+                    "default": {"cpu": "1", "memory": "512Mi"},
+                }]}}),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "limits");
+    let mut own = deployment("own", "nginx", 1);
+    own["spec"]["template"]["spec"]["containers"][0]["resources"] =
+        json!({"requests": {"cpu": "250m"}});
+    for object in [deployment("bare", "nginx", 1), own] {
+        deployments
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(object).unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "limits");
+    let resources = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let list = pods.list(&ListParams::default()).await.unwrap();
+            if list.items.len() == 2 {
+                let mut out: Vec<(String, serde_json::Value)> = list
+                    .items
+                    .iter()
+                    .map(|p| {
+                        let spec = p.spec.as_ref().unwrap();
+                        (
+                            p.metadata.name.clone().unwrap(),
+                            serde_json::to_value(&spec.containers[0].resources).unwrap(),
+                        )
+                    })
+                    .collect();
+                out.sort_by(|a, b| a.0.cmp(&b.0));
+                return out;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert!(resources[0].0.starts_with("bare-"), "{resources:?}");
+    assert_eq!(
+        resources[0].1,
+        json!({"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}})
+    );
+    // A container's own request wins; only what it left out is defaulted.
+    assert_eq!(
+        resources[1].1,
+        json!({"requests": {"cpu": "250m", "memory": "64Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}})
+    );
+}

@@ -171,6 +171,8 @@ const COMMON_APP_KINDS: &[(&str, &str)] = &[
 
 /// What the Role in the bot's namespace grants for work that lands separately (kill-switch state
 /// ConfigMap, leader-election Lease, audit Events): not exercised by these scenarios yet.
+/// (kube-lease-manager also lists, watches and updates Leases on paths a short test does not
+/// reach: taking over an expired Lease.)
 const BOT_NAMESPACE_GRANTS: &[(&str, &str)] = &[("coordination.k8s.io", "leases"), ("", "events")];
 
 /// The scenario flows that between them make every kind of API call the bot has: create,
@@ -205,6 +207,36 @@ async fn run_flows(world: &World) {
         world.slack_command(OPS_CHANNEL, ONCALL_USER, command).await;
         world.settle().await;
     }
+    // The schedules: each job once (digest and orphan sweep claim their slot in a ConfigMap),
+    // and the leader election's Lease taken and released.
+    world
+        .slack_command(CHANNEL, "U0DEV", "extend hello#2 2h")
+        .await;
+    world.slack_command(CHANNEL, "U0DEV", "pin shop#7").await;
+    world.settle().await;
+    let scheduler = preview_bot::schedule::Scheduler::new(
+        world.engine(),
+        preview_bot::schedule::leader::Leadership::always(),
+    );
+    for job in preview_bot::schedule::Job::ALL {
+        scheduler.run_job(job, chrono::Utc::now()).await;
+    }
+    let stop = tokio_util::sync::CancellationToken::new();
+    let leadership = preview_bot::schedule::leader::Leadership::lease(
+        world.client.clone(),
+        &world.bot.engine.config.bot.namespace,
+        "rbac-check",
+        preview_bot::schedule::leader::LeaseTiming::default(),
+        stop.clone(),
+    );
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        leadership.wait_until_leader(),
+    )
+    .await
+    .expect("the Lease was taken");
+    stop.cancel();
+    leadership.stopped().await;
     world.github.set_head(OWNER, REPO, PR, CRASH_SHA);
     world
         .github_event("pull_request", &push_payload(CRASH_SHA))

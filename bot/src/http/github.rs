@@ -322,6 +322,8 @@ fn issue_comment(bot: &Arc<Bot>, event: IssueCommentEvent) -> Response {
                     }
                     Err(_) => Vec::new(),
                 };
+            // Answers that are the point of the command; other successes show in the sticky
+            // comment. The lifetime commands answer too: "kept until 14:00" is news.
             let answers_in_comment = matches!(
                 command.action,
                 Action::Status
@@ -329,6 +331,9 @@ fn issue_comment(bot: &Arc<Bot>, event: IssueCommentEvent) -> Response {
                     | Action::List { .. }
                     | Action::Logs { .. }
                     | Action::KillSwitch(_)
+                    | Action::Extend { .. }
+                    | Action::Pin
+                    | Action::Unpin
             );
             let outcomes = dispatch::execute(&engine, &command, &previews, &origin).await;
             for outcome in &outcomes {

@@ -175,12 +175,62 @@ fn create_pod(
     if spec.get("restartPolicy").is_none() {
         spec["restartPolicy"] = json!("Always");
     }
+    limit_range_defaults(s, ns, &mut spec);
     let mut meta = json!({"name": name, "namespace": ns, "labels": labels, "ownerReferences": [owner_ref(owner)]});
     if let Some(a) = template.pointer("/metadata/annotations") {
         meta["annotations"] = a.clone();
     }
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec});
     let _ = s.create_internal(pod, CONTROLLER);
+}
+
+/// The LimitRanger admission plugin: containers without their own requests or limits get the
+/// namespace's LimitRange `defaultRequest` and `default` for each resource.
+fn limit_range_defaults(s: &State, ns: &str, spec: &mut Value) {
+    let Some(r) = res("", "limitranges") else {
+        return;
+    };
+    let mut defaults: Vec<(&str, String, Value)> = Vec::new();
+    for (_, range) in s.list(r, Some(ns)) {
+        let limits = range.pointer("/spec/limits").and_then(Value::as_array);
+        for limit in limits.into_iter().flatten() {
+            if limit.get("type").and_then(Value::as_str) != Some("Container") {
+                continue;
+            }
+            for (field, into) in [("defaultRequest", "requests"), ("default", "limits")] {
+                if let Some(values) = limit.get(field).and_then(Value::as_object) {
+                    for (resource, quantity) in values {
+                        defaults.push((into, resource.clone(), quantity.clone()));
+                    }
+                }
+            }
+        }
+    }
+    if defaults.is_empty() {
+        return;
+    }
+    for list in ["containers", "initContainers"] {
+        let Some(containers) = spec.get_mut(list).and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for container in containers {
+            let Some(container) = container.as_object_mut() else {
+                continue;
+            };
+            let resources = container.entry("resources").or_insert_with(|| json!({}));
+            for (into, resource, quantity) in &defaults {
+                let Some(section) = resources.as_object_mut() else {
+                    continue;
+                };
+                let section = section.entry(*into).or_insert_with(|| json!({}));
+                if let Some(section) = section.as_object_mut() {
+                    section
+                        .entry(resource.clone())
+                        .or_insert_with(|| quantity.clone());
+                }
+            }
+        }
+    }
 }
 
 fn unique_name(s: &mut State, prefix: &str, ns: &str) -> String {
@@ -221,7 +271,13 @@ fn hpas(s: &mut State) {
         let current = int(&target, "/spec/replicas", 1);
         let min = int(&hpa, "/spec/minReplicas", 1);
         let max = int(&hpa, "/spec/maxReplicas", current.max(min));
-        let desired = current.clamp(min, max.max(min));
+        // As the real controller: a target scaled to zero is not autoscaled until scaled up.
+        let disabled = current == 0 && min != 0;
+        let desired = if disabled {
+            0
+        } else {
+            current.clamp(min, max.max(min))
+        };
         if desired != current {
             let mut new = target.clone();
             new["spec"]["replicas"] = json!(desired);
@@ -239,12 +295,21 @@ fn hpas(s: &mut State) {
                     "ReadyForNewScale",
                     "recommended size matches current size",
                 ),
-                cond(
-                    "ScalingActive",
-                    "True",
-                    "ValidMetricFound",
-                    "the HPA was able to successfully calculate a replica count",
-                ),
+                if disabled {
+                    cond(
+                        "ScalingActive",
+                        "False",
+                        "ScalingDisabled",
+                        "scaling is disabled since the replica count of the target is zero",
+                    )
+                } else {
+                    cond(
+                        "ScalingActive",
+                        "True",
+                        "ValidMetricFound",
+                        "the HPA was able to successfully calculate a replica count",
+                    )
+                },
             ],
         );
         if hpa.get("status") != Some(&status) {

@@ -6,6 +6,7 @@
 use axum::Router;
 use axum::body::Body;
 use http::{Request, StatusCode};
+use preview_bot::clock::Clock;
 use preview_bot::engine::Engine;
 use preview_bot::github::GitHubApi;
 use preview_bot::notify::Notifier;
@@ -48,8 +49,12 @@ pub const CRASH_COMMAND: &str =
 /// A commit whose manifests dropped the ConfigMap (and its use): a redeploy prunes it.
 pub const PRUNED_SHA: &str = "c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0";
 pub const CHANNEL: &str = "C0HELLO";
-/// Where kill-switch uses are announced.
+pub const DIGEST_CHANNEL: &str = "C0DIGEST";
+/// Where kill-switch uses and orphan removals are announced.
 pub const OPS_CHANNEL: &str = "C0OPS";
+/// `bot.namespace` on the simulated cluster: the Lease, the schedules' and the kill switch's
+/// ConfigMaps and the audit Events live there.
+pub const BOT_NAMESPACE: &str = "preview-bot";
 /// On call by name, through a Slack user group, and through a GitHub team.
 pub const ONCALL_USER: &str = "U0ONCALL1";
 pub const ONCALL_GROUP: &str = "S0ONCALL";
@@ -164,8 +169,8 @@ pub fn shop_tree(image: &str) -> Vec<(String, Vec<u8>)> {
 pub const SHARED_NAMESPACE: &str = "ci-shared";
 pub const SHARED_SECRET: &str = "registry-token";
 
-/// Creates a plain namespace if missing (the bot's own, which its install manifests create).
-async fn create_namespace(client: &kube::Client, name: &str) {
+/// Creates a namespace if missing.
+pub async fn create_namespace(client: &kube::Client, name: &str) {
     use k8s_openapi::api::core::v1::Namespace;
     let namespaces: kube::Api<Namespace> = kube::Api::all(client.clone());
     let namespace =
@@ -191,6 +196,19 @@ async fn seed_shared_secret(client: &kube::Client) {
     let _ = secrets.create(&Default::default(), &secret).await;
 }
 
+/// How a world differs from the default one.
+#[derive(Default)]
+pub struct WorldOptions {
+    /// The bot authenticates as a GitHub App (JWT -> installation token) instead of a token.
+    pub github_app: bool,
+    /// Lines of a `[schedule]` section.
+    pub schedule: String,
+    /// The engine's clock (default: the system clock).
+    pub clock: Option<Arc<dyn Clock>>,
+    /// TOML tables appended to the scenario config (e.g. `[access]`).
+    pub extra_config: String,
+}
+
 pub struct World {
     /// The simulated cluster; `None` when running against a real one.
     pub kube: Option<FakeKube>,
@@ -201,6 +219,8 @@ pub struct World {
     pub bot: Arc<Bot>,
     pub router: Router,
     pub client: kube::Client,
+    pub config: Arc<Config>,
+    github_auth: GitHubAuth,
 }
 
 pub fn config_text(
@@ -213,13 +233,14 @@ pub fn config_text(
         r#"
 [bot]
 public_url = "https://preview-bot.example.com"
-namespace = "{prefix}bot"
 namespace_prefix = "{prefix}"
+namespace = "{bot_namespace}"
 max_previews = 2
 
 [slack]
 api_url = "{slack_api}"
 allowed_channels = ["{CHANNEL}", "C0OTHER"]
+digest_channel = "{DIGEST_CHANNEL}"
 ops_channel = "{OPS_CHANNEL}"
 
 [oncall]
@@ -273,6 +294,12 @@ kind = "postgres"
 kind = "redis"
 version = "7.2"
 "#,
+        // Tests sharing a real cluster each get their own Lease and schedule state.
+        bot_namespace = if prefix == "preview-" {
+            BOT_NAMESPACE.to_string()
+        } else {
+            format!("bot-{}", prefix.trim_end_matches('-'))
+        },
         placement = if image_template.is_empty() {
             // A real cluster's nodes do not carry the preview pool's label.
             ""
@@ -301,11 +328,25 @@ impl World {
     /// `github_app`: the bot authenticates as a GitHub App (JWT -> installation token) instead
     /// of with a token.
     pub async fn start_with(github_app: bool) -> World {
-        World::start_configured(github_app, "").await
+        World::start_with_options(WorldOptions {
+            github_app,
+            ..WorldOptions::default()
+        })
+        .await
     }
 
     /// `extra_config`: TOML tables appended to the scenario config (e.g. `[access]`).
     pub async fn start_configured(github_app: bool, extra_config: &str) -> World {
+        World::start_with_options(WorldOptions {
+            github_app,
+            extra_config: extra_config.to_string(),
+            ..WorldOptions::default()
+        })
+        .await
+    }
+
+    pub async fn start_with_options(options: WorldOptions) -> World {
+        let github_app = options.github_app;
         let _ = rustls::crypto::ring::default_provider().install_default();
         let (kube, client, prefix, image, image_template) = match std::env::var_os(REAL_CLUSTER_ENV)
         {
@@ -339,7 +380,6 @@ impl World {
             }
         };
         seed_shared_secret(&client).await;
-        create_namespace(&client, &format!("{prefix}bot")).await;
         let manifest = APP_MANIFEST.replace("IMAGE", image);
         let unpullable = APP_MANIFEST.replace("IMAGE", UNPULLABLE_IMAGE);
         let hostile = format!("{manifest}{HOSTILE_EXTRA}");
@@ -464,14 +504,13 @@ impl World {
         };
         github.add_commit_tree(OWNER, SHOP_REPO, SHOP_SHA, shop_tree(shop_image));
 
-        let config = Arc::new(
-            Config::parse(
-                &(config_text(&slack.api_url(), &github.url(), &prefix, image_template)
-                    + extra_config),
-                "scenario.toml",
-            )
-            .unwrap(),
-        );
+        let mut text = config_text(&slack.api_url(), &github.url(), &prefix, image_template);
+        if !options.schedule.is_empty() {
+            text.push_str(&format!("\n[schedule]\n{}\n", options.schedule));
+        }
+        text.push_str(&options.extra_config);
+        let config = Arc::new(Config::parse(&text, "scenario.toml").unwrap());
+        create_namespace(&client, &config.bot.namespace).await;
         let ns = format!("{prefix}hello-pr-{PR}");
         let cluster = Arc::new(Cluster::new(client.clone(), &config.bot.namespace_prefix));
         let slack_api = SlackApi::new(
@@ -493,12 +532,16 @@ impl World {
             Some(github_api.clone()),
             None,
         );
-        let engine = Arc::new(Engine::new(
-            config,
+        let mut engine = Engine::new(
+            config.clone(),
             cluster,
             SourceProvider::GitHub(github_api),
             notifier,
-        ));
+        );
+        if let Some(clock) = options.clock {
+            engine = engine.with_clock(clock);
+        }
+        let engine = Arc::new(engine);
         let bot = Arc::new(
             Bot::new(
                 engine,
@@ -516,7 +559,42 @@ impl World {
             bot,
             router,
             client,
+            config,
+            github_auth: auth,
         }
+    }
+
+    pub fn engine(&self) -> Arc<Engine> {
+        self.bot.engine.clone()
+    }
+
+    /// A second bot replica: its own engine and clients, the same config, cluster and fakes.
+    pub fn another_replica(&self, clock: Arc<dyn Clock>) -> Arc<Engine> {
+        let slack_api = SlackApi::new(
+            &self.config.slack.api_url,
+            &Secret::new(slack_api::SLACK_BOT_TOKEN),
+        )
+        .unwrap();
+        let github_api = GitHubApi::new(&self.config.github.api_url, &self.github_auth).unwrap();
+        let notifier = Notifier::new(
+            self.config.clone(),
+            Some(slack_api),
+            Some(github_api.clone()),
+            None,
+        );
+        let cluster = Arc::new(Cluster::new(
+            self.client.clone(),
+            &self.config.bot.namespace_prefix,
+        ));
+        Arc::new(
+            Engine::new(
+                self.config.clone(),
+                cluster,
+                SourceProvider::GitHub(github_api),
+                notifier,
+            )
+            .with_clock(clock),
+        )
     }
 
     /// Sends a request through the bot's router.

@@ -1,0 +1,150 @@
+//! The orphan sweep: a managed namespace whose pull request is closed or merged (asked of
+//! GitHub), or whose record is unreadable, is reported and torn down; at most
+//! `schedule.max_orphans_per_sweep` per sweep, so a bad day never deletes everything at once.
+//! A PR that cannot be read (GitHub down, no access) is never taken for closed.
+
+use crate::engine::Engine;
+use crate::notify::DeploymentState;
+use crate::origin::Origin;
+use crate::replies;
+use chrono::{DateTime, Utc};
+use preview_deploy::cluster::Inventory;
+use preview_deploy::ops::AuditOutcome;
+use preview_deploy::{DeployError, Phase, PreviewNamespace, PreviewRecord};
+
+pub struct Orphan {
+    pub namespace: PreviewNamespace,
+    pub record: Option<PreviewRecord>,
+    pub why: String,
+}
+
+/// The orphans in `inventory`.
+pub async fn find(engine: &Engine, inventory: &Inventory) -> Vec<Orphan> {
+    let prefix = &engine.config.bot.namespace_prefix;
+    let mut out = Vec::new();
+    for unreadable in &inventory.unreadable {
+        let Some(namespace) = PreviewNamespace::parse(&unreadable.namespace, prefix) else {
+            continue;
+        };
+        out.push(Orphan {
+            namespace,
+            record: None,
+            why: format!("its record is unreadable ({})", unreadable.problem),
+        });
+    }
+    for record in &inventory.previews {
+        if record.phase == Phase::Terminating {
+            continue;
+        }
+        let Some((owner, repo)) = record.repo.split_once('/') else {
+            continue;
+        };
+        match engine.source.pull_request(owner, repo, record.id.pr).await {
+            Ok(pull) if !pull.open => out.push(Orphan {
+                namespace: record.namespace.clone(),
+                record: Some(record.clone()),
+                why: format!(
+                    "pull request {}#{} was {}",
+                    record.repo,
+                    record.id.pr,
+                    if pull.merged { "merged" } else { "closed" }
+                ),
+            }),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(preview = %record.id, error = %e, "cannot tell whether the PR is open; keeping the preview");
+            }
+        }
+    }
+    out
+}
+
+/// One sweep for the fire time `slot` (claimed, so two replicas do not both report).
+pub async fn sweep(engine: &Engine, slot: DateTime<Utc>) -> Result<(bool, String), DeployError> {
+    let inventory = engine.cluster.inventory().await?;
+    let orphans = find(engine, &inventory).await;
+    if orphans.is_empty() {
+        return Ok((false, "no orphans".into()));
+    }
+    if !engine
+        .cluster
+        .claim_schedule_slot(&engine.config.bot.namespace, "orphan-sweep", slot)
+        .await?
+    {
+        return Ok((false, "swept by another replica".into()));
+    }
+    let limit = engine.config.schedule.max_orphans_per_sweep;
+    let mut lines = Vec::new();
+    for orphan in orphans.iter().take(limit) {
+        match remove(engine, orphan).await {
+            Ok(()) => lines.push(replies::orphan_removed(
+                orphan.namespace.as_str(),
+                &orphan.why,
+            )),
+            Err(e) => lines.push(format!(
+                "Could not remove orphaned preview namespace `{}` ({}): {e}",
+                orphan.namespace, orphan.why
+            )),
+        }
+    }
+    if orphans.len() > limit {
+        lines.push(format!(
+            "{} more orphan(s) are left for the next sweep (`schedule.max_orphans_per_sweep` = {limit}).",
+            orphans.len() - limit
+        ));
+    }
+    let report = lines.join("\n");
+    let channel = engine
+        .config
+        .slack
+        .ops_channel
+        .clone()
+        .or_else(|| engine.config.slack.digest_channel.clone());
+    if let Some(channel) = channel {
+        engine.notifier.announce(&channel, &report, None).await;
+    }
+    Ok((true, report))
+}
+
+async fn remove(engine: &Engine, orphan: &Orphan) -> Result<(), DeployError> {
+    let result = tear_down(engine, orphan).await;
+    let (outcome, detail) = match &result {
+        Ok(()) => (AuditOutcome::Succeeded, orphan.why.clone()),
+        Err(e) => (AuditOutcome::Refused, format!("{}: {e}", orphan.why)),
+    };
+    engine
+        .audit
+        .record(
+            &Origin::Bot,
+            "orphan teardown",
+            orphan.namespace.as_str(),
+            outcome,
+            &detail,
+        )
+        .await;
+    result
+}
+
+async fn tear_down(engine: &Engine, orphan: &Orphan) -> Result<(), DeployError> {
+    let Some(record) = &orphan.record else {
+        // Nothing to tell: the record that would say where is unreadable.
+        engine.cluster.teardown(&orphan.namespace).await?;
+        return Ok(());
+    };
+    let _guard = engine.lock(&record.id).await;
+    engine.cluster.teardown(&orphan.namespace).await?;
+    let mut record = record.clone();
+    record.phase = Phase::Terminating;
+    let text = replies::orphan_removed(orphan.namespace.as_str(), &orphan.why);
+    engine.notifier.progress(&mut record, &text).await;
+    engine
+        .notifier
+        .deployment_state(
+            &record,
+            DeploymentState::Inactive,
+            "Preview removed (PR closed)",
+        )
+        .await;
+    engine.notifier.sync(&mut record).await;
+    Ok(())
+}
