@@ -276,21 +276,29 @@ impl Engine {
             if options.only_if_exists {
                 return None;
             }
-            // Previews already being torn down do not count against the cap.
+            // Previews already being torn down do not count against the caps.
             let running = self.cluster.inventory().await.map(|inventory| {
-                inventory
+                let live: Vec<_> = inventory
                     .previews
                     .iter()
                     .filter(|r| r.phase != Phase::Terminating)
-                    .count()
+                    .collect();
+                let of_app = live.iter().filter(|r| r.id.app == id.app).count();
+                (live.len(), of_app)
             });
+            let prefix = &self.config.bot.command_prefix;
             match running {
-                Ok(running) if running >= self.config.bot.max_previews => {
+                Ok((running, _)) if running >= self.config.bot.max_previews => {
                     return Some(Outcome::refused(replies::too_many_previews(
                         &id,
                         running,
                         self.config.bot.max_previews,
-                        &self.config.bot.command_prefix,
+                        prefix,
+                    )));
+                }
+                Ok((_, of_app)) if app.max_previews.is_some_and(|cap| of_app >= cap) => {
+                    return Some(Outcome::refused(replies::too_many_app_previews(
+                        &id, of_app, prefix,
                     )));
                 }
                 Ok(_) => {}

@@ -39,6 +39,17 @@ pub fn too_many_previews(id: &dyn Display, running: usize, limit: usize, prefix:
     )
 }
 
+pub fn too_many_app_previews(
+    id: &preview_deploy::PreviewId,
+    running: usize,
+    prefix: &str,
+) -> String {
+    format!(
+        "Cannot start {id}: `{app}` already has {running} running preview(s), its limit (`apps.{app}.max_previews`). See them with `{prefix} list --app {app}`; tear one down with `{prefix} down {app}#N`.",
+        app = id.app
+    )
+}
+
 pub fn pull_request_unreadable(
     id: &dyn Display,
     repo: &str,
@@ -420,6 +431,7 @@ mod tests {
             cannot_deploy(&id, &reason),
             waiting_for_teardown(&id),
             too_many_previews(&id, 50, 50, "/preview"),
+            too_many_app_previews(&preview_deploy::PreviewId::new("collect", 43), 3, "/preview"),
             pull_request_unreadable(&id, "acme/collect", 42, &"Not Found"),
             pull_request_closed(&id, "acme/collect", 42),
             deploying(sha, "octocat"),

@@ -382,6 +382,8 @@ pub struct AppConfig {
     pub env: BTreeMap<String, String>,
     /// A check run on the commit (the image build) that must succeed before deploying.
     pub wait_for_check: Option<String>,
+    /// Running previews of this app at most (on top of `bot.max_previews`).
+    pub max_previews: Option<usize>,
     /// How long to wait for `wait_for_check`.
     #[serde(default = "default_check_timeout")]
     pub check_timeout: ConfigDuration,

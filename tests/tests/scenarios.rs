@@ -1595,3 +1595,55 @@ outputs = { ENGINE_URL = "http://engine.{namespace}.svc:9200", ENGINE_TOKEN = { 
         assert!(first("/engine") < first("/search"), "{applies:?}");
     }
 }
+
+#[tokio::test]
+async fn an_app_cap_refuses_a_preview_beyond_it() {
+    const TINY_SHA: &str = "7171717171717171717171717171717171717171";
+    let world = World::start_configured(
+        false,
+        r#"
+[apps.tiny]
+repo = "Codertocat/Tiny"
+manifests = { image = "ghcr.io/codertocat/tiny:{sha}", port = 8080 }
+max_previews = 1
+"#,
+    )
+    .await;
+    world.github.add_repo(OWNER, "Tiny");
+    world
+        .github
+        .set_permission(OWNER, "Tiny", "Codertocat", "write");
+    for pr in [1, 2] {
+        world
+            .github
+            .add_pull(preview_testkit::github_api::PullSpec::new(
+                OWNER,
+                "Tiny",
+                pr,
+                TINY_SHA,
+                "change",
+                "Codertocat",
+            ));
+    }
+    world.github.add_commit_tree(
+        OWNER,
+        "Tiny",
+        TINY_SHA,
+        vec![("README.md".into(), b"tiny".to_vec())],
+    );
+    let first = slack_answer(&world, "up tiny#1", "tiny-1").await;
+    assert!(first.contains("is ready"), "{first}");
+    let second = slack_answer(&world, "up tiny#2", "tiny-2").await;
+    assert!(
+        second.contains("`tiny` already has 1 running preview(s)")
+            && second.contains("apps.tiny.max_previews"),
+        "{second}"
+    );
+    let prefix = &world.bot.engine.config.bot.namespace_prefix;
+    assert!(
+        world
+            .namespace(&format!("{prefix}tiny-pr-2"))
+            .await
+            .is_none()
+    );
+}
