@@ -10,6 +10,39 @@ use preview_deploy::ops::{AuditEntry, FreezeLevel, KillSwitchState, PendingTeard
 use preview_deploy::{Phase, PreviewNamespace};
 use std::collections::BTreeMap;
 
+/// The `action_id` of the Slack button that confirms a pending `--teardown`.
+pub const CONFIRM_TEARDOWN_ACTION: &str = "kill_switch_confirm_teardown";
+
+/// The answer to a pending `--teardown` in Slack: the text and a button that confirms it (with
+/// Slack's own "are you sure" dialog), as an alternative to typing the command again.
+pub fn confirm_teardown_blocks(text: &str) -> serde_json::Value {
+    serde_json::json!([
+        { "type": "section", "text": { "type": "mrkdwn", "text": text } },
+        { "type": "actions", "elements": [{
+            "type": "button",
+            "action_id": CONFIRM_TEARDOWN_ACTION,
+            "style": "danger",
+            "text": { "type": "plain_text", "text": "Tear down every preview" },
+            "value": "confirm",
+            "confirm": {
+                "title": { "type": "plain_text", "text": "Tear down every preview?" },
+                "text": { "type": "mrkdwn", "text": "Every preview namespace the bot manages is deleted." },
+                "confirm": { "type": "plain_text", "text": "Tear down" },
+                "deny": { "type": "plain_text", "text": "Cancel" }
+            }
+        }]}
+    ])
+}
+
+/// Whether a `--teardown` waits for its confirmation now.
+pub async fn teardown_pending(engine: &Engine) -> bool {
+    engine
+        .ops
+        .kill_switch()
+        .await
+        .is_ok_and(|state| state.active && state.pending_teardown.is_some())
+}
+
 /// How long a `--teardown` waits for its confirmation.
 pub const TEARDOWN_CONFIRM_WINDOW: chrono::Duration = chrono::Duration::minutes(5);
 /// Audit entries `status` shows.

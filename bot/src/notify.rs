@@ -145,6 +145,24 @@ impl Notifier {
         }
     }
 
+    /// Like [`Notifier::reply`], with Block Kit blocks (buttons) where the answer goes to Slack.
+    pub async fn reply_blocks(&self, origin: &Origin, text: &str, blocks: &serde_json::Value) {
+        match (origin, &self.slack) {
+            (
+                Origin::Slack {
+                    response_url: Some(url),
+                    ..
+                },
+                Some(slack),
+            ) => {
+                if let Err(e) = slack.respond_blocks(url, text, blocks).await {
+                    tracing::warn!(error = %e, "slack response_url failed");
+                }
+            }
+            _ => self.reply(origin, text).await,
+        }
+    }
+
     /// A reaction on the command's PR comment, if it came from one.
     pub async fn react(&self, origin: &Origin, content: &str) {
         if let (

@@ -76,7 +76,10 @@ impl SlackApi {
                 .with_text(text.to_string())
                 .with_blocks(blocks),
         );
-        let response = session.chat_post_message(&request).await?;
+        let response = call("chat.postMessage", false, || {
+            session.chat_post_message(&request)
+        })
+        .await?;
         Ok(response.ts.to_string())
     }
 
@@ -105,10 +108,34 @@ impl SlackApi {
 
     /// Answers a slash command through its `response_url` (ephemeral: only the user sees it).
     pub async fn respond(&self, response_url: &str, text: &str) -> anyhow::Result<()> {
-        let url: url::Url = response_url.parse()?;
-        let request = SlackApiPostWebhookMessageRequest::new(
+        self.respond_with(
+            response_url,
             SlackMessageContent::new().with_text(text.to_string()),
-        );
+        )
+        .await
+    }
+
+    /// Answers through a `response_url` with Block Kit blocks (`text` is the fallback).
+    pub async fn respond_blocks(
+        &self,
+        response_url: &str,
+        text: &str,
+        blocks: &serde_json::Value,
+    ) -> anyhow::Result<()> {
+        let blocks: Vec<SlackBlock> = serde_json::from_value(blocks.clone())?;
+        let content = SlackMessageContent::new()
+            .with_text(text.to_string())
+            .with_blocks(blocks);
+        self.respond_with(response_url, content).await
+    }
+
+    async fn respond_with(
+        &self,
+        response_url: &str,
+        content: SlackMessageContent,
+    ) -> anyhow::Result<()> {
+        let url: url::Url = response_url.parse()?;
+        let request = SlackApiPostWebhookMessageRequest::new(content);
         let url = SlackResponseUrl::new(url);
         call("response_url", false, || {
             self.client.respond_to_event(&url, &request)

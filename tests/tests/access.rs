@@ -488,3 +488,106 @@ async fn slack_user_groups_restrict_changes_and_failures_refuse() {
     let ok = slack(&world, CHANNEL, "U0MEMBER", "up hello#2").await;
     assert!(ok.contains("is ready"), "{ok}");
 }
+
+/// A signed `block_actions` delivery: `user` pressed the bot's teardown confirmation button.
+async fn press_confirm(world: &World, user: &str, response_id: &str, secret: &str) -> StatusCode {
+    let payload = json!({
+        "type": "block_actions",
+        "user": {"id": user, "username": "someone", "team_id": "T0001"},
+        "channel": {"id": OPS_CHANNEL, "name": "ops"},
+        "response_url": world.slack.response_url(response_id),
+        "actions": [{
+            "type": "button",
+            "action_id": "kill_switch_confirm_teardown",
+            "block_id": "b1",
+            "value": "confirm",
+            "action_ts": "1700000000.000100"
+        }]
+    });
+    let body: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("payload", &payload.to_string())
+        .finish();
+    let timestamp = chrono::Utc::now().timestamp();
+    let request = http::Request::post("/slack/interactions")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", timestamp.to_string())
+        .header(
+            "x-slack-signature",
+            preview_testkit::slack_api::slack_signature(secret, timestamp, &body),
+        )
+        .body(Body::from(body))
+        .unwrap();
+    let (status, _) = world.send(request).await;
+    world.settle().await;
+    status
+}
+
+#[tokio::test]
+async fn a_teardown_is_confirmed_with_a_slack_button_by_on_call_only() {
+    let world = World::start().await;
+    world.label_at(HEAD_SHA).await;
+    let id = "oncall-teardown";
+    let mut command =
+        SlashCommand::new(OPS_CHANNEL, ONCALL_USER, "kill-switch on INC-9 --teardown");
+    command.response_url = world.slack.response_url(id);
+    world
+        .slack_signed(
+            &command,
+            chrono::Utc::now().timestamp(),
+            SLACK_SIGNING_SECRET,
+        )
+        .await;
+    world.settle().await;
+    let answer = world.slack.responses(id)[0].clone();
+    let button = &answer["blocks"][1]["elements"][0];
+    assert_eq!(
+        button["action_id"], "kill_switch_confirm_teardown",
+        "{answer}"
+    );
+    assert_eq!(button["style"], "danger");
+
+    // Forged or malformed deliveries change nothing.
+    assert_eq!(
+        press_confirm(&world, ONCALL_USER, "forged", "not-the-secret").await,
+        StatusCode::UNAUTHORIZED
+    );
+    let timestamp = chrono::Utc::now().timestamp();
+    let malformed = http::Request::post("/slack/interactions")
+        .header("x-slack-request-timestamp", timestamp.to_string())
+        .header(
+            "x-slack-signature",
+            preview_testkit::slack_api::slack_signature(
+                SLACK_SIGNING_SECRET,
+                timestamp,
+                "payload=%7Bnope",
+            ),
+        )
+        .body(Body::from("payload=%7Bnope"))
+        .unwrap();
+    assert_eq!(world.send(malformed).await.0, StatusCode::BAD_REQUEST);
+
+    // Someone not on call pressing it is refused.
+    assert_eq!(
+        press_confirm(&world, "U0DEV", "dev-press", SLACK_SIGNING_SECRET).await,
+        StatusCode::OK
+    );
+    let refused = world.slack.responses("dev-press")[0]["text"].to_string();
+    assert!(refused.contains("on-call only"), "{refused}");
+    assert!(
+        world
+            .preview()
+            .await
+            .unwrap()
+            .metadata
+            .deletion_timestamp
+            .is_none()
+    );
+
+    assert_eq!(
+        press_confirm(&world, ONCALL_USER, "oncall-press", SLACK_SIGNING_SECRET).await,
+        StatusCode::OK
+    );
+    let done = world.slack.responses("oncall-press")[0]["text"].to_string();
+    assert!(done.contains("Tore down 1 preview(s)"), "{done}");
+    world.wait_namespace_gone(&world.ns.clone()).await;
+}

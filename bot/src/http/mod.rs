@@ -6,6 +6,7 @@ mod admin;
 mod github;
 mod ops;
 mod slack;
+mod slack_interactions;
 mod status;
 
 use crate::bot::Bot;
@@ -19,6 +20,10 @@ pub fn router(bot: Arc<Bot>) -> Router {
     let limit = bot.engine.config.bot.max_body_bytes;
     Router::new()
         .route("/slack/commands", post(slack::commands))
+        .route(
+            "/slack/interactions",
+            post(slack_interactions::interactions),
+        )
         .route("/github/webhook", post(github::webhook))
         .route("/admin/kill-switch", post(admin::kill_switch))
         .route("/healthz", get(|| async { "ok" }))

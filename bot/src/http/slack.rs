@@ -3,6 +3,7 @@
 use super::{header, text};
 use crate::bot::Bot;
 use crate::dispatch::{self, needs_target};
+use crate::killswitch;
 use crate::metrics::{CommandOutcome, Source};
 use crate::origin::Origin;
 use crate::signature::verify_slack;
@@ -11,7 +12,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use preview_commands::Action;
+use preview_commands::{Action, FreezeMode, KillSwitch};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
@@ -29,7 +30,33 @@ struct SlashCommand {
     response_url: Option<String>,
 }
 
-fn ephemeral(message: impl Into<String>) -> Response {
+/// Checks a Slack request's signature on the raw body before anything is parsed; the error is
+/// the answer to give (404 without a signing secret, 401 for a bad signature).
+pub(super) fn verified(bot: &Bot, headers: &HeaderMap, body: &[u8]) -> Result<(), Response> {
+    let Some(secret) = &bot.slack_signing_secret else {
+        return Err(text(
+            StatusCode::NOT_FOUND,
+            "Slack is not configured (SLACK_SIGNING_SECRET is unset)",
+        ));
+    };
+    verify_slack(
+        secret.expose(),
+        header(headers, "x-slack-request-timestamp"),
+        header(headers, "x-slack-signature"),
+        body,
+        (bot.now)(),
+    )
+    .map_err(|e| {
+        tracing::warn!(error = %e, "slack request refused");
+        bot.engine.metrics.signature_failure("slack");
+        text(
+            StatusCode::UNAUTHORIZED,
+            format!("invalid Slack signature: {e}"),
+        )
+    })
+}
+
+pub(super) fn ephemeral(message: impl Into<String>) -> Response {
     Json(json!({ "response_type": "ephemeral", "text": message.into() })).into_response()
 }
 
@@ -38,25 +65,8 @@ pub(super) async fn commands(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(secret) = &bot.slack_signing_secret else {
-        return text(
-            StatusCode::NOT_FOUND,
-            "Slack is not configured (SLACK_SIGNING_SECRET is unset)",
-        );
-    };
-    if let Err(e) = verify_slack(
-        secret.expose(),
-        header(&headers, "x-slack-request-timestamp"),
-        header(&headers, "x-slack-signature"),
-        &body,
-        (bot.now)(),
-    ) {
-        tracing::warn!(error = %e, "slack request refused");
-        bot.engine.metrics.signature_failure("slack");
-        return text(
-            StatusCode::UNAUTHORIZED,
-            format!("invalid Slack signature: {e}"),
-        );
+    if let Err(refused) = verified(&bot, &headers, &body) {
+        return refused;
     }
     if header(&headers, "x-slack-retry-num").is_some() {
         // Slack retries only when our first answer was late; that one is being handled.
@@ -153,8 +163,23 @@ pub(super) async fn commands(
         let outcome = CommandOutcome::of(outcomes.iter().all(|o| o.ok));
         engine.metrics.command(name, outcome, Source::Slack);
         tracing::info!(outcome = ?outcome, "command finished");
+        let asks_confirmation = matches!(
+            command.action,
+            Action::KillSwitch(KillSwitch::On {
+                mode: FreezeMode::Teardown,
+                ..
+            })
+        ) && killswitch::teardown_pending(&engine).await;
         for outcome in outcomes {
-            engine.notifier.reply(&origin, &outcome.text).await;
+            if asks_confirmation && outcome.ok {
+                let blocks = killswitch::confirm_teardown_blocks(&outcome.text);
+                engine
+                    .notifier
+                    .reply_blocks(&origin, &outcome.text, &blocks)
+                    .await;
+            } else {
+                engine.notifier.reply(&origin, &outcome.text).await;
+            }
         }
     };
     bot.background.spawn(work.instrument(span));
