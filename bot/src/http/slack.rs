@@ -30,30 +30,29 @@ struct SlashCommand {
     response_url: Option<String>,
 }
 
-/// Checks a Slack request's signature on the raw body before anything is parsed; the error is
-/// the answer to give (404 without a signing secret, 401 for a bad signature).
-pub(super) fn verified(bot: &Bot, headers: &HeaderMap, body: &[u8]) -> Result<(), Response> {
+/// Checks a Slack request's signature on the raw body before anything is parsed; `Some` is the
+/// refusal to answer (404 without a signing secret, 401 for a bad signature).
+pub(super) fn signature_refusal(bot: &Bot, headers: &HeaderMap, body: &[u8]) -> Option<Response> {
     let Some(secret) = &bot.slack_signing_secret else {
-        return Err(text(
+        return Some(text(
             StatusCode::NOT_FOUND,
             "Slack is not configured (SLACK_SIGNING_SECRET is unset)",
         ));
     };
-    verify_slack(
+    let error = verify_slack(
         secret.expose(),
         header(headers, "x-slack-request-timestamp"),
         header(headers, "x-slack-signature"),
         body,
         (bot.now)(),
     )
-    .map_err(|e| {
-        tracing::warn!(error = %e, "slack request refused");
-        bot.engine.metrics.signature_failure("slack");
-        text(
-            StatusCode::UNAUTHORIZED,
-            format!("invalid Slack signature: {e}"),
-        )
-    })
+    .err()?;
+    tracing::warn!(error = %error, "slack request refused");
+    bot.engine.metrics.signature_failure("slack");
+    Some(text(
+        StatusCode::UNAUTHORIZED,
+        format!("invalid Slack signature: {error}"),
+    ))
 }
 
 pub(super) fn ephemeral(message: impl Into<String>) -> Response {
@@ -65,7 +64,7 @@ pub(super) async fn commands(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(refused) = verified(&bot, &headers, &body) {
+    if let Some(refused) = signature_refusal(&bot, &headers, &body) {
         return refused;
     }
     if header(&headers, "x-slack-retry-num").is_some() {

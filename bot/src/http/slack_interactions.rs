@@ -3,7 +3,7 @@
 //! again, through the same authorization and audit as typing it.
 
 use super::header;
-use super::slack::{ephemeral, verified};
+use super::slack::{ephemeral, signature_refusal};
 use crate::bot::Bot;
 use crate::dispatch;
 use crate::killswitch::CONFIRM_TEARDOWN_ACTION;
@@ -51,7 +51,7 @@ pub(super) async fn interactions(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(refused) = verified(&bot, &headers, &body) {
+    if let Some(refused) = signature_refusal(&bot, &headers, &body) {
         return refused;
     }
     if header(&headers, "x-slack-retry-num").is_some() {
