@@ -67,9 +67,9 @@ pub async fn run(
     let github_auth = secrets.github.as_ref().context(
         "GitHub credentials are required (GITHUB_TOKEN, or GITHUB_APP_ID + GITHUB_APP_PRIVATE_KEY), as for `serve`",
     )?;
-    let github = GitHubApi::new(&config.github.api_url, github_auth)?;
+    let github = GitHubApi::from_config(&config.github, github_auth)?;
     let slack = match &secrets.slack_bot_token {
-        Some(token) => Some(SlackApi::new(&config.slack.api_url, token)?),
+        Some(token) => Some(SlackApi::from_config(&config.slack, token)?),
         None => None,
     };
     let client = crate::kube_client::infer(Arc::new(crate::metrics::Metrics::new())).await?;

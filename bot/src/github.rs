@@ -68,11 +68,29 @@ pub struct GitHubApi {
 
 impl GitHubApi {
     pub fn new(api_url: &str, auth: &GitHubAuth) -> anyhow::Result<GitHubApi> {
+        GitHubApi::with_timeout(api_url, auth, Duration::from_secs(60))
+    }
+
+    /// The client `[github]` describes: its API URL and call timeout.
+    pub fn from_config(
+        config: &preview_config::GitHubConfig,
+        auth: &GitHubAuth,
+    ) -> anyhow::Result<GitHubApi> {
+        GitHubApi::with_timeout(&config.api_url, auth, config.timeout.get())
+    }
+
+    /// `read_timeout`: how long GitHub may stay silent before the call fails (and, where safe,
+    /// is retried).
+    fn with_timeout(
+        api_url: &str,
+        auth: &GitHubAuth,
+        read_timeout: Duration,
+    ) -> anyhow::Result<GitHubApi> {
         let builder = Octocrab::builder()
             .base_uri(api_url)?
             .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None)
             .set_connect_timeout(Some(Duration::from_secs(10)))
-            .set_read_timeout(Some(Duration::from_secs(60)));
+            .set_read_timeout(Some(read_timeout));
         let (root, is_app) = match auth {
             GitHubAuth::Token(token) => (
                 builder.personal_token(token.expose().to_string()).build()?,

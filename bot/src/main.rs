@@ -176,14 +176,14 @@ async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
         tracing::warn!(error = %e, "the Kubernetes API is not reachable yet");
     }
     let slack = match &secrets.slack_bot_token {
-        Some(token) => Some(SlackApi::new(&config.slack.api_url, token)?),
+        Some(token) => Some(SlackApi::from_config(&config.slack, token)?),
         None => None,
     };
     let github_auth = secrets
         .github
         .as_ref()
         .context("GitHub credentials are required")?;
-    let github = GitHubApi::new(&config.github.api_url, github_auth)?;
+    let github = GitHubApi::from_config(&config.github, github_auth)?;
     let notifier = Notifier::new(config.clone(), slack, Some(github.clone()), None);
     let engine = Arc::new(
         Engine::new(

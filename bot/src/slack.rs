@@ -15,6 +15,8 @@ type Connector = SlackClientHyperConnector<
 pub struct SlackApi {
     client: Arc<SlackClient<Connector>>,
     token: SlackApiToken,
+    /// One call's limit (a hung call is a failed one).
+    timeout: std::time::Duration,
 }
 
 impl SlackApi {
@@ -34,7 +36,18 @@ impl SlackApi {
         Ok(SlackApi {
             client: Arc::new(SlackClient::new(connector)),
             token: SlackApiToken::new(token.expose().to_string().into()),
+            timeout: std::time::Duration::from_secs(20),
         })
+    }
+
+    /// The client `[slack]` describes: its API URL and call timeout.
+    pub fn from_config(
+        config: &preview_config::SlackConfig,
+        token: &Secret,
+    ) -> anyhow::Result<SlackApi> {
+        let mut api = SlackApi::new(&config.api_url, token)?;
+        api.timeout = config.timeout.get();
+        Ok(api)
     }
 
     /// Posts a message (a thread reply when `thread_ts` is given); returns its ts.
@@ -53,7 +66,7 @@ impl SlackApi {
             request = request.with_thread_ts(ts.to_string().into());
         }
         // Not idempotent: repeated only when Slack said it did not process it (429).
-        let response = call("chat.postMessage", false, || {
+        let response = call("chat.postMessage", false, self.timeout, || {
             session.chat_post_message(&request)
         })
         .await?;
@@ -76,7 +89,7 @@ impl SlackApi {
                 .with_text(text.to_string())
                 .with_blocks(blocks),
         );
-        let response = call("chat.postMessage", false, || {
+        let response = call("chat.postMessage", false, self.timeout, || {
             session.chat_post_message(&request)
         })
         .await?;
@@ -91,7 +104,10 @@ impl SlackApi {
             SlackMessageContent::new().with_text(text.to_string()),
             ts.to_string().into(),
         );
-        call("chat.update", true, || session.chat_update(&request)).await?;
+        call("chat.update", true, self.timeout, || {
+            session.chat_update(&request)
+        })
+        .await?;
         Ok(())
     }
 
@@ -99,7 +115,7 @@ impl SlackApi {
     pub async fn usergroup_members(&self, usergroup: &str) -> anyhow::Result<Vec<String>> {
         let session = self.client.open_session(&self.token);
         let request = SlackApiUserGroupsUsersListRequest::new(usergroup.to_string().into());
-        let response = call("usergroups.users.list", true, || {
+        let response = call("usergroups.users.list", true, self.timeout, || {
             session.usergroups_users_list(&request)
         })
         .await?;
@@ -137,7 +153,7 @@ impl SlackApi {
         let url: url::Url = response_url.parse()?;
         let request = SlackApiPostWebhookMessageRequest::new(content);
         let url = SlackResponseUrl::new(url);
-        call("response_url", false, || {
+        call("response_url", false, self.timeout, || {
             self.client.respond_to_event(&url, &request)
         })
         .await?;
@@ -147,11 +163,29 @@ impl SlackApi {
 
 /// One Slack Web API call with bounded retries: a 429 (honouring `Retry-After`) always, a 5xx or
 /// a broken connection only for `idempotent` calls.
-async fn call<T, F, Fut>(method: &str, idempotent: bool, attempt: F) -> anyhow::Result<T>
+async fn call<T, F, Fut>(
+    method: &str,
+    idempotent: bool,
+    timeout: std::time::Duration,
+    mut attempt: F,
+) -> anyhow::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = ClientResult<T>>,
 {
+    let timed = || {
+        let call = attempt();
+        async move {
+            tokio::time::timeout(timeout, call)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(SlackClientError::SystemError(
+                        slack_morphism::errors::SlackClientSystemError::new()
+                            .with_message(format!("no answer within {}s", timeout.as_secs_f32())),
+                    ))
+                })
+        }
+    };
     let classify = |error: &SlackClientError| match error {
         SlackClientError::RateLimitError(limit) => Verdict::Retry {
             after: limit.retry_after,
@@ -164,7 +198,7 @@ where
         }
         _ => Verdict::Fail,
     };
-    retry(RetryPolicy::default(), method, attempt, classify)
+    retry(RetryPolicy::default(), method, timed, classify)
         .await
         .map_err(|e| anyhow::anyhow!("Slack {method}: {e}"))
 }

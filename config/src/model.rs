@@ -233,6 +233,10 @@ pub struct SlackConfig {
     pub allowed_channels: Vec<String>,
     pub digest_channel: Option<String>,
     pub ops_channel: Option<String>,
+    /// How long one Slack Web API call may take before it counts as failed (and, where safe,
+    /// is retried).
+    #[serde(default = "default_api_timeout")]
+    pub timeout: ConfigDuration,
 }
 
 impl Default for SlackConfig {
@@ -242,6 +246,7 @@ impl Default for SlackConfig {
             allowed_channels: Vec::new(),
             digest_channel: None,
             ops_channel: None,
+            timeout: default_api_timeout(),
         }
     }
 }
@@ -261,6 +266,10 @@ pub struct GitHubConfig {
     /// Web URL used for PR links (differs from the API on GitHub Enterprise).
     #[serde(default = "default_github_web")]
     pub web_url: String,
+    /// How long GitHub may stay silent on one call before it counts as failed (and, where
+    /// safe, is retried).
+    #[serde(default = "default_api_timeout")]
+    pub timeout: ConfigDuration,
 }
 
 impl Default for GitHubConfig {
@@ -270,6 +279,7 @@ impl Default for GitHubConfig {
             trigger_label: default_trigger_label(),
             check_poll_interval: default_check_poll(),
             web_url: default_github_web(),
+            timeout: default_api_timeout(),
         }
     }
 }
@@ -1067,6 +1077,9 @@ fn default_slack_api() -> String {
 }
 fn default_github_api() -> String {
     "https://api.github.com/".into()
+}
+fn default_api_timeout() -> ConfigDuration {
+    ConfigDuration(Duration::from_secs(20))
 }
 fn default_github_web() -> String {
     "https://github.com".into()

@@ -317,3 +317,47 @@ async fn slack_down_does_not_stop_a_deploy() {
     assert_eq!(phase(&world).await.as_deref(), Some("ready"));
     assert_eq!(sticky_comments(&world), 1, "GitHub still hears about it");
 }
+
+// ---- Hangs ---------------------------------------------------------------------------------
+// The scenario config gives Slack and GitHub calls 2 s (`timeout`): a call that never answers
+// fails then, and is retried only where repeating it is safe.
+
+#[tokio::test]
+async fn a_hung_github_read_times_out_and_is_retried() {
+    let world = World::start().await;
+    world
+        .github
+        .inject_fault(HttpFault::new("/pulls/2", 1, HttpFaultResponse::Hang).with_method("GET"));
+    let started = std::time::Instant::now();
+    world.label_at(HEAD_SHA).await;
+    assert_eq!(phase(&world).await.as_deref(), Some("ready"));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "bounded by the timeout, not the hang"
+    );
+    assert_eq!(github_calls(&world, "GET", "/pulls/2").0, 1);
+}
+
+#[tokio::test]
+async fn a_hung_slack_update_times_out_and_is_retried_and_a_hung_post_is_not_repeated() {
+    use preview_testkit::slack_api::{Fault, FaultResponse};
+    let world = World::start().await;
+    world
+        .slack
+        .inject_fault(Fault::new("chat.update", 1, FaultResponse::Hang));
+    world
+        .slack
+        .inject_fault(Fault::new("chat.postMessage", 1, FaultResponse::Hang));
+    world.label_at(HEAD_SHA).await;
+    assert_eq!(phase(&world).await.as_deref(), Some("ready"));
+    let messages = world.slack.messages(CHANNEL);
+    let roots: Vec<_> = messages.iter().filter(|m| m.thread_ts.is_none()).collect();
+    assert_eq!(
+        roots.len(),
+        1,
+        "a timed-out post is not repeated blindly: {messages:?}"
+    );
+    assert!(roots[0].text.contains("ready"), "{}", roots[0].text);
+    assert_eq!(slack_calls(&world, "chat.update").0, 1);
+    assert_eq!(slack_calls(&world, "chat.postMessage").0, 1);
+}

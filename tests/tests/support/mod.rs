@@ -242,6 +242,8 @@ api_url = "{slack_api}"
 allowed_channels = ["{CHANNEL}", "C0OTHER"]
 digest_channel = "{DIGEST_CHANNEL}"
 ops_channel = "{OPS_CHANNEL}"
+# A hung call fails (and is retried where safe) quickly in the fault scenarios.
+timeout = "2s"
 
 [oncall]
 slack_users = ["{ONCALL_USER}"]
@@ -252,6 +254,7 @@ github_teams = ["{OWNER}/{ONCALL_TEAM}"]
 api_url = "{github_api}"
 trigger_label = "preview"
 check_poll_interval = "100ms"
+timeout = "2s"
 
 [domains]
 base = "preview.example.com"
@@ -513,11 +516,8 @@ impl World {
         create_namespace(&client, &config.bot.namespace).await;
         let ns = format!("{prefix}hello-pr-{PR}");
         let cluster = Arc::new(Cluster::new(client.clone(), &config.bot.namespace_prefix));
-        let slack_api = SlackApi::new(
-            &config.slack.api_url,
-            &Secret::new(slack_api::SLACK_BOT_TOKEN),
-        )
-        .unwrap();
+        let slack_api =
+            SlackApi::from_config(&config.slack, &Secret::new(slack_api::SLACK_BOT_TOKEN)).unwrap();
         let auth = match &app_key {
             Some(key) => GitHubAuth::App {
                 app_id: github_api::GITHUB_APP_ID,
@@ -525,7 +525,7 @@ impl World {
             },
             None => GitHubAuth::Token(Secret::new(github_api::GITHUB_TOKEN)),
         };
-        let github_api = GitHubApi::new(&config.github.api_url, &auth).unwrap();
+        let github_api = GitHubApi::from_config(&config.github, &auth).unwrap();
         let notifier = Notifier::new(
             config.clone(),
             Some(slack_api),
@@ -570,12 +570,10 @@ impl World {
 
     /// A second bot replica: its own engine and clients, the same config, cluster and fakes.
     pub fn another_replica(&self, clock: Arc<dyn Clock>) -> Arc<Engine> {
-        let slack_api = SlackApi::new(
-            &self.config.slack.api_url,
-            &Secret::new(slack_api::SLACK_BOT_TOKEN),
-        )
-        .unwrap();
-        let github_api = GitHubApi::new(&self.config.github.api_url, &self.github_auth).unwrap();
+        let slack_api =
+            SlackApi::from_config(&self.config.slack, &Secret::new(slack_api::SLACK_BOT_TOKEN))
+                .unwrap();
+        let github_api = GitHubApi::from_config(&self.config.github, &self.github_auth).unwrap();
         let notifier = Notifier::new(
             self.config.clone(),
             Some(slack_api),
