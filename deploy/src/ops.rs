@@ -16,6 +16,9 @@ use std::collections::BTreeMap;
 /// The ConfigMap in the bot's namespace holding global state.
 pub const STATE_CONFIG_MAP: &str = "preview-bot-state";
 const KILL_SWITCH_KEY: &str = "kill-switch";
+const DELIVERIES_KEY: &str = "github-deliveries";
+/// GitHub delivery ids remembered across replicas (about 40 KB of the ConfigMap).
+pub const REMEMBERED_DELIVERIES: usize = 1000;
 /// Marks the bot's audit Events (a label, so one list request finds them).
 pub const AUDIT_LABEL: &str = "preview-bot.dev/audit";
 const REPORTING_CONTROLLER: &str = "preview-bot.dev/preview-bot";
@@ -152,20 +155,29 @@ impl OpsStore {
     }
 
     async fn read_state(&self) -> Result<(Option<ConfigMap>, KillSwitchState), DeployError> {
+        self.read_entry(KILL_SWITCH_KEY).await
+    }
+
+    /// The state ConfigMap and its JSON entry `key` (the default when absent).
+    async fn read_entry<T: serde::de::DeserializeOwned + Default>(
+        &self,
+        key: &str,
+    ) -> Result<(Option<ConfigMap>, T), DeployError> {
+        let action = format!("read `{key}` ({self})");
         let map = self
             .config_maps()
             .get_opt(STATE_CONFIG_MAP)
             .await
-            .map_err(|e| DeployError::kube(format!("read the kill switch ({self})"), e))?;
+            .map_err(|e| DeployError::kube(action.clone(), e))?;
         let state = match map
             .as_ref()
             .and_then(|m| m.data.as_ref())
-            .and_then(|d| d.get(KILL_SWITCH_KEY))
+            .and_then(|d| d.get(key))
         {
-            None => KillSwitchState::default(),
+            None => T::default(),
             Some(text) => serde_json::from_str(text).map_err(|e| DeployError::Kube {
-                action: format!("read the kill switch ({self})"),
-                message: format!("the `{KILL_SWITCH_KEY}` entry is not valid: {e}"),
+                action,
+                message: format!("the `{key}` entry is not valid: {e}"),
             })?,
         };
         Ok((map, state))
@@ -176,11 +188,37 @@ impl OpsStore {
     /// `change` returns false to leave the state as it is.
     pub async fn update_kill_switch(
         &self,
-        mut change: impl FnMut(&mut KillSwitchState) -> bool,
+        change: impl FnMut(&mut KillSwitchState) -> bool,
     ) -> Result<KillSwitchState, DeployError> {
-        let action = format!("save the kill switch ({self})");
+        self.update_entry(KILL_SWITCH_KEY, change).await
+    }
+
+    /// True the first time any replica sees this GitHub delivery id: the ids of the last
+    /// [`REMEMBERED_DELIVERIES`] deliveries are kept in the state ConfigMap, so a redelivery
+    /// that reaches another replica is still recognised.
+    pub async fn claim_delivery(&self, id: &str) -> Result<bool, DeployError> {
+        let mut first = false;
+        self.update_entry(DELIVERIES_KEY, |seen: &mut Vec<String>| {
+            first = !seen.iter().any(|s| s == id);
+            if first {
+                seen.push(id.to_string());
+                let excess = seen.len().saturating_sub(REMEMBERED_DELIVERIES);
+                seen.drain(..excess);
+            }
+            first
+        })
+        .await?;
+        Ok(first)
+    }
+
+    async fn update_entry<T: Serialize + serde::de::DeserializeOwned + Default>(
+        &self,
+        key: &str,
+        mut change: impl FnMut(&mut T) -> bool,
+    ) -> Result<T, DeployError> {
+        let action = format!("save `{key}` ({self})");
         for _ in 0..UPDATE_ATTEMPTS {
-            let (existing, mut state) = self.read_state().await?;
+            let (existing, mut state) = self.read_entry::<T>(key).await?;
             if !change(&mut state) {
                 return Ok(state);
             }
@@ -192,7 +230,7 @@ impl OpsStore {
                 Some(mut map) => {
                     map.data
                         .get_or_insert_with(BTreeMap::new)
-                        .insert(KILL_SWITCH_KEY.into(), text);
+                        .insert(key.into(), text);
                     self.config_maps()
                         .replace(STATE_CONFIG_MAP, &PostParams::default(), &map)
                         .await
@@ -208,7 +246,7 @@ impl OpsStore {
                             )])),
                             ..ObjectMeta::default()
                         },
-                        data: Some(BTreeMap::from([(KILL_SWITCH_KEY.to_string(), text)])),
+                        data: Some(BTreeMap::from([(key.to_string(), text)])),
                         ..ConfigMap::default()
                     };
                     self.config_maps()

@@ -1647,3 +1647,35 @@ max_previews = 1
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn a_redelivery_reaching_another_replica_has_no_second_effect() {
+    use tower::ServiceExt;
+    let world = World::start().await;
+    let other = preview_bot::Bot::new(
+        world.another_replica(std::sync::Arc::new(preview_bot::clock::SystemClock)),
+        None,
+        Some(preview_config::Secret::new(GITHUB_WEBHOOK_SECRET)),
+    );
+    let other_router = preview_bot::http::router(std::sync::Arc::new(other));
+    let body = serde_json::to_string(&labeled_payload()).unwrap();
+    let headers =
+        preview_testkit::github_api::signed_webhook(GITHUB_WEBHOOK_SECRET, "pull_request", &body);
+    let request = || {
+        let mut request = http::Request::post("/github/webhook");
+        for (name, value) in &headers {
+            request = request.header(name, value);
+        }
+        request.body(axum::body::Body::from(body.clone())).unwrap()
+    };
+    let (status, _) = world.send(request()).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let response = other_router.oneshot(request()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!(&text[..], b"duplicate delivery ignored");
+    world.settle().await;
+    assert_eq!(world.github.deployments(OWNER, REPO).len(), 1);
+}

@@ -118,10 +118,18 @@ pub(super) async fn webhook(
     let Some(event) = header(&headers, "x-github-event") else {
         return text(StatusCode::BAD_REQUEST, "missing X-GitHub-Event header");
     };
-    if let Some(delivery) = header(&headers, "x-github-delivery")
-        && !bot.first_delivery(delivery)
-    {
-        return text(StatusCode::OK, "duplicate delivery ignored");
+    if let Some(delivery) = header(&headers, "x-github-delivery") {
+        if !bot.first_delivery(delivery) {
+            return text(StatusCode::OK, "duplicate delivery ignored");
+        }
+        // Another replica may have had it: the cluster remembers for all of them.
+        match bot.engine.ops.claim_delivery(delivery).await {
+            Ok(true) => {}
+            Ok(false) => return text(StatusCode::OK, "duplicate delivery ignored"),
+            Err(e) => {
+                tracing::warn!(error = %e, %delivery, "delivery not recorded in the cluster; handling it anyway");
+            }
+        }
     }
     match event {
         "ping" => text(StatusCode::OK, "pong"),
