@@ -176,42 +176,29 @@ pub async fn execute(
     origin: &Origin,
 ) -> Vec<Outcome> {
     let audited = changes_state(&command.action);
+    let audit = |outcome: AuditOutcome, detail: String| async move {
+        if audited {
+            let target = audit_target(&command.action, previews);
+            engine
+                .audit
+                .record(origin, &command.to_string(), &target, outcome, &detail)
+                .await;
+        }
+    };
     if let Err(denial) = engine
         .policy
         .authorize(origin, &command.action, previews)
         .await
     {
-        if audited {
-            engine
-                .audit
-                .record(
-                    origin,
-                    &command.to_string(),
-                    &audit_target(&command.action, previews),
-                    AuditOutcome::Denied,
-                    &denial,
-                )
-                .await;
-        }
+        audit(AuditOutcome::Denied, denial.clone()).await;
         return vec![Outcome::refused(denial)];
     }
     let outcomes = run(engine, command, previews, origin).await;
-    if audited && !outcomes.is_empty() {
-        let failed = outcomes.iter().find(|o| !o.ok);
-        let (outcome, detail) = match failed {
-            Some(failed) => (AuditOutcome::Refused, failed.text.as_str()),
-            None => (AuditOutcome::Succeeded, outcomes[0].text.as_str()),
-        };
-        engine
-            .audit
-            .record(
-                origin,
-                &command.to_string(),
-                &audit_target(&command.action, previews),
-                outcome,
-                detail,
-            )
-            .await;
+    if let Some(first) = outcomes.first() {
+        match outcomes.iter().find(|o| !o.ok) {
+            Some(failed) => audit(AuditOutcome::Refused, failed.text.clone()).await,
+            None => audit(AuditOutcome::Succeeded, first.text.clone()).await,
+        }
     }
     outcomes
 }

@@ -497,13 +497,7 @@ impl Retrying for Octocrab {
         P: serde::Serialize + ?Sized,
     {
         let route = route.as_ref();
-        retry(
-            RetryPolicy::default(),
-            route,
-            || self.get(route, params),
-            |e| classify(e, true),
-        )
-        .await
+        retrying(route, true, || self.get(route, params)).await
     }
 
     async fn patch_retrying<R, A, B>(&self, route: A, body: Option<&B>) -> octocrab::Result<R>
@@ -513,13 +507,7 @@ impl Retrying for Octocrab {
         B: serde::Serialize + ?Sized,
     {
         let route = route.as_ref();
-        retry(
-            RetryPolicy::default(),
-            route,
-            || self.patch(route, body),
-            |e| classify(e, true),
-        )
-        .await
+        retrying(route, true, || self.patch(route, body)).await
     }
 
     async fn post_once<R, A, B>(&self, route: A, body: Option<&B>) -> octocrab::Result<R>
@@ -529,13 +517,7 @@ impl Retrying for Octocrab {
         B: serde::Serialize + ?Sized,
     {
         let route = route.as_ref();
-        retry(
-            RetryPolicy::default(),
-            route,
-            || self.post(route, body),
-            |e| classify(e, false),
-        )
-        .await
+        retrying(route, false, || self.post(route, body)).await
     }
 
     async fn post_repeatable<R, A, B>(&self, route: A, body: Option<&B>) -> octocrab::Result<R>
@@ -545,14 +527,20 @@ impl Retrying for Octocrab {
         B: serde::Serialize + ?Sized,
     {
         let route = route.as_ref();
-        retry(
-            RetryPolicy::default(),
-            route,
-            || self.post(route, body),
-            |e| classify(e, true),
-        )
-        .await
+        retrying(route, true, || self.post(route, body)).await
     }
+}
+
+/// One GitHub call under the bounded retry policy.
+async fn retrying<R, F, Fut>(route: &str, idempotent: bool, call: F) -> octocrab::Result<R>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = octocrab::Result<R>>,
+{
+    retry(RetryPolicy::default(), route, call, |e| {
+        classify(e, idempotent)
+    })
+    .await
 }
 
 /// Rate limits (429; 403 with `Retry-After` or an exhausted quota: GitHub's secondary limits)

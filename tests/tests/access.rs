@@ -16,29 +16,8 @@ use preview_testkit::slack_api::SlashCommand;
 use serde_json::{Value, json};
 use support::*;
 
-/// A slash command whose delayed answers (through `response_url`) are returned, joined.
 async fn slack(world: &World, channel: &str, user: &str, text: &str) -> String {
-    let id = format!("{user}-{}", world.slack.calls().len());
-    let mut command = SlashCommand::new(channel, user, text);
-    command.response_url = world.slack.response_url(&id);
-    let (status, ack) = world
-        .slack_signed(
-            &command,
-            chrono::Utc::now().timestamp(),
-            SLACK_SIGNING_SECRET,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{ack}");
-    world.settle().await;
-    let mut texts = vec![ack["text"].as_str().unwrap_or_default().to_string()];
-    texts.extend(
-        world
-            .slack
-            .responses(&id)
-            .iter()
-            .map(|r| r["text"].as_str().unwrap_or_default().to_string()),
-    );
-    texts.join("\n")
+    world.slack_conversation(channel, user, text).await
 }
 
 /// A PR comment by `login`; returns the bot's new comments on the PR and the reactions.

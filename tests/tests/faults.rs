@@ -169,21 +169,9 @@ async fn kube_500_on_seed_is_a_clear_seed_failure() {
     let Some(kube) = kube(&world) else { return };
     world.label_at(HEAD_SHA).await;
     kube.inject_fault(KubeFault::new("/jobs/", 1, KubeFaultResponse::Status(500)).method("PATCH"));
-    let mut command =
-        preview_testkit::slack_api::SlashCommand::new(CHANNEL, "U0DEV", "seed hello#2");
-    command.response_url = world.slack.response_url("seed-fault");
-    world
-        .slack_signed(
-            &command,
-            chrono::Utc::now().timestamp(),
-            SLACK_SIGNING_SECRET,
-        )
+    let answer = world
+        .slack_conversation(CHANNEL, "U0DEV", "seed hello#2")
         .await;
-    world.settle().await;
-    let answer = world.slack.responses("seed-fault")[0]["text"]
-        .as_str()
-        .unwrap()
-        .to_string();
     assert!(
         answer.contains("failed") && answer.contains("500"),
         "{answer}"

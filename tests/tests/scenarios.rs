@@ -1352,16 +1352,20 @@ fn thread_texts(world: &World) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn a_push_during_a_deploy_supersedes_it() {
-    let world = World::start().await;
-    // This commit's pods never become ready: without supersession the deploy would wait for
-    // the whole ready timeout and fail.
+/// Labels the PR at a commit whose pods never become ready, and returns while that deploy waits
+/// (without supersession it would wait for the whole ready timeout and fail).
+async fn start_a_deploy_that_never_gets_ready(world: &World) {
     world.github.set_head(OWNER, REPO, PR, BAD_IMAGE_SHA);
     let mut labeled = labeled_payload();
     labeled["pull_request"]["head"]["sha"] = BAD_IMAGE_SHA.into();
     world.github_event("pull_request", &labeled).await;
     tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+}
+
+#[tokio::test]
+async fn a_push_during_a_deploy_supersedes_it() {
+    let world = World::start().await;
+    start_a_deploy_that_never_gets_ready(&world).await;
     let pushed = std::time::Instant::now();
     world.github.set_head(OWNER, REPO, PR, HEAD_SHA);
     world
@@ -1412,11 +1416,7 @@ async fn a_push_during_a_deploy_supersedes_it() {
 #[tokio::test]
 async fn a_down_during_a_deploy_wins() {
     let world = World::start().await;
-    world.github.set_head(OWNER, REPO, PR, BAD_IMAGE_SHA);
-    let mut labeled = labeled_payload();
-    labeled["pull_request"]["head"]["sha"] = BAD_IMAGE_SHA.into();
-    world.github_event("pull_request", &labeled).await;
-    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    start_a_deploy_that_never_gets_ready(&world).await;
     let started = std::time::Instant::now();
     let down = slack_answer(&world, "down hello#2", "down-during-deploy").await;
     assert!(down.contains("torn down"), "{down}");

@@ -634,6 +634,31 @@ impl World {
         .await
     }
 
+    /// A signed slash command typed by `user` in `channel`, once the bot has finished with it:
+    /// the immediate answer, then what arrived on its response_url, one per line.
+    pub async fn slack_conversation(&self, channel: &str, user: &str, text: &str) -> String {
+        let id = format!("{user}-{}", self.slack.calls().len());
+        let mut command = SlashCommand::new(channel, user, text);
+        command.response_url = self.slack.response_url(&id);
+        let (status, ack) = self
+            .slack_signed(
+                &command,
+                chrono::Utc::now().timestamp(),
+                SLACK_SIGNING_SECRET,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{ack}");
+        self.settle().await;
+        let mut texts = vec![ack["text"].as_str().unwrap_or_default().to_string()];
+        texts.extend(
+            self.slack
+                .responses(&id)
+                .iter()
+                .map(|r| r["text"].as_str().unwrap_or_default().to_string()),
+        );
+        texts.join("\n")
+    }
+
     pub async fn slack_signed(
         &self,
         command: &SlashCommand,
