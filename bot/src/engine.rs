@@ -212,6 +212,11 @@ impl Engine {
         }
     }
 
+    /// Stops every deploy this replica runs at its next safe point (the kill switch going on).
+    pub fn stop_running_deploys(&self) {
+        self.tickets.supersede_all();
+    }
+
     /// The refusal of a change while the kill switch is on; an unreadable switch refuses too
     /// (an incident is no time to fail open).
     pub async fn frozen(&self, what: &str) -> Option<Outcome> {
@@ -395,8 +400,15 @@ impl Engine {
         };
         record.last_activity = self.now();
         if result.is_err() && ticket.superseded() {
-            let text = replies::superseded(&id, &sha);
-            record.message = None;
+            let frozen = self.ops.kill_switch().await.is_ok_and(|s| s.active);
+            let text = if frozen {
+                // Nothing newer follows: the preview stays as far as it got, and says so.
+                record.phase = Phase::Failed;
+                replies::stopped_by_kill_switch(&id, &sha)
+            } else {
+                replies::superseded(&id, &sha)
+            };
+            record.message = frozen.then(|| text.clone());
             self.save_quietly(&record).await;
             self.notifier.progress(&mut record, &text).await;
             self.notifier
@@ -548,6 +560,13 @@ impl Engine {
         }
         if ticket.superseded() {
             return Err(SUPERSEDED.into());
+        }
+        // A kill switch turned on by another replica since this deploy started.
+        if self.ops.kill_switch().await.is_ok_and(|s| s.active) {
+            return Err(replies::stopped_by_kill_switch(
+                &record.id,
+                &record.head_sha,
+            ));
         }
         let source = app.manifests.source().map_err(RenderError::Unsupported);
         let image_vars = ctx.template_vars(&self.config.domains.base);

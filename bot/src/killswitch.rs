@@ -234,6 +234,9 @@ async fn on(
             ));
         }
     };
+    // Deploys already running here stop at their next safe point; other replicas' stop at the
+    // safe point before their app wave, where every deploy reads the switch again.
+    engine.stop_running_deploys();
     let mut text = match &was_active {
         None => format!(
             "🛑 Kill switch ON, set by {actor}{}. `up`, `redeploy`, `seed` and `point` (and PR-triggered deploys) are refused until `{prefix} kill-switch off`.",

@@ -33,6 +33,13 @@ pub fn superseded(id: &dyn Display, sha: &str) -> String {
     )
 }
 
+pub fn stopped_by_kill_switch(id: &dyn Display, sha: &str) -> String {
+    format!(
+        "Stopped deploying `{}` to {id}: the kill switch went on. Run `up` again once it is off.",
+        short_sha(sha)
+    )
+}
+
 pub fn too_many_previews(id: &dyn Display, running: usize, limit: usize, prefix: &str) -> String {
     format!(
         "Cannot start {id}: {running} previews are running, the limit is {limit}. Tear one down with `{prefix} down APP#N`."
@@ -431,6 +438,7 @@ mod tests {
             cannot_deploy(&id, &reason),
             waiting_for_teardown(&id),
             too_many_previews(&id, 50, 50, "/preview"),
+            stopped_by_kill_switch(&id, sha),
             too_many_app_previews(&preview_deploy::PreviewId::new("collect", 43), 3, "/preview"),
             pull_request_unreadable(&id, "acme/collect", 42, &"Not Found"),
             pull_request_closed(&id, "acme/collect", 42),

@@ -35,6 +35,16 @@ impl Tickets {
     }
 }
 
+impl Tickets {
+    /// Supersedes every running deploy of this replica (the kill switch going on).
+    pub fn supersede_all(&self) {
+        let map = self.newest.lock().unwrap_or_else(|p| p.into_inner());
+        for sender in map.values() {
+            sender.send_modify(|n| *n += 1);
+        }
+    }
+}
+
 impl Ticket {
     /// Has a newer request for the same preview arrived?
     pub fn superseded(&self) -> bool {
@@ -75,5 +85,7 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(1), first.until_superseded())
             .await
             .expect("resolves once superseded");
+        tickets.supersede_all();
+        assert!(second.superseded() && other.superseded());
     }
 }

@@ -578,3 +578,26 @@ async fn a_teardown_is_confirmed_with_a_slack_button_by_on_call_only() {
     assert!(done.contains("Tore down 1 preview(s)"), "{done}");
     world.wait_namespace_gone(&world.ns.clone()).await;
 }
+
+#[tokio::test]
+async fn the_kill_switch_stops_a_deploy_that_is_running() {
+    let world = World::start().await;
+    // A commit whose pods never become ready: the deploy would wait for its whole timeout.
+    world.github.set_head(OWNER, REPO, PR, BAD_IMAGE_SHA);
+    let mut labeled = labeled_payload();
+    labeled["pull_request"]["head"]["sha"] = BAD_IMAGE_SHA.into();
+    world.github_event("pull_request", &labeled).await;
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let started = std::time::Instant::now();
+    let on = slack(&world, OPS_CHANNEL, ONCALL_USER, "kill-switch on INC-11").await;
+    assert!(on.contains("Kill switch ON"), "{on}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "the running deploy did not hold the switch up"
+    );
+    let message = world.failure_message().await;
+    assert!(
+        message.contains("Stopped deploying `baadbaa`") && message.contains("kill switch"),
+        "{message}"
+    );
+}
