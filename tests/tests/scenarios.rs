@@ -1352,6 +1352,19 @@ fn thread_texts(world: &World) -> Vec<String> {
         .collect()
 }
 
+/// Asserts the preview's record says ready at `sha`.
+async fn assert_ready_at(world: &World, sha: &str) {
+    let ns = world.preview().await.expect("namespace");
+    assert_eq!(
+        World::annotation(&ns, annotations::PHASE).as_deref(),
+        Some("ready")
+    );
+    assert_eq!(
+        World::annotation(&ns, annotations::HEAD_SHA).as_deref(),
+        Some(sha)
+    );
+}
+
 /// Labels the PR at a commit whose pods never become ready, and returns while that deploy waits
 /// (without supersession it would wait for the whole ready timeout and fail).
 async fn start_a_deploy_that_never_gets_ready(world: &World) {
@@ -1377,15 +1390,7 @@ async fn a_push_during_a_deploy_supersedes_it() {
         "the newer commit did not wait for the older deploy's ready timeout"
     );
 
-    let ns = world.preview().await.expect("namespace");
-    assert_eq!(
-        World::annotation(&ns, annotations::PHASE).as_deref(),
-        Some("ready")
-    );
-    assert_eq!(
-        World::annotation(&ns, annotations::HEAD_SHA).as_deref(),
-        Some(HEAD_SHA)
-    );
+    assert_ready_at(&world, HEAD_SHA).await;
     let thread = thread_texts(&world);
     assert!(
         thread
@@ -1451,15 +1456,7 @@ async fn a_restart_resumes_a_preview_left_mid_deploy() {
         .unwrap();
     let recovered = preview_bot::recovery::recover(&world.bot.engine).await;
     assert_eq!(recovered.resumed, 1, "{recovered:?}");
-    let ns = world.preview().await.unwrap();
-    assert_eq!(
-        World::annotation(&ns, annotations::PHASE).as_deref(),
-        Some("ready")
-    );
-    assert_eq!(
-        World::annotation(&ns, annotations::HEAD_SHA).as_deref(),
-        Some(SECOND_SHA)
-    );
+    assert_ready_at(&world, SECOND_SHA).await;
     let thread = thread_texts(&world);
     assert!(
         thread
