@@ -72,7 +72,11 @@ pub async fn run(
         Some(token) => Some(SlackApi::from_config(&config.slack, token)?),
         None => None,
     };
-    let client = crate::kube_client::infer(Arc::new(crate::metrics::Metrics::new())).await?;
+    let client = crate::kube_client::infer(
+        Arc::new(crate::metrics::Metrics::new()),
+        config.bot.kubernetes_timeout.get(),
+    )
+    .await?;
     let cluster = Arc::new(Cluster::new(client, &config.bot.namespace_prefix));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let notifier = Notifier::new(config.clone(), slack, Some(github.clone()), Some(tx));

@@ -170,7 +170,9 @@ async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
     let secrets = Secrets::from_env()?;
     secrets.require_for_serving()?;
     let metrics = Arc::new(preview_bot::metrics::Metrics::new());
-    let client = preview_bot::kube_client::infer(metrics.clone()).await?;
+    let client =
+        preview_bot::kube_client::infer(metrics.clone(), config.bot.kubernetes_timeout.get())
+            .await?;
     let cluster = Arc::new(Cluster::new(client, &config.bot.namespace_prefix));
     if let Err(e) = cluster.ping().await {
         tracing::warn!(error = %e, "the Kubernetes API is not reachable yet");

@@ -1,10 +1,12 @@
 //! Picking up after a restart (SPEC section 8): the cluster records what was in flight, so the
-//! bot resumes every preview it finds mid-deploy (telling its thread), and finishes a kill
-//! switch's scale-down or teardown that a crash interrupted.
+//! bot resumes every preview it finds mid-deploy (telling its thread), finishes an idle
+//! teardown or sleep that the sweep had claimed but not done, and finishes a kill switch's
+//! scale-down or teardown that a crash interrupted.
 
 use crate::engine::{Engine, PreviewRef, UpOptions};
 use crate::origin::Origin;
 use crate::{killswitch, replies};
+use preview_deploy::cluster::Teardown;
 use preview_deploy::ops::{AuditOutcome, FreezeLevel};
 use preview_deploy::{Phase, PreviewRecord};
 
@@ -15,6 +17,8 @@ pub struct Recovered {
     pub resumed: usize,
     /// Previews found mid-deploy that could not be finished (now `failed`, with the reason).
     pub failed: usize,
+    /// Teardowns and sleeps that were claimed in the record but not done, now done.
+    pub finished: usize,
 }
 
 /// Resumes interrupted work; run once at start (by the leader when several replicas run).
@@ -40,6 +44,11 @@ pub async fn recover(engine: &Engine) -> Recovered {
             recovered.failed += 1;
         }
     }
+    for record in &inventory.previews {
+        if finish_claimed(engine, record).await {
+            recovered.finished += 1;
+        }
+    }
     match engine.ops.kill_switch().await {
         Ok(state) if state.active && state.level != FreezeLevel::Freeze => {
             // Scaling and teardown skip what is already done, so running them again finishes
@@ -53,6 +62,62 @@ pub async fn recover(engine: &Engine) -> Recovered {
         tracing::info!(?recovered, "recovery finished");
     }
     recovered
+}
+
+/// An idle sweep claims a teardown or a sleep in the record before it acts: a crash in between
+/// leaves a record saying `terminating` on a live namespace, or `sleeping` with workloads still
+/// running. Both acts are idempotent, so they are simply done again. True when something was
+/// left to do.
+async fn finish_claimed(engine: &Engine, record: &PreviewRecord) -> bool {
+    // A command working on the preview right now knows better.
+    let Some(_guard) = engine.try_lock(&record.id) else {
+        return false;
+    };
+    let result = match record.phase {
+        Phase::Terminating => match engine.cluster.teardown(&record.namespace).await {
+            Ok(Teardown::Deleted) => Ok(true),
+            Ok(Teardown::AlreadyGone) => Ok(false),
+            Err(e) => Err(e),
+        },
+        Phase::Sleeping => match engine.cluster.scale_to_zero(&record.namespace).await {
+            Ok(counts) if counts.is_empty() => Ok(false),
+            Ok(counts) => {
+                let mut record = record.clone();
+                for (workload, replicas) in counts {
+                    record.sleeping_replicas.entry(workload).or_insert(replicas);
+                }
+                engine.save_quietly(&record).await;
+                Ok(true)
+            }
+            Err(e) => Err(e),
+        },
+        _ => return false,
+    };
+    let action = match record.phase {
+        Phase::Terminating => "resume teardown",
+        _ => "resume sleep",
+    };
+    match result {
+        Ok(false) => false,
+        Ok(true) => {
+            tracing::info!(preview = %record.id, action, "recovery finished a claimed action");
+            engine
+                .audit
+                .record(
+                    &Origin::Bot,
+                    action,
+                    &record.id.to_string(),
+                    AuditOutcome::Succeeded,
+                    "claimed before a restart, done now",
+                )
+                .await;
+            true
+        }
+        Err(e) => {
+            tracing::error!(preview = %record.id, action, error = %e, "recovery could not finish a claimed action; the next sweep or command repeats it");
+            false
+        }
+    }
 }
 
 /// Deploys an interrupted preview again at the commit its record names; true when it ended

@@ -220,6 +220,9 @@ pub struct BotConfig {
     /// Largest request body accepted on the webhook endpoints.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
+    /// How long one Kubernetes API call may take (watches excepted) before it counts as failed.
+    #[serde(default = "default_kubernetes_timeout")]
+    pub kubernetes_timeout: ConfigDuration,
 }
 
 /// `[slack]`.
@@ -1077,6 +1080,9 @@ fn default_slack_api() -> String {
 }
 fn default_github_api() -> String {
     "https://api.github.com/".into()
+}
+fn default_kubernetes_timeout() -> ConfigDuration {
+    ConfigDuration(Duration::from_secs(30))
 }
 fn default_api_timeout() -> ConfigDuration {
     ConfigDuration(Duration::from_secs(20))

@@ -777,6 +777,10 @@ impl Cluster {
         {
             return Err(DeployError::NotManaged(ns.to_string()));
         }
+        if existing.metadata.deletion_timestamp.is_some() {
+            // A second DELETE of a terminating namespace is a 409 on a real API server.
+            return Ok(Teardown::AlreadyGone);
+        }
         match self
             .namespaces()
             .delete(ns.as_str(), &DeleteParams::background())

@@ -1,6 +1,6 @@
 //! The fault suite (issue 7): for each API the bot depends on, errors injected into the steps
-//! of `up`, `down`, `point` and `seed`, with the final cluster state and what the user was told
-//! checked each time. Retries must absorb what is safe to retry; everything else ends in a clear
+//! of `up`, `down`, `point`, `seed` and the idle sweep, with the final cluster state and what the
+//! user was told checked each time. Retries must absorb what is safe to retry; everything else ends in a clear
 //! answer and a state a later command repairs, with nothing lost or duplicated.
 #![allow(clippy::unwrap_used)]
 
@@ -180,6 +180,293 @@ async fn kube_500_on_seed_is_a_clear_seed_failure() {
         phase(&world).await.as_deref(),
         Some("ready"),
         "the preview is untouched"
+    );
+}
+
+/// A fault that answers 429 with `Retry-After: 1` once.
+fn throttled(path: &str, method: &str) -> KubeFault {
+    KubeFault::new(
+        path,
+        1,
+        KubeFaultResponse::TooManyRequests {
+            retry_after_secs: 1,
+        },
+    )
+    .method(method)
+}
+
+fn hung(path: &str, method: &str) -> KubeFault {
+    KubeFault::new(path, 1, KubeFaultResponse::Hang).method(method)
+}
+
+/// Deadline of one Kubernetes call in the scenario config (`bot.kubernetes_timeout`).
+const KUBE_DEADLINE: &str = "no answer from the Kubernetes API within 5s";
+
+#[tokio::test]
+async fn kube_429_on_point_seed_and_teardown_is_waited_out() {
+    let world = World::start().await;
+    let Some(kube) = kube(&world) else { return };
+    world.label_at(HEAD_SHA).await;
+
+    kube.inject_fault(throttled("/services/payments", "PATCH"));
+    world
+        .slack_command(CHANNEL, "U0DEV", "point hello#2 payments=hello#2")
+        .await;
+    world.settle().await;
+    let service = kube
+        .object("v1", "Service", Some(&world.ns), "payments")
+        .unwrap();
+    assert_eq!(
+        service["spec"]["externalName"],
+        format!("payments.{}.svc.cluster.local", world.ns)
+    );
+
+    kube.inject_fault(throttled("/jobs/", "PATCH"));
+    let answer = world
+        .slack_conversation(CHANNEL, "U0DEV", "seed hello#2")
+        .await;
+    assert!(answer.contains("succeeded"), "{answer}");
+
+    let ns = world.ns.clone();
+    kube.inject_fault(throttled(&format!("/api/v1/namespaces/{ns}"), "DELETE"));
+    world.slack_command(CHANNEL, "U0DEV", "down hello#2").await;
+    world.settle().await;
+    world.wait_namespace_gone(&ns).await;
+    for (method, path) in [
+        ("PATCH", "/services/payments"),
+        ("PATCH", "/jobs/"),
+        ("DELETE", ns.as_str()),
+    ] {
+        assert_eq!(kube_answered(kube, method, path, 429), 1, "{method} {path}");
+    }
+}
+
+#[tokio::test]
+async fn a_hung_kube_apply_fails_the_deploy_after_the_deadline_and_a_redeploy_repairs() {
+    let world = World::start().await;
+    let Some(kube) = kube(&world) else { return };
+    kube.inject_fault(hung("/deployments/hello", "PATCH"));
+    world.label_at(HEAD_SHA).await;
+    let message = world.failure_message().await;
+    assert!(
+        message.contains("Deployment") && message.contains(KUBE_DEADLINE),
+        "the user is told which step hung: {message}"
+    );
+    world.label_at(HEAD_SHA).await;
+    assert_eq!(phase(&world).await.as_deref(), Some("ready"));
+}
+
+#[tokio::test]
+async fn hung_kube_calls_in_down_point_and_seed_are_reported_and_change_nothing() {
+    let world = World::start().await;
+    let Some(kube) = kube(&world) else { return };
+    world.label_at(HEAD_SHA).await;
+
+    kube.inject_fault(hung("/services/payments", "PATCH"));
+    let answer = world
+        .slack_conversation(CHANNEL, "U0DEV", "point hello#2 payments=hello#2")
+        .await;
+    assert!(answer.contains(KUBE_DEADLINE), "{answer}");
+    let ns = world.preview().await.unwrap();
+    assert_eq!(World::annotation(&ns, annotations::POINTERS), None);
+
+    kube.inject_fault(hung("/jobs/", "PATCH"));
+    let answer = world
+        .slack_conversation(CHANNEL, "U0DEV", "seed hello#2")
+        .await;
+    assert!(
+        answer.contains("failed") && answer.contains(KUBE_DEADLINE),
+        "{answer}"
+    );
+
+    let name = world.ns.clone();
+    kube.inject_fault(hung(&format!("/api/v1/namespaces/{name}"), "DELETE"));
+    let answer = world
+        .slack_conversation(CHANNEL, "U0DEV", "down hello#2")
+        .await;
+    assert!(answer.contains(KUBE_DEADLINE), "{answer}");
+    let ns = world
+        .preview()
+        .await
+        .expect("still there after the hung delete");
+    assert!(ns.metadata.deletion_timestamp.is_none());
+    assert_eq!(phase(&world).await.as_deref(), Some("ready"));
+    world.slack_command(CHANNEL, "U0DEV", "down hello#2").await;
+    world.settle().await;
+    world.wait_namespace_gone(&name).await;
+}
+
+// ---- Kubernetes faults in the idle sweep ---------------------------------------------------
+
+mod sweep {
+    use super::*;
+    use chrono::{DateTime, TimeZone, Utc};
+    use preview_bot::clock::{Clock, ManualClock};
+    use preview_bot::schedule::leader::Leadership;
+    use preview_bot::schedule::{Job, Scheduler};
+    use std::sync::Arc;
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 23, 7, 30, 0)
+            .single()
+            .unwrap()
+    }
+
+    /// A ready preview, warned by one sweep, whose idle expiry has come.
+    async fn expired_preview(idle_action: &str) -> (World, Arc<ManualClock>, Arc<Scheduler>) {
+        let clock = ManualClock::new(t0());
+        let world = World::start_with_options(WorldOptions {
+            schedule: format!(
+                "idle_ttl = \"24h\"\nwarn_before = \"1h\"\nidle_action = \"{idle_action}\""
+            ),
+            clock: Some(clock.clone()),
+            ..WorldOptions::default()
+        })
+        .await;
+        world.label_at(HEAD_SHA).await;
+        let scheduler = Scheduler::new(world.engine(), Leadership::always());
+        clock.set(t0() + chrono::Duration::hours(23) + chrono::Duration::minutes(1));
+        let warned = scheduler.run_job(Job::IdleSweep, clock.now()).await;
+        assert!(warned.summary.starts_with("1 warned"), "{warned:?}");
+        clock.set(t0() + chrono::Duration::hours(24) + chrono::Duration::minutes(1));
+        (world, clock, scheduler)
+    }
+
+    async fn sweep(scheduler: &Scheduler, clock: &ManualClock) -> String {
+        scheduler.run_job(Job::IdleSweep, clock.now()).await.summary
+    }
+
+    /// A failed or hung delete leaves the preview for the next sweep, which finishes the job.
+    async fn teardown_survives(fault: KubeFaultResponse) {
+        let (world, clock, scheduler) = expired_preview("teardown").await;
+        let Some(kube) = kube(&world) else { return };
+        let name = world.ns.clone();
+        kube.inject_fault(
+            KubeFault::new(&format!("/api/v1/namespaces/{name}"), 1, fault).method("DELETE"),
+        );
+        let first = sweep(&scheduler, &clock).await;
+        assert_eq!(first, "0 warned, 0 expired, 1 failed");
+        let ns = world
+            .preview()
+            .await
+            .expect("still there after the failed delete");
+        assert!(ns.metadata.deletion_timestamp.is_none());
+        assert_eq!(phase(&world).await.as_deref(), Some("failed"));
+        let second = sweep(&scheduler, &clock).await;
+        assert_eq!(second, "0 warned, 1 expired, 0 failed");
+        world.settle().await;
+        world.wait_namespace_gone(&name).await;
+    }
+
+    #[tokio::test]
+    async fn a_500_on_an_idle_teardown_is_retried_by_the_next_sweep() {
+        teardown_survives(KubeFaultResponse::Status(500)).await;
+    }
+
+    #[tokio::test]
+    async fn a_hung_idle_teardown_fails_after_the_deadline_and_the_next_sweep_finishes() {
+        teardown_survives(KubeFaultResponse::Hang).await;
+    }
+
+    #[tokio::test]
+    async fn a_429_on_an_idle_teardown_is_waited_out_in_the_same_sweep() {
+        let (world, clock, scheduler) = expired_preview("teardown").await;
+        let Some(kube) = kube(&world) else { return };
+        let name = world.ns.clone();
+        kube.inject_fault(throttled(&format!("/api/v1/namespaces/{name}"), "DELETE"));
+        assert_eq!(
+            sweep(&scheduler, &clock).await,
+            "0 warned, 1 expired, 0 failed"
+        );
+        world.wait_namespace_gone(&name).await;
+    }
+
+    #[tokio::test]
+    async fn a_failed_scale_down_leaves_the_counts_and_the_next_sweep_puts_it_to_sleep() {
+        let (world, clock, scheduler) = expired_preview("sleep").await;
+        let Some(kube) = kube(&world) else { return };
+        kube.inject_fault(
+            KubeFault::new(
+                "/deployments/hello/scale",
+                1,
+                KubeFaultResponse::Status(500),
+            )
+            .method("PATCH"),
+        );
+        assert_eq!(
+            sweep(&scheduler, &clock).await,
+            "0 warned, 0 expired, 1 failed"
+        );
+        assert_eq!(phase(&world).await.as_deref(), Some("failed"));
+        assert_eq!(
+            sweep(&scheduler, &clock).await,
+            "0 warned, 1 expired, 0 failed"
+        );
+        let ns = world.preview().await.unwrap();
+        assert_eq!(phase(&world).await.as_deref(), Some("sleeping"));
+        let counts = World::annotation(&ns, annotations::SLEEPING_REPLICAS).unwrap();
+        assert!(
+            counts.contains("\"Deployment/hello\":2"),
+            "capped at deploy.max_replicas: {counts}"
+        );
+        let deployment = kube
+            .object("apps/v1", "Deployment", Some(&world.ns), "hello")
+            .unwrap();
+        assert_eq!(deployment["spec"]["replicas"], 0);
+    }
+}
+
+// ---- A restart between a sweep's claim and its act ------------------------------------------
+
+/// Writes the phase a sweep claims into the record, as if the bot died right after the claim.
+async fn claim_only(world: &World, phase: &str) {
+    let api: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::Api::all(world.client.clone());
+    let patch = serde_json::json!({"metadata": {"annotations": {annotations::PHASE: phase}}});
+    api.patch(
+        &world.ns,
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&patch),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_teardown_claimed_before_a_restart_is_finished_by_recovery() {
+    let world = World::start().await;
+    world.label_at(HEAD_SHA).await;
+    claim_only(&world, "terminating").await;
+    let recovered = preview_bot::recovery::recover(&world.engine()).await;
+    assert_eq!(recovered.finished, 1, "{recovered:?}");
+    world.wait_namespace_gone(&world.ns.clone()).await;
+    // Nothing left to do the second time.
+    let again = preview_bot::recovery::recover(&world.engine()).await;
+    assert_eq!(again.finished, 0, "{again:?}");
+}
+
+#[tokio::test]
+async fn a_sleep_claimed_before_a_restart_is_finished_by_recovery_with_the_counts() {
+    let world = World::start().await;
+    world.label_at(HEAD_SHA).await;
+    claim_only(&world, "sleeping").await;
+    let recovered = preview_bot::recovery::recover(&world.engine()).await;
+    assert_eq!(recovered.finished, 1, "{recovered:?}");
+    let ns = world.preview().await.unwrap();
+    let counts = World::annotation(&ns, annotations::SLEEPING_REPLICAS).unwrap();
+    assert!(
+        counts.contains("\"Deployment/hello\":2"),
+        "capped at deploy.max_replicas: {counts}"
+    );
+    let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(world.client.clone(), &world.ns);
+    let replicas = api.get("hello").await.unwrap().spec.unwrap().replicas;
+    assert_eq!(replicas, Some(0));
+    assert_eq!(
+        preview_bot::recovery::recover(&world.engine())
+            .await
+            .finished,
+        0
     );
 }
 

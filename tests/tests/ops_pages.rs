@@ -437,7 +437,12 @@ async fn failed_kubernetes_calls_are_counted_by_the_clients_layer() {
         .await
         .unwrap();
     let metrics = Arc::new(preview_bot::metrics::Metrics::new());
-    let client = preview_bot::kube_client::client(config, metrics.clone()).unwrap();
+    let client = preview_bot::kube_client::client(
+        config,
+        metrics.clone(),
+        std::time::Duration::from_secs(30),
+    )
+    .unwrap();
     let cluster = preview_deploy::Cluster::new(client, "preview-");
     let bot_config = preview_config::Config::parse(
         "[bot]\npublic_url = \"https://b.example.com\"\n[domains]\nbase = \"example.com\"\n\

@@ -236,6 +236,8 @@ public_url = "https://preview-bot.example.com"
 namespace_prefix = "{prefix}"
 namespace = "{bot_namespace}"
 max_previews = 2
+# A hung Kubernetes call fails quickly in the fault scenarios.
+kubernetes_timeout = "5s"
 
 [slack]
 api_url = "{slack_api}"
@@ -351,37 +353,39 @@ impl World {
     pub async fn start_with_options(options: WorldOptions) -> World {
         let github_app = options.github_app;
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let (kube, client, prefix, image, image_template) = match std::env::var_os(REAL_CLUSTER_ENV)
-        {
-            None => {
-                let kube = FakeKube::start().await;
-                kube.set_unpullable_image(UNPULLABLE_IMAGE);
-                kube.set_crashing_image(
-                    CRASHING_IMAGE,
-                    3,
-                    vec!["starting".into(), "FATAL: missing DATABASE_URL".into()],
-                );
-                let client = kube.client().await;
-                let template = "image_template = \"ghcr.io/codertocat/hello-world:{sha}\"";
-                (
-                    Some(kube),
-                    client,
-                    "preview-".to_string(),
-                    "ghcr.io/codertocat/hello-world:latest",
-                    template,
-                )
-            }
-            Some(path) => {
-                let kubeconfig = kube::config::Kubeconfig::read_from(path).unwrap();
-                let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-                    .await
-                    .unwrap();
-                let client = kube::Client::try_from(config).unwrap();
-                // Tests share the cluster: a prefix of their own keeps them apart.
-                let prefix = format!("pbt{:05}-", rand_suffix());
-                (None, client, prefix, "registry.k8s.io/pause:3.10", "")
-            }
-        };
+        let (kube, kube_config, prefix, image, image_template) =
+            match std::env::var_os(REAL_CLUSTER_ENV) {
+                None => {
+                    let kube = FakeKube::start().await;
+                    kube.set_unpullable_image(UNPULLABLE_IMAGE);
+                    kube.set_crashing_image(
+                        CRASHING_IMAGE,
+                        3,
+                        vec!["starting".into(), "FATAL: missing DATABASE_URL".into()],
+                    );
+                    let kube_config = kube.config().await.unwrap();
+                    let template = "image_template = \"ghcr.io/codertocat/hello-world:{sha}\"";
+                    (
+                        Some(kube),
+                        kube_config,
+                        "preview-".to_string(),
+                        "ghcr.io/codertocat/hello-world:latest",
+                        template,
+                    )
+                }
+                Some(path) => {
+                    let kubeconfig = kube::config::Kubeconfig::read_from(path).unwrap();
+                    let config =
+                        kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+                            .await
+                            .unwrap();
+                    // Tests share the cluster: a prefix of their own keeps them apart.
+                    let prefix = format!("pbt{:05}-", rand_suffix());
+                    (None, config, prefix, "registry.k8s.io/pause:3.10", "")
+                }
+            };
+        // The tests' own view of the cluster; the bot gets its client (with its deadline) below.
+        let client = kube::Client::try_from(kube_config.clone()).unwrap();
         seed_shared_secret(&client).await;
         let manifest = APP_MANIFEST.replace("IMAGE", image);
         let unpullable = APP_MANIFEST.replace("IMAGE", UNPULLABLE_IMAGE);
@@ -515,7 +519,13 @@ impl World {
         let config = Arc::new(Config::parse(&text, "scenario.toml").unwrap());
         create_namespace(&client, &config.bot.namespace).await;
         let ns = format!("{prefix}hello-pr-{PR}");
-        let cluster = Arc::new(Cluster::new(client.clone(), &config.bot.namespace_prefix));
+        let bot_client = preview_bot::kube_client::client(
+            kube_config,
+            Arc::new(preview_bot::metrics::Metrics::new()),
+            config.bot.kubernetes_timeout.get(),
+        )
+        .unwrap();
+        let cluster = Arc::new(Cluster::new(bot_client, &config.bot.namespace_prefix));
         let slack_api =
             SlackApi::from_config(&config.slack, &Secret::new(slack_api::SLACK_BOT_TOKEN)).unwrap();
         let auth = match &app_key {
