@@ -228,8 +228,16 @@ impl Engine {
                     .min(Duration::from_secs(4 * 3600)),
             ),
         );
-        self.notifier.progress(&mut record, &text).await;
-        self.notifier.pr_comment(&record, &text).await;
+        let in_thread = self.notifier.progress(&mut record, &text).await;
+        let on_pr = self.notifier.pr_comment(&record, &text).await;
+        if !in_thread && !on_pr {
+            // Nobody was told: no teardown on the strength of this warning. The next sweep
+            // warns again, with full notice from then.
+            tracing::warn!(preview = %id, "the idle warning reached neither Slack nor GitHub; warning again next sweep");
+            record.warned_for = None;
+            self.save_quietly(&record).await;
+            return Ok(false);
+        }
         self.notifier.sync(&mut record).await;
         self.save_quietly(&record).await;
         Ok(true)

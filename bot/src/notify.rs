@@ -182,11 +182,14 @@ impl Notifier {
     }
 
     /// A progress line in the preview's Slack thread (created on first use) and on the console.
-    pub async fn progress(&self, record: &mut PreviewRecord, text: &str) {
+    /// Returns whether it reached someone: the thread, or the console where there is no Slack.
+    pub async fn progress(&self, record: &mut PreviewRecord, text: &str) -> bool {
         self.console(&format!("[{}] {text}", record.id));
-        let Some(slack) = &self.slack else { return };
+        let Some(slack) = &self.slack else {
+            return self.console.is_some();
+        };
         let Some(channel) = record.slack_channel.clone() else {
-            return;
+            return false;
         };
         if record.slack_thread_ts.is_none() {
             match slack
@@ -197,26 +200,38 @@ impl Notifier {
                 Err(e) => {
                     self.metrics.api_error("slack");
                     tracing::warn!(error = %e, %channel, "slack root message failed");
-                    return;
+                    return false;
                 }
             }
         }
-        if let Some(ts) = &record.slack_thread_ts
-            && let Err(e) = slack.post(&channel, Some(ts), text).await
-        {
-            self.metrics.api_error("slack");
-            tracing::warn!(error = %e, %channel, "slack thread reply failed");
+        let Some(ts) = &record.slack_thread_ts else {
+            return false;
+        };
+        match slack.post(&channel, Some(ts), text).await {
+            Ok(_) => true,
+            Err(e) => {
+                self.metrics.api_error("slack");
+                tracing::warn!(error = %e, %channel, "slack thread reply failed");
+                false
+            }
         }
     }
 
     /// A comment on the preview's pull request (the idle warning).
-    pub async fn pr_comment(&self, record: &PreviewRecord, text: &str) {
-        let Some(github) = &self.github else { return };
-        let Some((owner, repo)) = record.repo.split_once('/') else {
-            return;
+    /// Returns whether the comment was created.
+    pub async fn pr_comment(&self, record: &PreviewRecord, text: &str) -> bool {
+        let Some(github) = &self.github else {
+            return false;
         };
-        if let Err(e) = github.comment(owner, repo, record.id.pr, text).await {
-            tracing::warn!(error = %e, preview = %record.id, "github comment failed");
+        let Some((owner, repo)) = record.repo.split_once('/') else {
+            return false;
+        };
+        match github.comment(owner, repo, record.id.pr, text).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, preview = %record.id, "github comment failed");
+                false
+            }
         }
     }
 

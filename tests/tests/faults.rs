@@ -369,6 +369,53 @@ mod sweep {
     }
 
     #[tokio::test]
+    async fn a_warning_nobody_received_is_given_again_before_any_teardown() {
+        use preview_testkit::slack_api::{
+            Fault as SlackFault, FaultResponse as SlackFaultResponse,
+        };
+        let clock = ManualClock::new(t0());
+        let world = World::start_with_options(WorldOptions {
+            schedule: "idle_ttl = \"24h\"\nwarn_before = \"1h\"".into(),
+            clock: Some(clock.clone()),
+            ..WorldOptions::default()
+        })
+        .await;
+        world.label_at(HEAD_SHA).await;
+        let scheduler = Scheduler::new(world.engine(), Leadership::always());
+        world.slack.inject_fault(SlackFault::new(
+            "chat.postMessage",
+            usize::MAX,
+            SlackFaultResponse::Status(503),
+        ));
+        world.github.inject_fault(
+            HttpFault::new("/issues/2/comments", 1, HttpFaultResponse::Status(500))
+                .with_method("POST"),
+        );
+        clock.set(t0() + chrono::Duration::hours(23) + chrono::Duration::minutes(1));
+        assert_eq!(
+            sweep(&scheduler, &clock).await,
+            "0 warned, 0 expired, 0 failed"
+        );
+        let ns = world.preview().await.unwrap();
+        let warned_for = World::annotation(&ns, annotations::WARNED_FOR).unwrap_or_default();
+        assert_eq!(warned_for, "", "no warning is recorded");
+
+        // Past the expiry nothing is torn down: the warning comes first, with full notice.
+        world.slack.clear_faults();
+        clock.set(t0() + chrono::Duration::hours(24) + chrono::Duration::minutes(1));
+        assert_eq!(
+            sweep(&scheduler, &clock).await,
+            "1 warned, 0 expired, 0 failed"
+        );
+        let ns = world.preview().await.unwrap();
+        assert_eq!(
+            World::annotation(&ns, annotations::WARNED_FOR).as_deref(),
+            Some("2026-11-24T08:31:00+00:00")
+        );
+        assert_eq!(phase(&world).await.as_deref(), Some("ready"));
+    }
+
+    #[tokio::test]
     async fn a_429_on_an_idle_teardown_is_waited_out_in_the_same_sweep() {
         let (world, clock, scheduler) = expired_preview("teardown").await;
         let Some(kube) = kube(&world) else { return };
@@ -587,7 +634,7 @@ async fn slack_down_does_not_stop_a_deploy() {
     let world = World::start().await;
     world
         .slack
-        .inject_fault(Fault::new("chat.", 0, FaultResponse::Status(503)));
+        .inject_fault(Fault::new("chat.", usize::MAX, FaultResponse::Status(503)));
     world.label_at(HEAD_SHA).await;
     assert_eq!(phase(&world).await.as_deref(), Some("ready"));
     assert_eq!(sticky_comments(&world), 1, "GitHub still hears about it");
