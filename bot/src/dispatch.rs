@@ -6,6 +6,7 @@ use crate::killswitch;
 use crate::origin::Origin;
 use preview_commands::{Action, Command, KillSwitch, Target};
 use preview_config::Config;
+use preview_deploy::Subject;
 use preview_deploy::ops::AuditOutcome;
 
 /// The PR a comment was written on: what a command without a target means.
@@ -37,7 +38,7 @@ pub fn resolve(
                     app: name.to_string(),
                     owner: o.to_string(),
                     repo: r.to_string(),
-                    pr,
+                    subject: Subject::Pr(pr),
                 }
             })
             .collect();
@@ -73,7 +74,7 @@ pub fn resolve(
                 app: name.to_string(),
                 owner: owner.to_string(),
                 repo: repo.to_string(),
-                pr: pr.get(),
+                subject: Subject::Pr(pr.get()),
             }])
         }
         (Some(Target::RepoPr { owner, repo, pr }), _) => by_repo(owner, repo, pr.get()),
@@ -96,8 +97,19 @@ pub fn resolve(
                     )
                 })
         }
-        (Some(Target::Branch { .. }), _) => {
-            Err("Branch previews (`APP@BRANCH`) are not available yet.".to_string())
+        (Some(Target::Branch { app, branch }), _) => {
+            let name = app.as_str();
+            let app_config = config
+                .apps
+                .get(name)
+                .ok_or_else(|| unknown_app(config, name))?;
+            let (owner, repo) = app_config.owner_repo();
+            Ok(vec![PreviewRef {
+                app: name.to_string(),
+                owner: owner.to_string(),
+                repo: repo.to_string(),
+                subject: Subject::Branch(branch.clone()),
+            }])
         }
         (Some(Target::App { app }), None) => Err(format!(
             "Which pull request? Write `{}#N` (for example `{prefix} up {}#42`).",
@@ -292,7 +304,15 @@ manifests = { dir = "deploy" }
         resolve(&config, command.target.as_ref(), implied).map(|previews| {
             previews
                 .iter()
-                .map(|p| format!("{}:{}/{}#{}", p.app, p.owner, p.repo, p.pr))
+                .map(|p| {
+                    format!(
+                        "{}:{}/{}{}",
+                        p.app,
+                        p.owner,
+                        p.repo,
+                        &p.id().to_string()[p.app.len()..]
+                    )
+                })
                 .collect()
         })
     }
@@ -341,11 +361,12 @@ manifests = { dir = "deploy" }
     }
 
     #[test]
-    fn branch_targets_are_refused_for_now() {
+    fn branch_targets_name_the_apps_repository() {
         assert_eq!(
-            run("up web@main", None),
-            Err("Branch previews (`APP@BRANCH`) are not available yet.".into())
+            run("up web@feature/login", None),
+            Ok(vec!["web:acme/shop@feature/login".into()])
         );
+        assert!(run("up wbe@main", None).is_err_and(|e| e.contains("Did you mean `web`")));
         assert!(!needs_target(
             &parse("kill-switch status").expect("parses").action
         ));

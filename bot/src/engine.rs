@@ -26,7 +26,7 @@ use preview_deploy::seed;
 use preview_deploy::sources::{self, KustomizeProgram};
 use preview_deploy::transform::{self, PreviewContext, Transformed};
 use preview_deploy::upstreams;
-use preview_deploy::{Cluster, Phase, PreviewId, PreviewRecord};
+use preview_deploy::{Cluster, Phase, PreviewId, PreviewRecord, Subject};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -50,12 +50,27 @@ pub struct PreviewRef {
     pub app: String,
     pub owner: String,
     pub repo: String,
-    pub pr: u64,
+    /// The PR, or the branch of a branch preview.
+    pub subject: Subject,
 }
 
 impl PreviewRef {
     pub fn id(&self) -> PreviewId {
-        PreviewId::new(self.app.clone(), self.pr)
+        PreviewId {
+            app: self.app.clone(),
+            subject: self.subject.clone(),
+        }
+    }
+
+    /// The preview a record describes.
+    pub fn of(record: &PreviewRecord) -> PreviewRef {
+        let (owner, repo) = record.repo.split_once('/').unwrap_or((&record.repo, ""));
+        PreviewRef {
+            app: record.id.app.clone(),
+            owner: owner.to_string(),
+            repo: repo.to_string(),
+            subject: record.id.subject.clone(),
+        }
     }
 }
 
@@ -66,6 +81,14 @@ pub fn ids(previews: &[PreviewRef]) -> String {
         .map(|p| p.id().to_string())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The commit an `up` deploys and where it comes from.
+struct Head {
+    sha: String,
+    /// The PR's author; empty for a branch (whoever asked owns the preview).
+    author: String,
+    branch: String,
 }
 
 /// What an operation tells the person who asked.
@@ -313,36 +336,23 @@ impl Engine {
         if let Some(refusal) = self.frozen(&format!("`{id}`")).await {
             return Some(refusal);
         }
-        let pull = match self
-            .source
-            .pull_request(&target.owner, &target.repo, target.pr)
-            .await
-        {
-            Ok(pull) => pull,
-            Err(e) => {
-                return Some(Outcome::refused(replies::pull_request_unreadable(
-                    &id, &repo_name, target.pr, &e,
-                )));
-            }
+        let head = match self.head(target, &repo_name).await {
+            Ok(head) => head,
+            Err(refusal) => return Some(Outcome::refused(refusal)),
         };
-        if !pull.open {
-            return Some(Outcome::refused(replies::pull_request_closed(
-                &id, &repo_name, target.pr,
-            )));
-        }
-        let sha = options.sha.clone().unwrap_or_else(|| pull.head_sha.clone());
+        let sha = options.sha.clone().unwrap_or_else(|| head.sha.clone());
         let now = self.now();
         let created = existing.is_none();
         let mut record = existing.unwrap_or_else(|| {
-            let owner = if pull.author.is_empty() {
+            let owner = if head.author.is_empty() {
                 origin.actor()
             } else {
-                pull.author.clone()
+                head.author.clone()
             };
             PreviewRecord::new(id.clone(), ns.clone(), &repo_name, &owner, &sha, now)
         });
         record.head_sha = sha.clone();
-        record.branch = Some(pull.head_ref.clone());
+        record.branch = Some(head.branch.clone());
         record.phase = Phase::Deploying;
         record.message = None;
         crate::lifecycle::touch(&mut record, now);
@@ -355,14 +365,7 @@ impl Engine {
                 .clone()
                 .or_else(|| origin.slack_channel().map(str::to_string));
         }
-        let ctx = PreviewContext::new(
-            &self.config,
-            &target.app,
-            app,
-            target.pr,
-            &sha,
-            Some(&pull.head_ref),
-        );
+        let ctx = PreviewContext::for_id(&self.config, &id, app, &sha, Some(&head.branch));
         // A sleeping preview wakes: its workloads get their replica counts back before the
         // redeploy (an HPA-managed workload gets no replicas from the apply). The counts leave
         // the record only once restored, so a crash in between loses nothing.
@@ -705,6 +708,43 @@ impl Engine {
         Ok(passwords)
     }
 
+    /// What an `up` deploys: the open PR's head, or the branch's head; the refusal otherwise.
+    async fn head(&self, target: &PreviewRef, repo_name: &str) -> Result<Head, String> {
+        let id = target.id();
+        match &target.subject {
+            Subject::Pr(pr) => {
+                let pull = self
+                    .source
+                    .pull_request(&target.owner, &target.repo, *pr)
+                    .await
+                    .map_err(|e| replies::pull_request_unreadable(&id, repo_name, *pr, &e))?;
+                if !pull.open {
+                    return Err(replies::pull_request_closed(&id, repo_name, *pr));
+                }
+                Ok(Head {
+                    sha: pull.head_sha,
+                    author: pull.author,
+                    branch: pull.head_ref,
+                })
+            }
+            Subject::Branch(branch) => {
+                match self
+                    .source
+                    .branch_head(&target.owner, &target.repo, branch)
+                    .await
+                {
+                    Ok(Some(sha)) => Ok(Head {
+                        sha,
+                        author: String::new(),
+                        branch: branch.clone(),
+                    }),
+                    Ok(None) => Err(replies::no_such_branch(&id, repo_name, branch)),
+                    Err(e) => Err(replies::branch_unreadable(&id, repo_name, branch, &e)),
+                }
+            }
+        }
+    }
+
     pub(crate) async fn save_quietly(&self, record: &PreviewRecord) {
         if let Err(e) = self.cluster.save_record(record).await {
             tracing::error!(preview = %record.id, error = %e, "saving the preview record failed");
@@ -881,11 +921,10 @@ impl Engine {
                 upstreams::preview_host(service, &dest_ns),
             ));
         }
-        let ctx = PreviewContext::new(
+        let ctx = PreviewContext::for_id(
             &self.config,
-            &target.app,
+            &target.id(),
             app,
-            target.pr,
             &record.head_sha,
             record.branch.as_deref(),
         );
@@ -1015,11 +1054,10 @@ impl Engine {
         origin: &Origin,
     ) -> Outcome {
         let id = record.id.clone();
-        let mut ctx = PreviewContext::new(
+        let mut ctx = PreviewContext::for_id(
             &self.config,
-            &id.app,
+            &id,
             app,
-            id.pr,
             &record.head_sha,
             record.branch.as_deref(),
         );

@@ -252,6 +252,36 @@ impl GitHubApi {
         })
     }
 
+    /// The head commit of `branch`, or None when the repository has no such branch.
+    pub async fn branch_head(
+        &self,
+        owner: &str,
+        repo: &str,
+        branch: &str,
+    ) -> anyhow::Result<Option<String>> {
+        #[derive(Deserialize)]
+        struct Commit {
+            sha: String,
+        }
+        #[derive(Deserialize)]
+        struct Branch {
+            commit: Commit,
+        }
+        let answer: Result<Branch, _> = self
+            .client(owner, repo)
+            .await?
+            .get_retrying(
+                format!("/repos/{owner}/{repo}/branches/{}", branch_path(branch)),
+                None::<&()>,
+            )
+            .await;
+        match answer {
+            Ok(b) => Ok(Some(b.commit.sha)),
+            Err(e) if status_of(&e) == Some(404) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The repository at `sha` as a gzip'd tarball (GitHub redirects to its archive host).
     pub async fn tarball(&self, owner: &str, repo: &str, sha: &str) -> anyhow::Result<Vec<u8>> {
         let response = self
@@ -594,4 +624,19 @@ fn classify(error: &octocrab::Error, idempotent: bool) -> Verdict {
         }
         _ => Verdict::Fail,
     }
+}
+
+/// A branch name as a path: `/` stays (GitHub's branch routes take it as is), everything that
+/// is not a safe URL character is percent-encoded.
+fn branch_path(branch: &str) -> String {
+    let mut out = String::with_capacity(branch.len());
+    for byte in branch.bytes() {
+        match byte {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' => {
+                out.push(byte as char)
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
 }

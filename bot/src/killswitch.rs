@@ -355,13 +355,7 @@ async fn teardown_all(engine: &Engine, origin: &Origin) -> String {
     };
     let (mut done, mut failures) = (0, Vec::new());
     for record in &inventory.previews {
-        let (owner, repo) = record.repo.split_once('/').unwrap_or((&record.repo, ""));
-        let preview = PreviewRef {
-            app: record.id.app.clone(),
-            owner: owner.to_string(),
-            repo: repo.to_string(),
-            pr: record.id.pr,
-        };
+        let preview = PreviewRef::of(record);
         match engine.down(&preview, origin, true).await {
             Some(outcome) if !outcome.ok => failures.push(outcome.text),
             _ => done += 1,

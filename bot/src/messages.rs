@@ -1,7 +1,7 @@
 //! Every text the bot shows people about a preview, in one place (pinned by snapshot tests).
 
 use preview_deploy::cluster::WorkloadState;
-use preview_deploy::{Phase, PreviewRecord};
+use preview_deploy::{Phase, PreviewRecord, Subject};
 
 /// Hidden marker identifying the bot's sticky comment for one app on a PR.
 pub fn sticky_marker(app: &str) -> String {
@@ -24,11 +24,13 @@ pub fn short_sha(sha: &str) -> &str {
 
 /// The one-line summary used as the Slack root message and in `list`.
 pub fn summary_line(record: &PreviewRecord) -> String {
+    let source = match &record.id.subject {
+        Subject::Pr(pr) => format!("{} PR #{pr}", record.repo),
+        Subject::Branch(branch) => format!("{} branch `{branch}`", record.repo),
+    };
     let mut line = format!(
-        "Preview *{}* ({} PR #{}): {} at `{}`",
+        "Preview *{}* ({source}): {} at `{}`",
         record.id,
-        record.repo,
-        record.id.pr,
         phase_badge(record.phase),
         short_sha(&record.head_sha)
     );

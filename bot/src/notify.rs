@@ -103,7 +103,7 @@ impl Notifier {
         };
         let vars = TemplateVars {
             app: &record.id.app,
-            pr: record.id.pr,
+            pr: record.id.pr(),
             sha: &record.head_sha,
             branch: record.branch.as_deref(),
             namespace: record.namespace.as_str(),
@@ -140,8 +140,8 @@ impl Notifier {
                 }
             }
             Origin::Console => self.console(text),
-            // The admin endpoint answers in its HTTP response.
-            Origin::Admin { .. } | Origin::Bot => {}
+            // The admin endpoint answers in its HTTP response; a push has nobody to answer.
+            Origin::Admin { .. } | Origin::Bot | Origin::Push { .. } => {}
         }
     }
 
@@ -223,10 +223,10 @@ impl Notifier {
         let Some(github) = &self.github else {
             return false;
         };
-        let Some((owner, repo)) = record.repo.split_once('/') else {
+        let (Some((owner, repo)), Some(pr)) = (record.repo.split_once('/'), record.id.pr()) else {
             return false;
         };
-        match github.comment(owner, repo, record.id.pr, text).await {
+        match github.comment(owner, repo, pr, text).await {
             Ok(_) => true,
             Err(e) => {
                 tracing::warn!(error = %e, preview = %record.id, "github comment failed");
@@ -290,12 +290,14 @@ impl Notifier {
         );
         let result = match record.github_comment_id {
             Some(id) => github.edit_comment(&owner, &repo, id, &body).await,
-            None => github
-                .comment(&owner, &repo, record.id.pr, &body)
-                .await
-                .map(|id| {
-                    record.github_comment_id = Some(id);
-                }),
+            // A branch preview has no PR to comment on: Slack and the Deployment carry it.
+            None => match record.id.pr() {
+                Some(pr) => github.comment(&owner, &repo, pr, &body).await,
+                None => return,
+            }
+            .map(|id| {
+                record.github_comment_id = Some(id);
+            }),
         };
         if let Err(e) = result {
             self.metrics.api_error("github");
@@ -309,7 +311,7 @@ impl Notifier {
         let Some((owner, repo)) = record.repo.split_once('/') else {
             return;
         };
-        let environment = format!("preview/{}-pr-{}", record.id.app, record.id.pr);
+        let environment = format!("preview/{}-{}", record.id.app, record.id.slug());
         match github
             .create_deployment(
                 owner,

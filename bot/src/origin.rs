@@ -17,6 +17,13 @@ pub enum Origin {
         comment_id: Option<u64>,
         actor: String,
     },
+    /// A push to a branch (redeploys that branch's preview); there is no PR to answer on.
+    Push {
+        owner: String,
+        repo: String,
+        branch: String,
+        actor: String,
+    },
     /// The try-out console or `exec` from a terminal.
     Console,
     /// `POST /admin/kill-switch` with the admin token (a pager integration); `actor` is who the
@@ -31,7 +38,7 @@ impl Origin {
     pub fn actor(&self) -> String {
         match self {
             Origin::Slack { user, .. } => format!("slack:{user}"),
-            Origin::GitHub { actor, .. } => actor.clone(),
+            Origin::GitHub { actor, .. } | Origin::Push { actor, .. } => actor.clone(),
             Origin::Console => "console".into(),
             Origin::Admin { actor } => format!("admin:{actor}"),
             Origin::Bot => "preview-bot".into(),
@@ -45,6 +52,12 @@ impl Origin {
             Origin::GitHub {
                 owner, repo, pr, ..
             } => format!("github {owner}/{repo}#{pr}"),
+            Origin::Push {
+                owner,
+                repo,
+                branch,
+                ..
+            } => format!("github push {owner}/{repo}@{branch}"),
             Origin::Console => "console".into(),
             Origin::Admin { .. } => "admin api".into(),
             Origin::Bot => "preview-bot".into(),

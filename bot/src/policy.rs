@@ -89,6 +89,11 @@ impl Policy {
             // The terminal and the admin endpoint are trusted: they hold the kubeconfig or the
             // admin token.
             (_, Origin::Console | Origin::Admin { .. } | Origin::Bot) => Ok(()),
+            // Only a redeploy of an existing branch preview; pushing needed write access.
+            (Requirement::OnCall, Origin::Push { .. }) => {
+                Err(format!("`{command}` is for on-call only."))
+            }
+            (_, Origin::Push { .. }) => Ok(()),
             (Requirement::Anyone, _) => Ok(()),
             (Requirement::OnCall, _) => match self.is_oncall(origin).await? {
                 true => Ok(()),
@@ -231,6 +236,7 @@ impl Policy {
         let oncall = &self.config.oncall;
         match origin {
             Origin::Console | Origin::Admin { .. } | Origin::Bot => Ok(true),
+            Origin::Push { .. } => Ok(false),
             Origin::Slack { user, .. } => {
                 if oncall.slack_users.iter().any(|u| u == user) {
                     return Ok(true);

@@ -123,13 +123,7 @@ async fn finish_claimed(engine: &Engine, record: &PreviewRecord) -> bool {
 /// Deploys an interrupted preview again at the commit its record names; true when it ended
 /// ready (or was superseded meanwhile).
 async fn resume(engine: &Engine, record: &PreviewRecord) -> bool {
-    let (owner, repo) = record.repo.split_once('/').unwrap_or((&record.repo, ""));
-    let preview = PreviewRef {
-        app: record.id.app.clone(),
-        owner: owner.to_string(),
-        repo: repo.to_string(),
-        pr: record.id.pr,
-    };
+    let preview = PreviewRef::of(record);
     let mut noted = record.clone();
     engine
         .notifier

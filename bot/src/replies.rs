@@ -66,6 +66,19 @@ pub fn pull_request_unreadable(
     format!("Cannot deploy {id}: reading {repo}#{pr} from GitHub failed: {reason}")
 }
 
+pub fn no_such_branch(id: &dyn Display, repo: &str, branch: &str) -> String {
+    format!("Not deploying {id}: {repo} has no branch `{branch}`.")
+}
+
+pub fn branch_unreadable(
+    id: &dyn Display,
+    repo: &str,
+    branch: &str,
+    reason: &dyn Display,
+) -> String {
+    format!("Cannot deploy {id}: reading branch `{branch}` of {repo} from GitHub failed: {reason}")
+}
+
 pub fn pull_request_closed(id: &dyn Display, repo: &str, pr: u64) -> String {
     format!("Not deploying {id}: pull request {repo}#{pr} is closed.")
 }

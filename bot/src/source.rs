@@ -41,6 +41,21 @@ impl SourceProvider {
         }
     }
 
+    /// The head commit of `branch`; None when there is no such branch.
+    pub async fn branch_head(
+        &self,
+        owner: &str,
+        repo: &str,
+        branch: &str,
+    ) -> anyhow::Result<Option<String>> {
+        match self {
+            SourceProvider::GitHub(api) => api.branch_head(owner, repo, branch).await,
+            SourceProvider::Local(_) => Ok(Some(
+                hex::encode(Sha256::digest(format!("{owner}/{repo}@{branch}")))[..40].to_string(),
+            )),
+        }
+    }
+
     /// The check run `name` on `sha`; a local checkout has no checks and always passes.
     pub async fn check_run(
         &self,

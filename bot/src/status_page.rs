@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use preview_config::Config;
-use preview_deploy::PreviewRecord;
 use preview_deploy::cluster::Inventory;
+use preview_deploy::{PreviewId, PreviewRecord, Subject};
 use serde::Serialize;
 use std::fmt::Write;
 
@@ -15,8 +15,13 @@ use std::fmt::Write;
 pub struct PreviewRow {
     pub namespace: String,
     pub app: String,
-    pub pr: u64,
+    /// `app#N`, or `app@branch` for a branch preview.
+    pub preview: String,
+    /// None for a branch preview.
+    pub pr: Option<u64>,
+    pub branch: Option<String>,
     pub repo: String,
+    /// The pull request, or the branch of a branch preview.
     pub pr_url: String,
     pub owner: String,
     pub phase: String,
@@ -62,6 +67,23 @@ pub fn pr_url(config: &Config, repo: &str, pr: u64) -> String {
     )
 }
 
+/// Where a preview's code is on GitHub: its pull request, or its branch.
+pub fn source_url(config: &Config, repo: &str, id: &PreviewId) -> String {
+    let web = config.github.web_url.trim_end_matches('/');
+    match &id.subject {
+        Subject::Pr(pr) => format!("{web}/{repo}/pull/{pr}"),
+        Subject::Branch(branch) => format!("{web}/{repo}/tree/{branch}"),
+    }
+}
+
+/// `OWNER/REPO#N`, or `OWNER/REPO@branch`.
+pub fn source_label(repo: &str, id: &PreviewId) -> String {
+    match &id.subject {
+        Subject::Pr(pr) => format!("{repo}#{pr}"),
+        Subject::Branch(branch) => format!("{repo}@{branch}"),
+    }
+}
+
 impl StatusPage {
     /// `log_link` renders the configured external log link of a record.
     pub fn build(
@@ -76,9 +98,11 @@ impl StatusPage {
             .map(|r| PreviewRow {
                 namespace: r.namespace.to_string(),
                 app: r.id.app.clone(),
-                pr: r.id.pr,
+                preview: r.id.to_string(),
+                pr: r.id.pr(),
+                branch: r.id.branch_name().map(str::to_string),
                 repo: r.repo.clone(),
-                pr_url: pr_url(config, &r.repo, r.id.pr),
+                pr_url: source_url(config, &r.repo, &r.id),
                 owner: r.owner.clone(),
                 phase: r.phase.to_string(),
                 commit: r.head_sha.chars().take(7).collect(),
@@ -140,14 +164,17 @@ impl StatusPage {
                 }
                 let _ = writeln!(
                     page,
-                    "<tr data-namespace=\"{ns}\"><td>{app}#{pr}</td><td class=\"phase {phase}\">{phase}{pinned}</td><td><a href=\"{pr_url}\">{repo}#{pr}</a></td><td>{owner}</td><td><code>{commit}</code></td><td>{age}</td><td>{idle}</td><td>{url}</td><td>{logs}</td></tr>",
+                    "<tr data-namespace=\"{ns}\"><td>{preview}</td><td class=\"phase {phase}\">{phase}{pinned}</td><td><a href=\"{pr_url}\">{source}</a></td><td>{owner}</td><td><code>{commit}</code></td><td>{age}</td><td>{idle}</td><td>{url}</td><td>{logs}</td></tr>",
                     ns = escape(&row.namespace),
-                    app = escape(&row.app),
-                    pr = row.pr,
+                    preview = escape(&row.preview),
                     phase = escape(&row.phase),
                     pinned = if row.pinned { " (pinned)" } else { "" },
                     pr_url = escape(&row.pr_url),
-                    repo = escape(&row.repo),
+                    source = escape(&match (&row.pr, &row.branch) {
+                        (Some(pr), _) => format!("{}#{pr}", row.repo),
+                        (None, Some(branch)) => format!("{}@{branch}", row.repo),
+                        (None, None) => row.repo.clone(),
+                    }),
                     owner = escape(&row.owner),
                     commit = escape(&row.commit),
                     age = human_duration(row.age_seconds),

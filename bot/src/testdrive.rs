@@ -142,11 +142,13 @@ pub async fn run(kubeconfig_out: Option<PathBuf>) -> anyhow::Result<()> {
             Vec::new()
         };
         // Later commands without a target mean the preview named last, as on a PR.
-        if let Some(first) = previews.first() {
+        if let Some(first) = previews.first()
+            && let Some(pr) = first.id().pr()
+        {
             implied = Some(Implied {
                 owner: first.owner.clone(),
                 repo: first.repo.clone(),
-                pr: first.pr,
+                pr,
             });
         }
         for outcome in dispatch::execute(&engine, &command, &previews, &Origin::Console).await {

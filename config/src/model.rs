@@ -294,6 +294,9 @@ pub struct DomainsConfig {
     pub base: String,
     #[serde(default = "default_host_template")]
     pub host_template: String,
+    /// The host of a branch preview (`APP@BRANCH`), which has no `{pr}`.
+    #[serde(default = "default_branch_host_template")]
+    pub branch_host_template: String,
     /// `https` unless previews are served over plain HTTP.
     #[serde(default = "default_scheme")]
     pub scheme: String,
@@ -702,6 +705,9 @@ impl Config {
             return err("domains.scheme", "must be \"http\" or \"https\"".into());
         }
         let host_vars = &["app", "pr", "short_sha", "branch", "namespace", "base"];
+        if let Err(e) = template::validate(&self.domains.branch_host_template, host_vars) {
+            return err("domains.branch_host_template", e);
+        }
         if let Err(e) = template::validate(&self.domains.host_template, host_vars) {
             return err("domains.host_template", e);
         }
@@ -1092,6 +1098,9 @@ fn default_github_web() -> String {
 }
 fn default_trigger_label() -> String {
     "preview".into()
+}
+fn default_branch_host_template() -> String {
+    "{namespace}.{base}".into()
 }
 fn default_host_template() -> String {
     "{app}-pr-{pr}.{base}".into()

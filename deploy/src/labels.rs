@@ -7,6 +7,21 @@ pub const FIELD_MANAGER: &str = "preview-bot";
 
 pub const APP: &str = "preview-bot.dev/app";
 pub const PR: &str = "preview-bot.dev/pr";
+/// Instead of `PR` on a branch preview: the branch, DNS-safe and cut to a label value's 63
+/// characters (the exact name is the `branch` annotation).
+pub const BRANCH: &str = "preview-bot.dev/branch";
+
+/// The identity labels of a preview: its PR, or its branch.
+pub fn subject(subject: &crate::Subject) -> (&'static str, String) {
+    match subject {
+        crate::Subject::Pr(pr) => (PR, pr.to_string()),
+        crate::Subject::Branch(branch) => {
+            let mut slug = crate::naming::sanitize(branch);
+            slug.truncate(63);
+            (BRANCH, slug.trim_end_matches('-').to_string())
+        }
+    }
+}
 /// On every applied object: the preview namespace it belongs to.
 pub const PREVIEW: &str = "preview-bot.dev/preview";
 

@@ -20,7 +20,7 @@ pub mod transform;
 pub mod upstreams;
 
 pub use cluster::{Cluster, DeployError, ReadyReport};
-pub use naming::{PreviewId, PreviewNamespace};
+pub use naming::{PreviewId, PreviewNamespace, Subject};
 pub use record::{Phase, PreviewRecord};
 pub use render::RenderError;
 pub use transform::{PreviewContext, TransformError, Transformed};

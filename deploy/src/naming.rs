@@ -1,4 +1,5 @@
-//! Preview identity (app + PR number) and its namespace name (SPEC section 3).
+//! Preview identity (app + PR number, or app + branch for a branch preview) and its namespace
+//! name (SPEC section 3).
 
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -7,29 +8,73 @@ use std::fmt;
 pub const MAX_NAMESPACE_LEN: usize = 63;
 const HASH_LEN: usize = 8;
 
-/// What identifies a preview: the app and its pull request.
+/// What a preview shows: a pull request, or a branch without one (`APP@BRANCH`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Subject {
+    Pr(u64),
+    Branch(String),
+}
+
+/// What identifies a preview: the app and its pull request (or branch).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PreviewId {
     pub app: String,
-    pub pr: u64,
+    pub subject: Subject,
 }
 
 impl PreviewId {
     pub fn new(app: impl Into<String>, pr: u64) -> PreviewId {
         PreviewId {
             app: app.into(),
-            pr,
+            subject: Subject::Pr(pr),
+        }
+    }
+
+    pub fn branch(app: impl Into<String>, branch: impl Into<String>) -> PreviewId {
+        PreviewId {
+            app: app.into(),
+            subject: Subject::Branch(branch.into()),
+        }
+    }
+
+    /// The pull request, for a PR preview.
+    pub fn pr(&self) -> Option<u64> {
+        match self.subject {
+            Subject::Pr(pr) => Some(pr),
+            Subject::Branch(_) => None,
+        }
+    }
+
+    /// The branch, for a branch preview.
+    pub fn branch_name(&self) -> Option<&str> {
+        match &self.subject {
+            Subject::Pr(_) => None,
+            Subject::Branch(branch) => Some(branch),
         }
     }
 
     pub fn namespace(&self, prefix: &str) -> PreviewNamespace {
-        PreviewNamespace::for_preview(prefix, &self.app, self.pr)
+        match &self.subject {
+            Subject::Pr(pr) => PreviewNamespace::for_preview(prefix, &self.app, *pr),
+            Subject::Branch(branch) => PreviewNamespace::for_branch(prefix, &self.app, branch),
+        }
+    }
+
+    /// `pr-42` or `br-feature-x`: the part of names and GitHub environments after the app.
+    pub fn slug(&self) -> String {
+        match &self.subject {
+            Subject::Pr(pr) => format!("pr-{pr}"),
+            Subject::Branch(branch) => format!("br-{}", sanitize(branch)),
+        }
     }
 }
 
 impl fmt::Display for PreviewId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}#{}", self.app, self.pr)
+        match &self.subject {
+            Subject::Pr(pr) => write!(f, "{}#{pr}", self.app),
+            Subject::Branch(branch) => write!(f, "{}@{branch}", self.app),
+        }
     }
 }
 
@@ -47,9 +92,21 @@ impl PreviewNamespace {
         if full.len() <= MAX_NAMESPACE_LEN {
             return PreviewNamespace(full);
         }
-        let hash = hex::encode(Sha256::digest(full.as_bytes()));
-        let keep = MAX_NAMESPACE_LEN - HASH_LEN - 1;
-        let head = full[..keep].trim_end_matches('-');
+        Self::cut_with_hash(&full, &full)
+    }
+
+    /// `{prefix}{app}-br-{branch}-{hash}`: branch names are case-sensitive and may hold `/`, so
+    /// `Feature/x` and `feature-x` sanitize alike; the hash of the exact name keeps them apart.
+    pub fn for_branch(prefix: &str, app: &str, branch: &str) -> PreviewNamespace {
+        let full = sanitize(&format!("{prefix}{app}-br-{branch}"));
+        Self::cut_with_hash(&full, &format!("{prefix}{app}@{branch}"))
+    }
+
+    /// `name` cut to fit with a short hash of `identity` at the end.
+    fn cut_with_hash(name: &str, identity: &str) -> PreviewNamespace {
+        let hash = hex::encode(Sha256::digest(identity.as_bytes()));
+        let keep = (MAX_NAMESPACE_LEN - HASH_LEN - 1).min(name.len());
+        let head = name[..keep].trim_end_matches('-');
         PreviewNamespace(format!("{head}-{}", &hash[..HASH_LEN]))
     }
 
@@ -121,6 +178,24 @@ mod tests {
         assert!(is_dns_label(one.as_str()));
         assert_ne!(one, two);
         assert!(one.as_str().starts_with("preview-aaaa"));
+    }
+
+    #[test]
+    fn branch_namespaces_are_valid_and_tell_similar_branches_apart() {
+        let one = PreviewId::branch("web", "Feature/x").namespace("preview-");
+        let two = PreviewId::branch("web", "feature-x").namespace("preview-");
+        assert!(
+            one.as_str().starts_with("preview-web-br-feature-x-"),
+            "{one}"
+        );
+        assert_ne!(one, two);
+        let long = PreviewId::branch("web", "very/long/branch".repeat(10)).namespace("preview-");
+        assert!(is_dns_label(long.as_str()), "{long}");
+        assert_ne!(
+            PreviewId::branch("web", "pr-2").namespace("preview-"),
+            PreviewId::new("web", 2).namespace("preview-")
+        );
+        assert_eq!(PreviewId::branch("web", "main").to_string(), "web@main");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! database (SPEC section 3).
 
 use crate::labels::{self, annotations as a};
-use crate::naming::{PreviewId, PreviewNamespace};
+use crate::naming::{PreviewId, PreviewNamespace, Subject};
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::Namespace;
 use serde_json::{Value, json};
@@ -106,12 +106,12 @@ impl PreviewRecord {
         now: DateTime<Utc>,
     ) -> PreviewRecord {
         PreviewRecord {
+            branch: id.branch_name().map(str::to_string),
             id,
             namespace,
             repo: repo.to_string(),
             owner: owner.to_string(),
             head_sha: head_sha.to_string(),
-            branch: None,
             phase: Phase::Deploying,
             message: None,
             created: now,
@@ -133,10 +133,11 @@ impl PreviewRecord {
 
     /// The labels every namespace of the bot carries.
     pub fn labels(&self) -> BTreeMap<String, String> {
+        let (key, value) = labels::subject(&self.id.subject);
         BTreeMap::from([
             (labels::MANAGED_BY.into(), labels::MANAGED_BY_VALUE.into()),
             (labels::APP.into(), self.id.app.clone()),
-            (labels::PR.into(), self.id.pr.to_string()),
+            (key.into(), value),
         ])
     }
 
@@ -250,9 +251,14 @@ impl PreviewRecord {
                 })
                 .transpose()
         };
-        let pr = label(labels::PR)?
-            .parse::<u64>()
-            .map_err(|_| fail(format!("label {} is not a PR number", labels::PR)))?;
+        let subject = if labels.contains_key(labels::PR) || !labels.contains_key(labels::BRANCH) {
+            let pr = label(labels::PR)?
+                .parse::<u64>()
+                .map_err(|_| fail(format!("label {} is not a PR number", labels::PR)))?;
+            Subject::Pr(pr)
+        } else {
+            Subject::Branch(required(a::BRANCH)?)
+        };
         let phase_text = required(a::PHASE)?;
         let mut phase = Phase::parse(&phase_text)
             .ok_or_else(|| fail(format!("unknown phase {phase_text:?}")))?;
@@ -274,7 +280,10 @@ impl PreviewRecord {
             .map(|v| time(a::WARNED_FOR, &v))
             .transpose()?;
         Ok(PreviewRecord {
-            id: PreviewId::new(label(labels::APP)?, pr),
+            id: PreviewId {
+                app: label(labels::APP)?,
+                subject,
+            },
             namespace,
             repo: required(a::REPO)?,
             owner: note(a::OWNER).unwrap_or_default(),
@@ -354,6 +363,32 @@ mod tests {
         let back =
             PreviewRecord::from_namespace(&namespace_from(record.namespace_manifest()), "preview-")
                 .expect("readable");
+        assert_eq!(back, record);
+    }
+
+    #[test]
+    fn a_branch_preview_round_trips_with_its_exact_branch() {
+        let id = PreviewId::branch("web", "Feature/Fancy_Thing");
+        let ns = id.namespace("preview-");
+        let mut record =
+            PreviewRecord::new(id, ns, "acme/web", "octocat", &"b".repeat(40), Utc::now());
+        record.created = DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z")
+            .expect("t")
+            .with_timezone(&Utc);
+        record.last_activity = record.created;
+        let manifest = record.namespace_manifest();
+        assert_eq!(
+            manifest["metadata"]["labels"]["preview-bot.dev/branch"],
+            "feature-fancy-thing"
+        );
+        assert!(
+            manifest["metadata"]["labels"]
+                .get("preview-bot.dev/pr")
+                .is_none()
+        );
+        let back =
+            PreviewRecord::from_namespace(&namespace_from(manifest), "preview-").expect("readable");
+        assert_eq!(back.id.branch_name(), Some("Feature/Fancy_Thing"));
         assert_eq!(back, record);
     }
 

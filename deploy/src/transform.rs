@@ -3,7 +3,7 @@
 //! (leaving replicas to an HPA where one targets the workload) and the bot's labels.
 
 use crate::labels;
-use crate::naming::{PreviewNamespace, sanitize};
+use crate::naming::{PreviewId, PreviewNamespace, Subject, sanitize};
 use crate::render::Rendered;
 use preview_config::{AppConfig, Config, template};
 use serde_json::{Map, Value, json};
@@ -70,7 +70,7 @@ pub enum TransformError {
 #[derive(Clone, Debug, PartialEq)]
 pub struct PreviewContext {
     pub app: String,
-    pub pr: u64,
+    pub subject: Subject,
     pub sha: String,
     pub branch: Option<String>,
     pub namespace: PreviewNamespace,
@@ -95,7 +95,7 @@ pub struct PreviewContext {
 }
 
 impl PreviewContext {
-    /// Renders the templates of `config` for one preview of `app_name` at `sha`.
+    /// Renders the templates of `config` for the preview of `app_name`'s PR `pr` at `sha`.
     pub fn new(
         config: &Config,
         app_name: &str,
@@ -104,32 +104,52 @@ impl PreviewContext {
         sha: &str,
         branch: Option<&str>,
     ) -> PreviewContext {
-        let namespace = PreviewNamespace::for_preview(&config.bot.namespace_prefix, app_name, pr);
+        PreviewContext::for_id(config, &PreviewId::new(app_name, pr), app, sha, branch)
+    }
+
+    /// Renders the templates of `config` for preview `id` at `sha`.
+    pub fn for_id(
+        config: &Config,
+        id: &PreviewId,
+        app: &AppConfig,
+        sha: &str,
+        branch: Option<&str>,
+    ) -> PreviewContext {
+        let app_name = id.app.as_str();
+        let namespace = id.namespace(&config.bot.namespace_prefix);
+        let branch = id.branch_name().or(branch);
         let vars = TemplateVars {
             app: app_name,
-            pr,
+            pr: id.pr(),
             sha,
             branch,
             namespace: namespace.as_str(),
             base: &config.domains.base,
         };
-        let host_template = app
-            .host_template
-            .as_deref()
-            .unwrap_or(&config.domains.host_template);
+        // A branch preview has no PR number for `{pr}`: its namespace is unique and DNS-safe.
+        let host_template = match &id.subject {
+            Subject::Pr(_) => app
+                .host_template
+                .as_deref()
+                .unwrap_or(&config.domains.host_template),
+            Subject::Branch(_) => &config.domains.branch_host_template,
+        };
         let host = vars.render(host_template);
         let url = format!("{}://{host}", config.domains.scheme);
         let mut env = vec![
             ("PREVIEW".to_string(), "true".to_string()),
             ("PREVIEW_URL".to_string(), url.clone()),
-            ("PREVIEW_PR".to_string(), pr.to_string()),
+            (
+                "PREVIEW_PR".to_string(),
+                id.pr().map(|pr| pr.to_string()).unwrap_or_default(),
+            ),
             ("PREVIEW_SHA".to_string(), sha.to_string()),
             ("PREVIEW_NAMESPACE".to_string(), namespace.to_string()),
         ];
         env.extend(app.env.iter().map(|(k, v)| (k.clone(), vars.render(v))));
         PreviewContext {
             app: app_name.to_string(),
-            pr,
+            subject: id.subject.clone(),
             sha: sha.to_string(),
             branch: branch.map(str::to_string),
             host,
@@ -156,11 +176,18 @@ impl PreviewContext {
     pub fn template_vars<'a>(&'a self, base: &'a str) -> TemplateVars<'a> {
         TemplateVars {
             app: &self.app,
-            pr: self.pr,
+            pr: self.id().pr(),
             sha: &self.sha,
             branch: self.branch.as_deref(),
             namespace: self.namespace.as_str(),
             base,
+        }
+    }
+
+    pub fn id(&self) -> PreviewId {
+        PreviewId {
+            app: self.app.clone(),
+            subject: self.subject.clone(),
         }
     }
 
@@ -169,7 +196,7 @@ impl PreviewContext {
         vec![
             (labels::MANAGED_BY, labels::MANAGED_BY_VALUE.to_string()),
             (labels::APP, self.app.clone()),
-            (labels::PR, self.pr.to_string()),
+            labels::subject(&self.subject),
             (labels::PREVIEW, self.namespace.to_string()),
         ]
     }
@@ -186,7 +213,8 @@ pub struct SecretEnv {
 /// Values for `{placeholder}` templates (SPEC section 9).
 pub struct TemplateVars<'a> {
     pub app: &'a str,
-    pub pr: u64,
+    /// None for a branch preview: `{pr}` renders empty.
+    pub pr: Option<u64>,
     pub sha: &'a str,
     pub branch: Option<&'a str>,
     pub namespace: &'a str,
@@ -198,7 +226,7 @@ impl TemplateVars<'_> {
         template::render(text, |name| {
             Some(match name {
                 "app" => self.app.to_string(),
-                "pr" => self.pr.to_string(),
+                "pr" => self.pr.map(|pr| pr.to_string()).unwrap_or_default(),
                 "sha" => self.sha.to_string(),
                 "short_sha" => self.sha.chars().take(7).collect(),
                 "branch" => sanitize(self.branch.unwrap_or("")),

@@ -411,7 +411,11 @@ async fn the_app_manifests_name_the_bots_routes_and_only_what_it_uses() {
         .iter()
         .map(|e| e.as_str().unwrap())
         .collect();
-    assert_eq!(events, BTreeSet::from(["pull_request", "issue_comment"]));
+    // `push` redeploys branch previews (`APP@BRANCH`).
+    assert_eq!(
+        events,
+        BTreeSet::from(["pull_request", "issue_comment", "push"])
+    );
 
     // The routes the manifests name exist: unsigned requests are refused (401), not unknown.
     let world = World::start().await;

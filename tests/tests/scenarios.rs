@@ -1676,3 +1676,164 @@ async fn a_redelivery_reaching_another_replica_has_no_second_effect() {
     world.settle().await;
     assert_eq!(world.github.deployments(OWNER, REPO).len(), 1);
 }
+
+/// A push to `branch` of the hello repository, derived from the published `synchronize`
+/// payload's repository, sender and installation (there is no published push fixture).
+fn branch_push_payload(branch: &str, after: &str, deleted: bool) -> serde_json::Value {
+    let base = preview_testkit::fixtures::json("github/pull_request.synchronize.json");
+    serde_json::json!({
+        "ref": format!("refs/heads/{branch}"),
+        "before": HEAD_SHA,
+        "after": if deleted { "0000000000000000000000000000000000000000" } else { after },
+        "created": false,
+        "deleted": deleted,
+        "forced": false,
+        "repository": base["repository"],
+        "sender": base["sender"],
+        "installation": base["installation"],
+        "commits": [],
+    })
+}
+
+#[tokio::test]
+async fn a_branch_preview_without_a_pr_follows_its_branch() {
+    let world = World::start().await;
+    let branch = "feature/login";
+    world.github.set_branch(OWNER, REPO, branch, HEAD_SHA);
+    let id = preview_deploy::PreviewId::branch("hello", branch);
+    let ns_name = id
+        .namespace(&world.bot.engine.config.bot.namespace_prefix)
+        .to_string();
+
+    // A branch that does not exist is refused and creates nothing.
+    let answer = world
+        .slack_conversation(CHANNEL, "U0DEV", "up hello@no-such-branch")
+        .await;
+    assert!(
+        answer.contains("has no branch `no-such-branch`"),
+        "{answer}"
+    );
+    let missing = preview_deploy::PreviewId::branch("hello", "no-such-branch")
+        .namespace(&world.bot.engine.config.bot.namespace_prefix);
+    assert!(world.namespace(missing.as_str()).await.is_none());
+
+    // `up APP@BRANCH` deploys the branch's head into its own namespace, with its own host.
+    let answer = world
+        .slack_conversation(CHANNEL, "U0DEV", "up hello@feature/login")
+        .await;
+    assert!(answer.contains("hello@feature/login"), "{answer}");
+    let ns = world.namespace(&ns_name).await.expect("branch namespace");
+    assert!(ns_name.starts_with(&format!(
+        "{}hello-br-feature-login-",
+        world.bot.engine.config.bot.namespace_prefix
+    )));
+    assert_eq!(
+        World::annotation(&ns, annotations::PHASE).as_deref(),
+        Some("ready"),
+        "{:?}",
+        World::annotation(&ns, annotations::MESSAGE)
+    );
+    assert_eq!(
+        World::annotation(&ns, annotations::HEAD_SHA).as_deref(),
+        Some(HEAD_SHA)
+    );
+    assert_eq!(
+        World::annotation(&ns, annotations::URL),
+        Some(format!("https://{ns_name}.preview.example.com"))
+    );
+    let labels = ns.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(
+        labels.get("preview-bot.dev/branch").map(String::as_str),
+        Some("feature-login")
+    );
+    assert!(!labels.contains_key("preview-bot.dev/pr"));
+    // No PR to comment on; the GitHub Deployment names the branch preview.
+    assert!(
+        world.bot_comments().is_empty(),
+        "{:?}",
+        world.bot_comments()
+    );
+    let deployments = world.github.deployments(OWNER, REPO);
+    assert_eq!(deployments.len(), 1);
+    assert_eq!(deployments[0].environment, "preview/hello-br-feature-login");
+    let threads: Vec<String> = world
+        .slack
+        .messages(CHANNEL)
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert!(
+        threads
+            .iter()
+            .any(|t| t.contains("Preview *hello@feature/login*")
+                && t.contains("branch `feature/login`")),
+        "{threads:#?}"
+    );
+
+    // `status` and `list` name it the same way.
+    let status = world
+        .slack_conversation(CHANNEL, "U0DEV", "status hello@feature/login")
+        .await;
+    assert!(
+        status.contains("ready") && status.contains(&ns_name),
+        "{status}"
+    );
+    let list = world.slack_conversation(CHANNEL, "U0DEV", "list").await;
+    assert!(list.contains("hello@feature/login"), "{list}");
+
+    // A push to another branch changes nothing; a push to this one redeploys it.
+    let (status, _) = world
+        .github_event("push", &branch_push_payload("main", SECOND_SHA, false))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    world.settle().await;
+    let other = preview_deploy::PreviewId::branch("hello", "main")
+        .namespace(&world.bot.engine.config.bot.namespace_prefix);
+    assert!(
+        world.namespace(other.as_str()).await.is_none(),
+        "a push never creates a preview"
+    );
+    world.github.set_branch(OWNER, REPO, branch, SECOND_SHA);
+    let (status, _) = world
+        .github_event("push", &branch_push_payload(branch, SECOND_SHA, false))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    world.settle().await;
+    let ns = world.namespace(&ns_name).await.unwrap();
+    assert_eq!(
+        World::annotation(&ns, annotations::HEAD_SHA).as_deref(),
+        Some(SECOND_SHA)
+    );
+    assert_eq!(
+        World::annotation(&ns, annotations::PHASE).as_deref(),
+        Some("ready")
+    );
+    // The PR preview of the same repository is untouched by branch pushes.
+    assert!(world.preview().await.is_none());
+
+    // Deleting the branch frees its preview.
+    let (status, _) = world
+        .github_event("push", &branch_push_payload(branch, "", true))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    world.settle().await;
+    world.wait_namespace_gone(&ns_name).await;
+}
+
+#[tokio::test]
+async fn malformed_push_payloads_are_refused() {
+    let world = World::start().await;
+    let (status, body) = world
+        .github_event("push", &serde_json::json!({"ref": 7}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = world.github_event("push", &push_payload_tag()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("needs nothing"), "{body}");
+}
+
+fn push_payload_tag() -> serde_json::Value {
+    let mut payload = branch_push_payload("x", SECOND_SHA, false);
+    payload["ref"] = "refs/tags/v1.0.0".into();
+    payload
+}

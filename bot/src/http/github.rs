@@ -53,6 +53,20 @@ struct PullRequest {
     labels: Vec<Label>,
 }
 
+/// `push` (GitHub docs: webhook-events-and-payloads#push): only what a branch preview needs.
+#[derive(Debug, Deserialize)]
+struct PushEvent {
+    #[serde(rename = "ref")]
+    reference: String,
+    after: String,
+    #[serde(default)]
+    deleted: bool,
+    repository: Repository,
+    sender: User,
+    #[serde(default)]
+    installation: Option<Installation>,
+}
+
 #[derive(Debug, Deserialize)]
 struct PullRequestEvent {
     action: String,
@@ -147,6 +161,13 @@ pub(super) async fn webhook(
                 format!("unexpected issue_comment payload: {e}"),
             ),
         },
+        "push" => match serde_json::from_slice::<PushEvent>(&body) {
+            Ok(payload) => push(&bot, payload),
+            Err(e) => text(
+                StatusCode::BAD_REQUEST,
+                format!("malformed push payload: {e}"),
+            ),
+        },
         other => text(StatusCode::OK, format!("event `{other}` ignored")),
     }
 }
@@ -158,6 +179,93 @@ fn note_installation(bot: &Bot, repository: &Repository, installation: &Option<I
     {
         tracing::warn!(error = %e, "github installation client failed");
     }
+}
+
+/// A push redeploys the branch previews of that branch (never creates one: `up APP@BRANCH`
+/// does); a deleted branch takes its previews down. PR previews follow `synchronize` instead.
+fn push(bot: &Arc<Bot>, event: PushEvent) -> Response {
+    let Some(branch) = event.reference.strip_prefix("refs/heads/") else {
+        return text(
+            StatusCode::OK,
+            format!("push to `{}` needs nothing", event.reference),
+        );
+    };
+    let owner = event.repository.owner.login.clone();
+    let repo = event.repository.name.clone();
+    let previews: Vec<PreviewRef> = bot
+        .engine
+        .config
+        .apps_for_repo(&owner, &repo)
+        .map(|(name, app)| {
+            let (o, r) = app.owner_repo();
+            PreviewRef {
+                app: name.to_string(),
+                owner: o.to_string(),
+                repo: r.to_string(),
+                subject: preview_deploy::Subject::Branch(branch.to_string()),
+            }
+        })
+        .collect();
+    if previews.is_empty() {
+        return text(
+            StatusCode::OK,
+            format!("no app is configured for {owner}/{repo}"),
+        );
+    }
+    note_installation(bot, &event.repository, &event.installation);
+    let origin = Origin::Push {
+        owner,
+        repo,
+        branch: branch.to_string(),
+        actor: event.sender.login,
+    };
+    let engine = bot.engine.clone();
+    let (sha, deleted) = (event.after, event.deleted);
+    let span = tracing::info_span!(
+        "push",
+        previews = %crate::engine::ids(&previews),
+        actor = %origin.actor(),
+    );
+    let work = async move {
+        for preview in &previews {
+            let outcome = if deleted {
+                engine.down(preview, &origin, true).await
+            } else {
+                let options = UpOptions {
+                    sha: Some(sha.clone()),
+                    only_if_exists: true,
+                    ..UpOptions::default()
+                };
+                engine.up(preview, &origin, options).await
+            };
+            let Some(outcome) = outcome else { continue };
+            engine
+                .audit
+                .record(
+                    &origin,
+                    if deleted {
+                        "push (branch deleted)"
+                    } else {
+                        "push"
+                    },
+                    &preview.id().to_string(),
+                    if outcome.ok {
+                        AuditOutcome::Succeeded
+                    } else {
+                        AuditOutcome::Refused
+                    },
+                    &outcome.text,
+                )
+                .await;
+            if !outcome.ok {
+                // No PR to answer on: the preview's thread hears it.
+                tracing::warn!(preview = %preview.id(), text = %outcome.text, "push not deployed");
+            }
+        }
+    };
+    bot.background
+        .spawn(tracing::Instrument::instrument(work, span));
+    text(StatusCode::ACCEPTED, "push queued")
 }
 
 fn pull_request(bot: &Arc<Bot>, event: PullRequestEvent) -> Response {

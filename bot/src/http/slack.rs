@@ -139,7 +139,7 @@ pub(super) async fn commands(
         Action::Up { .. } | Action::Redeploy | Action::Down => {
             let names = previews
                 .iter()
-                .map(|p| format!("{}#{}", p.app, p.pr))
+                .map(|p| p.id().to_string())
                 .collect::<Vec<_>>()
                 .join(", ");
             format!(

@@ -78,12 +78,7 @@ pub async fn gather(engine: &Engine, now: DateTime<Utc>) -> Result<Digest, Deplo
             Row {
                 preview: r.id.to_string(),
                 app: r.id.app.clone(),
-                pr_url: format!(
-                    "{}/{}/pull/{}",
-                    config.github.web_url.trim_end_matches('/'),
-                    r.repo,
-                    r.id.pr
-                ),
+                pr_url: crate::status_page::source_url(config, &r.repo, &r.id),
                 owner: if r.owner.is_empty() {
                     "unknown".into()
                 } else {

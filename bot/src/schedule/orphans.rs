@@ -10,7 +10,7 @@ use crate::replies;
 use chrono::{DateTime, Utc};
 use preview_deploy::cluster::Inventory;
 use preview_deploy::ops::AuditOutcome;
-use preview_deploy::{DeployError, Phase, PreviewNamespace, PreviewRecord};
+use preview_deploy::{DeployError, Phase, PreviewNamespace, PreviewRecord, Subject};
 
 pub struct Orphan {
     pub namespace: PreviewNamespace,
@@ -39,20 +39,39 @@ pub async fn find(engine: &Engine, inventory: &Inventory) -> Vec<Orphan> {
         let Some((owner, repo)) = record.repo.split_once('/') else {
             continue;
         };
-        match engine.source.pull_request(owner, repo, record.id.pr).await {
-            Ok(pull) if !pull.open => out.push(Orphan {
+        let gone =
+            match &record.id.subject {
+                Subject::Pr(pr) => engine
+                    .source
+                    .pull_request(owner, repo, *pr)
+                    .await
+                    .map(|pull| {
+                        (!pull.open).then(|| {
+                            format!(
+                                "pull request {}#{pr} was {}",
+                                record.repo,
+                                if pull.merged { "merged" } else { "closed" }
+                            )
+                        })
+                    }),
+                Subject::Branch(branch) => engine
+                    .source
+                    .branch_head(owner, repo, branch)
+                    .await
+                    .map(|head| {
+                        head.is_none()
+                            .then(|| format!("branch `{branch}` of {} was deleted", record.repo))
+                    }),
+            };
+        match gone {
+            Ok(Some(why)) => out.push(Orphan {
                 namespace: record.namespace.clone(),
                 record: Some(record.clone()),
-                why: format!(
-                    "pull request {}#{} was {}",
-                    record.repo,
-                    record.id.pr,
-                    if pull.merged { "merged" } else { "closed" }
-                ),
+                why,
             }),
-            Ok(_) => {}
+            Ok(None) => {}
             Err(e) => {
-                tracing::warn!(preview = %record.id, error = %e, "cannot tell whether the PR is open; keeping the preview");
+                tracing::warn!(preview = %record.id, error = %e, "cannot tell whether the PR or branch is still there; keeping the preview");
             }
         }
     }

@@ -297,6 +297,29 @@ fn repo_route(
             Ok(n) => get_pull(state, owner, repo, n),
             Err(_) => not_found(),
         },
+        // `GET /repos/{owner}/{repo}/branches/{branch}` (repos/get-branch); names may hold `/`.
+        ["branches", branch @ ..] if get && !branch.is_empty() => {
+            let branch = branch.join("/");
+            let Some(repo_state) = state.repo(owner, repo) else {
+                return not_found();
+            };
+            let Some(sha) = repo_state.branches.get(&branch) else {
+                return not_found();
+            };
+            let commit_url = format!(
+                "{}/repos/{}/{}/commits/{sha}",
+                inner.url, repo_state.owner, repo_state.name
+            );
+            ok(&serde_json::json!({
+                "name": branch,
+                "commit": {"sha": sha, "url": commit_url},
+                "protected": false,
+                "_links": {
+                    "self": format!("{}/repos/{}/{}/branches/{branch}", inner.url, repo_state.owner, repo_state.name),
+                    "html": format!("https://github.com/{}/{}/tree/{branch}", repo_state.owner, repo_state.name),
+                },
+            }))
+        }
         ["tarball", reference @ ..] if get && !reference.is_empty() => {
             let reference = reference.join("/");
             let Some(repo_state) = state.repo(owner, repo) else {
