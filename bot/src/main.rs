@@ -7,9 +7,10 @@ use preview_bot::notify::Notifier;
 use preview_bot::schedule::Scheduler;
 use preview_bot::schedule::leader::{Leadership, LeaseTiming};
 use preview_bot::slack::SlackApi;
+use preview_bot::slack_socket::SocketMode;
 use preview_bot::source::SourceProvider;
 use preview_bot::{Bot, http};
-use preview_config::{Config, Secrets};
+use preview_config::{Config, Secrets, SlackMode};
 use preview_deploy::Cluster;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,7 +27,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run the bot: HTTP endpoints for Slack and GitHub.
+    /// Run the bot: HTTP endpoints for Slack and GitHub (Slack over Socket Mode when
+    /// `slack.mode = "socket"`).
     Serve {
         #[arg(long, env = "PREVIEW_BOT_CONFIG")]
         config: PathBuf,
@@ -168,7 +170,7 @@ fn render(
 async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
     let config = Arc::new(Config::load(config_path)?);
     let secrets = Secrets::from_env()?;
-    secrets.require_for_serving()?;
+    secrets.require_for_serving(config.slack.mode)?;
     let metrics = Arc::new(preview_bot::metrics::Metrics::new());
     let client = preview_bot::kube_client::infer(metrics.clone()).await?;
     let cluster = Arc::new(Cluster::new(client, &config.bot.namespace_prefix));
@@ -215,16 +217,43 @@ async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&config.bot.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.bot.listen))?;
-    tracing::info!(listen = %config.bot.listen, apps = config.apps.len(), "preview-bot serving");
+    // Socket Mode: slash commands and button presses arrive over a WebSocket the bot opens; a
+    // token Slack refuses stops the start here, with the reason.
+    let stop_socket = tokio_util::sync::CancellationToken::new();
+    let socket = match (config.slack.mode, &secrets.slack_app_token) {
+        (SlackMode::Socket, Some(app_token)) => {
+            let app = SlackApi::from_config(&config.slack, app_token)?;
+            let client = SocketMode::new(bot.clone(), app);
+            match client.start(stop_socket.clone()).await {
+                Ok(task) => Some(task),
+                Err(e) => {
+                    stop_schedules.cancel();
+                    let _ = schedules.await;
+                    return Err(e);
+                }
+            }
+        }
+        _ => None,
+    };
+    tracing::info!(listen = %config.bot.listen, apps = config.apps.len(), slack = ?config.slack.mode, "preview-bot serving");
     let background = bot.background.clone();
     // Previews a previous process left mid-deploy are finished from what the cluster records.
     let engine = bot.engine.clone();
     background.spawn(async move {
         preview_bot::recovery::recover(&engine).await;
     });
+    let stopping = stop_socket.clone();
     axum::serve(listener, http::router(bot))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // No new Slack commands over the socket while the last HTTP requests finish.
+            stopping.cancel();
+        })
         .await?;
+    stop_socket.cancel();
+    if let Some(socket) = socket {
+        let _ = socket.await;
+    }
     stop_schedules.cancel();
     let _ = schedules.await;
     scheduler.leadership().stopped().await;

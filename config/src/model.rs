@@ -237,6 +237,9 @@ pub struct SlackConfig {
     /// is retried).
     #[serde(default = "default_api_timeout")]
     pub timeout: ConfigDuration,
+    /// How Slack delivers slash commands and button presses.
+    #[serde(default)]
+    pub mode: SlackMode,
 }
 
 impl Default for SlackConfig {
@@ -247,8 +250,20 @@ impl Default for SlackConfig {
             digest_channel: None,
             ops_channel: None,
             timeout: default_api_timeout(),
+            mode: SlackMode::default(),
         }
     }
+}
+
+/// `slack.mode`: Slack calls the bot's request URLs (`http`), or the bot opens a WebSocket to
+/// Slack and receives them there (`socket`, Slack's Socket Mode: no public URL needed; the
+/// app-level token comes from `SLACK_APP_TOKEN`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SlackMode {
+    #[default]
+    Http,
+    Socket,
 }
 
 /// `[github]`.
