@@ -125,6 +125,8 @@ impl SocketServer {
         format!("ws://{}/link/?ticket={ticket}&app_id={APP_ID}", self.addr)
     }
 
+    // The handshake callback's error type is tungstenite's (an HTTP response).
+    #[allow(clippy::result_large_err)]
     async fn serve(self: Arc<Self>, stream: tokio::net::TcpStream) {
         let checking = self.clone();
         let check = move |request: &Request, response: Response| {
