@@ -193,7 +193,20 @@ async fn a_disconnect_or_a_dropped_connection_is_replaced_with_a_fresh_url() {
         .await;
     world.settle().await;
     assert_eq!(world.slack.responses("env-status-2").len(), 1);
-    assert_eq!(world.slack.calls_to("apps.connections.open").len(), 3);
+
+    // The connection goes silent (no pongs to the bot's pings): replaced after three ping
+    // intervals (200 ms in this world).
+    assert!(world.slack.socket_freeze());
+    assert!(
+        world.slack.wait_for_socket(4, Duration::from_secs(5)).await,
+        "a silent connection was kept"
+    );
+    assert_eq!(world.slack.socket_drop(), 2, "the silent one and the new one");
+    assert!(world.slack.wait_for_socket(5, Duration::from_secs(5)).await);
+    world
+        .socket_command(CHANNEL, "U0DEV", "help", "env-help-3")
+        .await;
+    assert_eq!(world.slack.calls_to("apps.connections.open").len(), 5);
     assert_eq!(world.slack.socket_connections_refused(), 0, "no URL reused");
     assert_eq!(world.slack.socket_connections_live(), 1, "one at a time");
 

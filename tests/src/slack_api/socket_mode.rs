@@ -63,6 +63,9 @@ pub fn redelivered(envelope: &Value, attempt: u32) -> Value {
 enum ToClient {
     Text(String),
     Drop,
+    /// Stop reading and writing (no pongs either) but keep the TCP connection open: a
+    /// connection that went silent.
+    Freeze,
 }
 
 #[derive(Default)]
@@ -186,6 +189,14 @@ impl SocketServer {
                         }
                         // Dropping the stream closes the TCP connection without a close frame.
                         Some(ToClient::Drop) | None => break,
+                        Some(ToClient::Freeze) => {
+                            while let Some(command) = rx.recv().await {
+                                if matches!(command, ToClient::Drop) {
+                                    break;
+                                }
+                            }
+                            break;
+                        }
                     },
                     frame = socket.next() => match frame {
                         Some(Ok(Message::Text(text))) => {
@@ -219,6 +230,15 @@ impl SocketServer {
             let _ = tx.send(ToClient::Drop);
         }
         state.live.len()
+    }
+
+    /// Freezes the newest open connection; false when none is open.
+    pub(crate) fn freeze_newest(&self) -> bool {
+        let state = lock(&self.state);
+        match state.live.last() {
+            Some((_, tx)) => tx.send(ToClient::Freeze).is_ok(),
+            None => false,
+        }
     }
 
     pub(crate) fn opened(&self) -> usize {
@@ -306,6 +326,12 @@ impl super::FakeSlack {
     /// many were open.
     pub fn socket_drop(&self) -> usize {
         self.inner.socket.drop_all()
+    }
+
+    /// The newest connection goes silent: it stays open but answers nothing, not even pings
+    /// (a half-open connection); it still counts as open until [`Self::socket_drop`].
+    pub fn socket_freeze(&self) -> bool {
+        self.inner.socket.freeze_newest()
     }
 
     /// Every JSON message the clients sent (their acks), in order.

@@ -572,6 +572,7 @@ impl World {
                 SlackApi::from_config(&config.slack, &Secret::new(slack.app_token())).unwrap();
             SocketMode::new(bot.clone(), app)
                 .with_timing(SocketTiming {
+                    ping_interval: Duration::from_millis(200),
                     backoff_base: Duration::from_millis(50),
                     backoff_max: Duration::from_millis(500),
                     ..SocketTiming::default()
