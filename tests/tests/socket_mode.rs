@@ -201,7 +201,11 @@ async fn a_disconnect_or_a_dropped_connection_is_replaced_with_a_fresh_url() {
         world.slack.wait_for_socket(4, Duration::from_secs(5)).await,
         "a silent connection was kept"
     );
-    assert_eq!(world.slack.socket_drop(), 2, "the silent one and the new one");
+    assert_eq!(
+        world.slack.socket_drop(),
+        2,
+        "the silent one and the new one"
+    );
     assert!(world.slack.wait_for_socket(5, Duration::from_secs(5)).await);
     world
         .socket_command(CHANNEL, "U0DEV", "help", "env-help-3")
