@@ -164,6 +164,7 @@ impl SocketMode {
                 None => match self.open().await {
                     Ok(socket) => socket,
                     Err(e) => {
+                        self.bot.engine.metrics.api_error("slack");
                         failures += 1;
                         let delay = self.backoff(failures);
                         if matches!(&e, OpenError::Slack(e) if e.is_permanent()) {
@@ -245,6 +246,12 @@ impl SocketMode {
 
     /// Serves one connection until it ends.
     async fn connection(&self, socket: Socket, stop: &CancellationToken) -> Ended {
+        let ended = self.serve_connection(socket, stop).await;
+        self.bot.engine.metrics.slack_socket(false);
+        ended
+    }
+
+    async fn serve_connection(&self, socket: Socket, stop: &CancellationToken) -> Ended {
         let (mut sink, mut stream) = socket.split();
         let mut ping = tokio::time::interval(self.timing.ping_interval);
         ping.tick().await;
@@ -279,7 +286,10 @@ impl SocketMode {
                     };
                     match self.incoming(text.as_str()) {
                         Incoming::Nothing => {}
-                        Incoming::Hello => greeted = true,
+                        Incoming::Hello => {
+                            greeted = true;
+                            self.bot.engine.metrics.slack_socket(true);
+                        }
                         Incoming::Disconnect(reason) => {
                             let _ = sink.send(Message::Close(None)).await;
                             return Ended::Disconnect(reason);

@@ -410,6 +410,20 @@ async fn serve_in_socket_mode_takes_slash_commands_over_the_websocket() {
         acks[0]
     );
 
+    let metrics = http::Request::get(format!("{}/metrics", served.base()))
+        .body(Full::default())
+        .unwrap();
+    let (_, text) = send(&served.client, metrics).await;
+    assert!(
+        text.contains("preview_bot_slack_socket_connected 1\n"),
+        "{text}"
+    );
+    // The request URLs are off without a signing secret.
+    let unsigned = http::Request::post(format!("{}/slack/commands", served.base()))
+        .body(Full::new(Bytes::from("command=%2Fpreview&text=help")))
+        .unwrap();
+    assert_eq!(send(&served.client, unsigned).await.0, 404);
+
     let (status, logs) = terminate(child).await;
     assert!(status.success(), "serve exited badly: {logs}");
     assert!(logs.contains("Slack Socket Mode: connected"), "{logs}");

@@ -214,6 +214,14 @@ async fn a_disconnect_or_a_dropped_connection_is_replaced_with_a_fresh_url() {
     assert_eq!(world.slack.socket_connections_refused(), 0, "no URL reused");
     assert_eq!(world.slack.socket_connections_live(), 1, "one at a time");
 
+    let engine = world.engine();
+    let metrics = engine.metrics.render(&engine.config, &engine.cluster).await;
+    assert!(
+        metrics.contains("preview_bot_slack_socket_connected 1\n")
+            && metrics.contains("preview_bot_slack_socket_connections_total 5\n"),
+        "{metrics}"
+    );
+
     // Stopping the bot closes the connection.
     world.socket_stop.cancel();
     for _ in 0..100 {
@@ -223,6 +231,11 @@ async fn a_disconnect_or_a_dropped_connection_is_replaced_with_a_fresh_url() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(world.slack.socket_connections_live(), 0);
+    let metrics = engine.metrics.render(&engine.config, &engine.cluster).await;
+    assert!(
+        metrics.contains("preview_bot_slack_socket_connected 0\n"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
