@@ -11,7 +11,8 @@
 //! handled by [`crate::slack_requests`], exactly as the request URLs' deliveries are.
 //!
 //! A lost connection is reopened with a fresh URL after a jittered, bounded backoff; a
-//! `disconnect` at once. An envelope Slack redelivers (its ack was lost) is acknowledged again
+//! `disconnect` at once (unless connections keep ending within a ping interval of opening: then
+//! with the backoff too), and one that stays silent for three ping intervals is replaced. An envelope Slack redelivers (its ack was lost) is acknowledged again
 //! with the same answer but not run twice.
 
 use crate::bot::Bot;
@@ -83,7 +84,10 @@ struct Handled {
 enum Ended {
     Shutdown,
     /// Slack asked for a new connection (`disconnect`).
-    Disconnect(String),
+    Disconnect {
+        reason: String,
+        greeted: bool,
+    },
     /// The connection broke; `greeted` when it had worked (Slack's `hello` arrived).
     Lost {
         error: String,
@@ -161,7 +165,10 @@ impl SocketMode {
             }
             let socket = match next.take() {
                 Some(socket) => socket,
-                None => match self.open().await {
+                None => match tokio::select! {
+                    _ = stop.cancelled() => return,
+                    opened = self.open() => opened,
+                } {
                     Ok(socket) => socket,
                     Err(e) => {
                         self.bot.engine.metrics.api_error("slack");
@@ -179,19 +186,31 @@ impl SocketMode {
                     }
                 },
             };
-            match self.connection(socket, &stop).await {
+            let opened = Instant::now();
+            let ended = self.connection(socket, &stop).await;
+            // A connection that worked for a while resets the backoff; one that keeps ending
+            // right after it opened backs off like a failed attempt.
+            let steady = |greeted: bool| greeted && opened.elapsed() >= self.timing.ping_interval;
+            match ended {
                 Ended::Shutdown => return,
-                Ended::Disconnect(reason) => {
+                Ended::Disconnect { reason, greeted } => {
+                    failures = if steady(greeted) { 0 } else { failures + 1 };
                     tracing::info!(%reason, "Slack Socket Mode: Slack asked to reconnect");
-                    failures = 0;
                 }
                 Ended::Lost { error, greeted } => {
-                    failures = if greeted { 1 } else { failures + 1 };
-                    let delay = self.backoff(failures);
-                    tracing::warn!(%error, ?delay, "Slack Socket Mode: connection lost; reconnecting");
-                    if !self.pause(delay, &stop).await {
-                        return;
-                    }
+                    failures = if steady(greeted) { 1 } else { failures + 1 };
+                    tracing::warn!(%error, "Slack Socket Mode: connection lost; reconnecting");
+                }
+            }
+            if failures > 0 {
+                let delay = self.backoff(failures);
+                tracing::info!(
+                    ?delay,
+                    failures,
+                    "Slack Socket Mode: waiting before reconnecting"
+                );
+                if !self.pause(delay, &stop).await {
+                    return;
                 }
             }
         }
@@ -292,7 +311,7 @@ impl SocketMode {
                         }
                         Incoming::Disconnect(reason) => {
                             let _ = sink.send(Message::Close(None)).await;
-                            return Ended::Disconnect(reason);
+                            return Ended::Disconnect { reason, greeted };
                         }
                         Incoming::Ack(ack) => {
                             if let Err(e) = sink.send(Message::Text(ack.to_string().into())).await {
