@@ -196,17 +196,6 @@ async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
         )
         .with_metrics(metrics),
     );
-    // Schedules run in the background on the Lease holder only, until shutdown.
-    let stop_schedules = tokio_util::sync::CancellationToken::new();
-    let leadership = Leadership::lease(
-        cluster.client().clone(),
-        &config.bot.namespace,
-        &replica_identity(),
-        LeaseTiming::default(),
-        stop_schedules.clone(),
-    );
-    let scheduler = Scheduler::new(engine.clone(), leadership);
-    let schedules = tokio::spawn(scheduler.clone().run(stop_schedules.clone()));
     let mut bot = Bot::new(
         engine,
         secrets.slack_signing_secret.clone(),
@@ -218,23 +207,31 @@ async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.bot.listen))?;
     // Socket Mode: slash commands and button presses arrive over a WebSocket the bot opens; a
-    // token Slack refuses stops the start here, with the reason.
+    // token Slack refuses stops the start here, with the reason (before anything else runs).
     let stop_socket = tokio_util::sync::CancellationToken::new();
-    let socket = match (config.slack.mode, &secrets.slack_app_token) {
-        (SlackMode::Socket, Some(app_token)) => {
+    let socket = match config.slack.mode {
+        SlackMode::Socket => {
+            let app_token = secrets
+                .slack_app_token
+                .as_ref()
+                .context("SLACK_APP_TOKEN is required with slack.mode = \"socket\"")?;
             let app = SlackApi::from_config(&config.slack, app_token)?;
             let client = SocketMode::new(bot.clone(), app);
-            match client.start(stop_socket.clone()).await {
-                Ok(task) => Some(task),
-                Err(e) => {
-                    stop_schedules.cancel();
-                    let _ = schedules.await;
-                    return Err(e);
-                }
-            }
+            Some(client.start(stop_socket.clone()).await?)
         }
-        _ => None,
+        SlackMode::Http => None,
     };
+    // Schedules run in the background on the Lease holder only, until shutdown.
+    let stop_schedules = tokio_util::sync::CancellationToken::new();
+    let leadership = Leadership::lease(
+        cluster.client().clone(),
+        &config.bot.namespace,
+        &replica_identity(),
+        LeaseTiming::default(),
+        stop_schedules.clone(),
+    );
+    let scheduler = Scheduler::new(bot.engine.clone(), leadership);
+    let schedules = tokio::spawn(scheduler.clone().run(stop_schedules.clone()));
     tracing::info!(listen = %config.bot.listen, apps = config.apps.len(), slack = ?config.slack.mode, "preview-bot serving");
     let background = bot.background.clone();
     // Previews a previous process left mid-deploy are finished from what the cluster records.
