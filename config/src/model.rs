@@ -613,8 +613,14 @@ impl Config {
             self.domains.host_template, self.domains.base
         ));
         out.push_str(&format!(
-            "github: {} (trigger label {:?})\nslack: {}\n",
-            self.github.api_url, self.github.trigger_label, self.slack.api_url
+            "github: {} (trigger label {:?})\nslack: {}{}\n",
+            self.github.api_url,
+            self.github.trigger_label,
+            self.slack.api_url,
+            match self.slack.mode {
+                SlackMode::Http => "",
+                SlackMode::Socket => " over Socket Mode (SLACK_APP_TOKEN)",
+            }
         ));
         let schedule = &self.schedule;
         out.push_str(&format!(

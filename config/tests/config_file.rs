@@ -80,6 +80,11 @@ fn slack_mode_is_http_unless_socket_is_asked_for() {
     let socket = format!("{MINIMAL}\n[slack]\nmode = \"socket\"\n");
     let config = Config::parse(&socket, "preview-bot.toml").unwrap();
     assert_eq!(config.slack.mode, SlackMode::Socket);
+    assert!(
+        config.summary().contains("over Socket Mode"),
+        "{}",
+        config.summary()
+    );
     let err = Config::parse(&socket.replace("\"socket\"", "\"websocket\""), "f.toml")
         .unwrap_err()
         .to_string();
