@@ -26,6 +26,8 @@ pub mod retry;
 pub mod schedule;
 pub mod signature;
 pub mod slack;
+pub mod slack_requests;
+pub mod slack_socket;
 pub mod source;
 pub mod status_page;
 pub mod supersede;

@@ -7,9 +7,10 @@ use preview_bot::notify::Notifier;
 use preview_bot::schedule::Scheduler;
 use preview_bot::schedule::leader::{Leadership, LeaseTiming};
 use preview_bot::slack::SlackApi;
+use preview_bot::slack_socket::SocketMode;
 use preview_bot::source::SourceProvider;
 use preview_bot::{Bot, http};
-use preview_config::{Config, Secrets};
+use preview_config::{Config, Secrets, SlackMode};
 use preview_deploy::Cluster;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,7 +27,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run the bot: HTTP endpoints for Slack and GitHub.
+    /// Run the bot: HTTP endpoints for Slack and GitHub (Slack over Socket Mode when
+    /// `slack.mode = "socket"`).
     Serve {
         #[arg(long, env = "PREVIEW_BOT_CONFIG")]
         config: PathBuf,
@@ -168,7 +170,7 @@ fn render(
 async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
     let config = Arc::new(Config::load(config_path)?);
     let secrets = Secrets::from_env()?;
-    secrets.require_for_serving()?;
+    secrets.require_for_serving(config.slack.mode)?;
     let metrics = Arc::new(preview_bot::metrics::Metrics::new());
     let client =
         preview_bot::kube_client::infer(metrics.clone(), config.bot.kubernetes_timeout.get())
@@ -196,17 +198,6 @@ async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
         )
         .with_metrics(metrics),
     );
-    // Schedules run in the background on the Lease holder only, until shutdown.
-    let stop_schedules = tokio_util::sync::CancellationToken::new();
-    let leadership = Leadership::lease(
-        cluster.client().clone(),
-        &config.bot.namespace,
-        &replica_identity(),
-        LeaseTiming::default(),
-        stop_schedules.clone(),
-    );
-    let scheduler = Scheduler::new(engine.clone(), leadership);
-    let schedules = tokio::spawn(scheduler.clone().run(stop_schedules.clone()));
     let mut bot = Bot::new(
         engine,
         secrets.slack_signing_secret.clone(),
@@ -217,16 +208,51 @@ async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&config.bot.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.bot.listen))?;
-    tracing::info!(listen = %config.bot.listen, apps = config.apps.len(), "preview-bot serving");
+    // Socket Mode: slash commands and button presses arrive over a WebSocket the bot opens; a
+    // token Slack refuses stops the start here, with the reason (before anything else runs).
+    let stop_socket = tokio_util::sync::CancellationToken::new();
+    let socket = match config.slack.mode {
+        SlackMode::Socket => {
+            let app_token = secrets
+                .slack_app_token
+                .as_ref()
+                .context("SLACK_APP_TOKEN is required with slack.mode = \"socket\"")?;
+            let app = SlackApi::from_config(&config.slack, app_token)?;
+            let client = SocketMode::new(bot.clone(), app);
+            Some(client.start(stop_socket.clone()).await?)
+        }
+        SlackMode::Http => None,
+    };
+    // Schedules run in the background on the Lease holder only, until shutdown.
+    let stop_schedules = tokio_util::sync::CancellationToken::new();
+    let leadership = Leadership::lease(
+        cluster.client().clone(),
+        &config.bot.namespace,
+        &replica_identity(),
+        LeaseTiming::default(),
+        stop_schedules.clone(),
+    );
+    let scheduler = Scheduler::new(bot.engine.clone(), leadership);
+    let schedules = tokio::spawn(scheduler.clone().run(stop_schedules.clone()));
+    tracing::info!(listen = %config.bot.listen, apps = config.apps.len(), slack = ?config.slack.mode, "preview-bot serving");
     let background = bot.background.clone();
     // Previews a previous process left mid-deploy are finished from what the cluster records.
     let engine = bot.engine.clone();
     background.spawn(async move {
         preview_bot::recovery::recover(&engine).await;
     });
+    let stopping = stop_socket.clone();
     axum::serve(listener, http::router(bot))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // No new Slack commands over the socket while the last HTTP requests finish.
+            stopping.cancel();
+        })
         .await?;
+    stop_socket.cancel();
+    if let Some(socket) = socket {
+        let _ = socket.await;
+    }
     stop_schedules.cancel();
     let _ = schedules.await;
     scheduler.leadership().stopped().await;

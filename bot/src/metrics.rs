@@ -99,6 +99,8 @@ pub struct Metrics {
     api_errors: Family<ServiceLabels, Counter>,
     signature_failures: Family<ServiceLabels, Counter>,
     kill_switch: Gauge,
+    slack_socket_connected: Gauge,
+    slack_socket_connections: Counter,
     /// One scrape at a time: the previews gauge is rebuilt per scrape.
     scrape: tokio::sync::Mutex<()>,
 }
@@ -121,6 +123,8 @@ impl Metrics {
         let api_errors = Family::<ServiceLabels, Counter>::default();
         let signature_failures = Family::<ServiceLabels, Counter>::default();
         let kill_switch = Gauge::default();
+        let slack_socket_connected = Gauge::default();
+        let slack_socket_connections = Counter::default();
         registry.register(
             "previews",
             "Previews by app and phase, from the cluster at scrape time",
@@ -156,8 +160,20 @@ impl Metrics {
             "1 while the kill switch is on, else 0",
             kill_switch.clone(),
         );
+        registry.register(
+            "slack_socket_connected",
+            "1 while a Slack Socket Mode connection is open (slack.mode = \"socket\"), else 0",
+            slack_socket_connected.clone(),
+        );
+        registry.register(
+            "slack_socket_connections",
+            "Slack Socket Mode connections opened (Slack's hello received)",
+            slack_socket_connections.clone(),
+        );
         Metrics {
             registry,
+            slack_socket_connected,
+            slack_socket_connections,
             previews,
             unreadable,
             commands,
@@ -209,6 +225,14 @@ impl Metrics {
 
     pub fn set_kill_switch(&self, on: bool) {
         self.kill_switch.set(i64::from(on));
+    }
+
+    /// A Slack Socket Mode connection was opened (`true`, Slack said hello) or ended.
+    pub fn slack_socket(&self, connected: bool) {
+        if connected {
+            self.slack_socket_connections.inc();
+        }
+        self.slack_socket_connected.set(i64::from(connected));
     }
 
     /// The text exposition of every metric, with the previews gauge read from the cluster now

@@ -81,11 +81,14 @@ where
 /// Full jitter: uniform in `[0, min(max, base * 2^(tries-1))]`, so that many clients that
 /// failed together do not retry together.
 fn backoff(policy: RetryPolicy, tries: u32) -> Duration {
+    jittered_backoff(policy.base_delay, policy.max_delay, tries)
+}
+
+/// The wait before attempt `tries + 1`: uniform in `[0, min(max, base * 2^(tries-1))]`, for
+/// loops that keep trying (a reconnecting client) rather than give up after a few attempts.
+pub fn jittered_backoff(base: Duration, max: Duration, tries: u32) -> Duration {
     let exponent = tries.saturating_sub(1).min(16);
-    let ceiling = policy
-        .base_delay
-        .saturating_mul(1 << exponent)
-        .min(policy.max_delay);
+    let ceiling = base.saturating_mul(1 << exponent).min(max);
     let millis = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
     Duration::from_millis(rand::rng().random_range(0..=millis))
 }

@@ -145,6 +145,22 @@ impl SlackApi {
         self.respond_with(response_url, content).await
     }
 
+    /// `apps.connections.open` (this client's token must be the app-level `xapp-` one): a
+    /// fresh Socket Mode WebSocket URL, valid for one connection.
+    pub async fn open_socket_connection(&self) -> Result<String, OpenSocketError> {
+        let session = self.client.open_session(&self.token);
+        let request = SlackApiAppsConnectionOpenRequest::new();
+        match call_raw("apps.connections.open", true, self.timeout, || {
+            session.apps_connections_open(&request)
+        })
+        .await
+        {
+            Ok(response) => Ok(response.url.value().to_string()),
+            Err(SlackClientError::ApiError(e)) => Err(OpenSocketError::Refused(e.code)),
+            Err(e) => Err(OpenSocketError::Unreachable(e.to_string())),
+        }
+    }
+
     async fn respond_with(
         &self,
         response_url: &str,
@@ -161,14 +177,58 @@ impl SlackApi {
     }
 }
 
-/// One Slack Web API call with bounded retries: a 429 (honouring `Retry-After`) always, a 5xx or
-/// a broken connection only for `idempotent` calls.
+/// Why `apps.connections.open` gave no URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OpenSocketError {
+    /// Slack answered `ok: false` with this code (`invalid_auth`, `not_allowed_token_type`, ...).
+    #[error("Slack refused apps.connections.open: {0}")]
+    Refused(String),
+    /// No answer (network, timeouts, 5xx after retries).
+    #[error("Slack apps.connections.open failed: {0}")]
+    Unreachable(String),
+}
+
+impl OpenSocketError {
+    /// A refusal that a retry cannot fix: the token or the app's settings are wrong.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            OpenSocketError::Refused(code) => !matches!(
+                code.as_str(),
+                "ratelimited"
+                    | "internal_error"
+                    | "fatal_error"
+                    | "service_unavailable"
+                    | "request_timeout"
+            ),
+            OpenSocketError::Unreachable(_) => false,
+        }
+    }
+}
+
+/// [`call_raw`] with the error as text naming the method.
 async fn call<T, F, Fut>(
     method: &str,
     idempotent: bool,
     timeout: std::time::Duration,
-    mut attempt: F,
+    attempt: F,
 ) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ClientResult<T>>,
+{
+    call_raw(method, idempotent, timeout, attempt)
+        .await
+        .map_err(|e| anyhow::anyhow!("Slack {method}: {e}"))
+}
+
+/// One Slack Web API call with bounded retries: a 429 (honouring `Retry-After`) always, a 5xx or
+/// a broken connection only for `idempotent` calls.
+async fn call_raw<T, F, Fut>(
+    method: &str,
+    idempotent: bool,
+    timeout: std::time::Duration,
+    mut attempt: F,
+) -> ClientResult<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = ClientResult<T>>,
@@ -198,12 +258,10 @@ where
         }
         _ => Verdict::Fail,
     };
-    retry(RetryPolicy::default(), method, timed, classify)
-        .await
-        .map_err(|e| anyhow::anyhow!("Slack {method}: {e}"))
+    retry(RetryPolicy::default(), method, timed, classify).await
 }
 
-fn is_loopback_http(url: &str) -> bool {
+pub(crate) fn is_loopback_http(url: &str) -> bool {
     url.strip_prefix("http://").is_some_and(|rest| {
         rest.starts_with("127.") || rest.starts_with("localhost") || rest.starts_with("[::1]")
     })

@@ -31,7 +31,7 @@ async fn send(client: &Client, request: http::Request<Full<Bytes>>) -> (u16, Str
 struct Served {
     kube: FakeKube,
     _github: FakeGitHub,
-    _slack: FakeSlack,
+    slack: FakeSlack,
     dir: tempfile::TempDir,
     port: u16,
     client: Client,
@@ -89,7 +89,7 @@ impl Served {
         Served {
             kube,
             _github: github,
-            _slack: slack,
+            slack,
             dir,
             port,
             client,
@@ -100,9 +100,10 @@ impl Served {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Starts `preview-bot serve` and waits until it answers `/healthz`.
-    async fn spawn(&self) -> std::process::Child {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_preview-bot"))
+    /// `preview-bot serve` with the environment of a production install.
+    fn command(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_preview-bot"));
+        command
             .args(["serve", "--config"])
             .arg(self.dir.path().join("preview-bot.toml"))
             .env("KUBECONFIG", self.dir.path().join("kubeconfig"))
@@ -111,10 +112,30 @@ impl Served {
             .env("GITHUB_WEBHOOK_SECRET", SECRET)
             .env("GITHUB_TOKEN", github_api::GITHUB_TOKEN)
             .env_remove("GITHUB_APP_ID")
+            .env_remove("SLACK_APP_TOKEN")
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::piped());
+        command
+    }
+
+    /// Switches the config to Slack Socket Mode.
+    fn use_socket_mode(&self) {
+        let path = self.dir.path().join("preview-bot.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(
+            &path,
+            text.replace("[slack]\n", "[slack]\nmode = \"socket\"\n"),
+        )
+        .unwrap();
+    }
+
+    /// Starts `preview-bot serve` and waits until it answers `/healthz`.
+    async fn spawn(&self) -> std::process::Child {
+        self.spawn_with(self.command()).await
+    }
+
+    async fn spawn_with(&self, mut command: Command) -> std::process::Child {
+        let mut child = command.spawn().unwrap();
         for _ in 0..100 {
             let request = http::Request::get(format!("{}/healthz", self.base()))
                 .body(Full::default())
@@ -327,4 +348,119 @@ async fn serve_killed_mid_deploy_converges_after_restarts() {
     assert_eq!(resumed, 1);
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// Sends SIGTERM and returns the exit status and the logs.
+async fn terminate(child: std::process::Child) -> (std::process::ExitStatus, String) {
+    let terminated = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(terminated.success());
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// `slack.mode = "socket"`: the real process opens the Socket Mode connection with
+/// SLACK_APP_TOKEN (no signing secret needed), answers a slash command on it, and closes it on
+/// SIGTERM.
+#[tokio::test]
+async fn serve_in_socket_mode_takes_slash_commands_over_the_websocket() {
+    let served = Served::new().await;
+    served.use_socket_mode();
+    let mut command = served.command();
+    command
+        .env_remove("SLACK_SIGNING_SECRET")
+        .env("SLACK_APP_TOKEN", slack_api::SLACK_APP_TOKEN);
+    let child = served.spawn_with(command).await;
+    assert!(
+        served
+            .slack
+            .wait_for_socket(1, Duration::from_secs(10))
+            .await,
+        "no Socket Mode connection"
+    );
+    let help = slack_api::SlashCommand::new("C0HELLO", "U0DEV", "help");
+    assert!(
+        served
+            .slack
+            .socket_send(&slack_api::slash_command_envelope("env-1", &help))
+    );
+    let acks = served
+        .slack
+        .wait_for_acks("env-1", 1, Duration::from_secs(10))
+        .await;
+    assert_eq!(acks.len(), 1, "no ack");
+    assert_eq!(
+        acks[0]["payload"]["response_type"], "ephemeral",
+        "{}",
+        acks[0]
+    );
+    assert!(
+        acks[0]["payload"]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("/preview up")),
+        "{}",
+        acks[0]
+    );
+
+    let metrics = http::Request::get(format!("{}/metrics", served.base()))
+        .body(Full::default())
+        .unwrap();
+    let (_, text) = send(&served.client, metrics).await;
+    assert!(
+        text.contains("preview_bot_slack_socket_connected 1\n"),
+        "{text}"
+    );
+    // The request URLs are off without a signing secret.
+    let unsigned = http::Request::post(format!("{}/slack/commands", served.base()))
+        .body(Full::new(Bytes::from("command=%2Fpreview&text=help")))
+        .unwrap();
+    assert_eq!(send(&served.client, unsigned).await.0, 404);
+
+    let (status, logs) = terminate(child).await;
+    assert!(status.success(), "serve exited badly: {logs}");
+    assert!(logs.contains("Slack Socket Mode: connected"), "{logs}");
+    assert_eq!(
+        served.slack.socket_connections_live(),
+        0,
+        "closed on shutdown"
+    );
+}
+
+/// An app-level token Slack refuses stops `serve` at start with Slack's reason.
+#[tokio::test]
+async fn serve_in_socket_mode_refuses_to_start_with_a_token_slack_refuses() {
+    let served = Served::new().await;
+    served.use_socket_mode();
+    let mut command = served.command();
+    command.env("SLACK_APP_TOKEN", "xapp-1-A0-1-revoked");
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .unwrap();
+    let logs = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{logs}");
+    assert!(
+        logs.contains("error: Slack Socket Mode")
+            && logs.contains("invalid_auth")
+            && logs.contains("SLACK_APP_TOKEN"),
+        "{logs}"
+    );
+    assert_eq!(served.slack.socket_connections_opened(), 0);
+
+    // Without any app token the start names the missing variable.
+    let mut command = served.command();
+    command.env_remove("SLACK_SIGNING_SECRET");
+    let output = command.output().unwrap();
+    let logs = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{logs}");
+    assert!(logs.contains("SLACK_APP_TOKEN"), "{logs}");
+    assert!(!logs.contains("SLACK_SIGNING_SECRET"), "{logs}");
 }

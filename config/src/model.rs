@@ -240,6 +240,9 @@ pub struct SlackConfig {
     /// is retried).
     #[serde(default = "default_api_timeout")]
     pub timeout: ConfigDuration,
+    /// How Slack delivers slash commands and button presses.
+    #[serde(default)]
+    pub mode: SlackMode,
 }
 
 impl Default for SlackConfig {
@@ -250,8 +253,20 @@ impl Default for SlackConfig {
             digest_channel: None,
             ops_channel: None,
             timeout: default_api_timeout(),
+            mode: SlackMode::default(),
         }
     }
+}
+
+/// `slack.mode`: Slack calls the bot's request URLs (`http`), or the bot opens a WebSocket to
+/// Slack and receives them there (`socket`, Slack's Socket Mode: no public URL needed; the
+/// app-level token comes from `SLACK_APP_TOKEN`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SlackMode {
+    #[default]
+    Http,
+    Socket,
 }
 
 /// `[github]`.
@@ -604,8 +619,14 @@ impl Config {
             self.domains.host_template, self.domains.base
         ));
         out.push_str(&format!(
-            "github: {} (trigger label {:?})\nslack: {}\n",
-            self.github.api_url, self.github.trigger_label, self.slack.api_url
+            "github: {} (trigger label {:?})\nslack: {}{}\n",
+            self.github.api_url,
+            self.github.trigger_label,
+            self.slack.api_url,
+            match self.slack.mode {
+                SlackMode::Http => "",
+                SlackMode::Socket => " over Socket Mode (SLACK_APP_TOKEN)",
+            }
         ));
         let schedule = &self.schedule;
         out.push_str(&format!(

@@ -1,4 +1,5 @@
 use crate::error::ConfigError;
+use crate::model::SlackMode;
 use std::fmt;
 
 /// A secret value: never printed, never logged.
@@ -32,6 +33,8 @@ pub enum GitHubAuth {
 pub struct Secrets {
     pub slack_signing_secret: Option<Secret>,
     pub slack_bot_token: Option<Secret>,
+    /// Slack's app-level token (`xapp-...`, scope `connections:write`), for Socket Mode.
+    pub slack_app_token: Option<Secret>,
     pub github_webhook_secret: Option<Secret>,
     pub github: Option<GitHubAuth>,
     pub admin_token: Option<Secret>,
@@ -91,6 +94,7 @@ impl Secrets {
         Ok(Secrets {
             slack_signing_secret: secret("SLACK_SIGNING_SECRET"),
             slack_bot_token: secret("SLACK_BOT_TOKEN"),
+            slack_app_token: secret("SLACK_APP_TOKEN"),
             github_webhook_secret: secret("GITHUB_WEBHOOK_SECRET"),
             github,
             admin_token: secret("PREVIEW_BOT_ADMIN_TOKEN"),
@@ -98,11 +102,25 @@ impl Secrets {
         })
     }
 
-    /// What `serve` cannot run without; names every missing variable at once.
-    pub fn require_for_serving(&self) -> Result<(), ConfigError> {
+    /// What `serve` cannot run without; names every missing variable at once. Slack's request
+    /// URLs need the signing secret; Socket Mode needs the app-level token instead.
+    pub fn require_for_serving(&self, slack: SlackMode) -> Result<(), ConfigError> {
         let mut missing = Vec::new();
-        if self.slack_signing_secret.is_none() {
-            missing.push("SLACK_SIGNING_SECRET");
+        match slack {
+            SlackMode::Http if self.slack_signing_secret.is_none() => {
+                missing.push("SLACK_SIGNING_SECRET");
+            }
+            SlackMode::Socket => match &self.slack_app_token {
+                None => missing.push("SLACK_APP_TOKEN (slack.mode = \"socket\")"),
+                Some(token) if !token.expose().starts_with("xapp-") => {
+                    return Err(ConfigError::Secret {
+                        variable: "SLACK_APP_TOKEN".into(),
+                        problem: "must be an app-level token (`xapp-...`, scope `connections:write`), not a bot token or signing secret".into(),
+                    });
+                }
+                Some(_) => {}
+            },
+            SlackMode::Http => {}
         }
         if self.slack_bot_token.is_none() {
             missing.push("SLACK_BOT_TOKEN");

@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used)]
 
-use preview_config::{Config, ConfigError, GitHubAuth, ManifestSource, Secrets};
+use preview_config::{Config, ConfigError, GitHubAuth, ManifestSource, Secrets, SlackMode};
 use std::collections::HashMap;
 
 const MINIMAL: &str = r#"
@@ -74,6 +74,24 @@ fn semantic_errors_name_the_key() {
 }
 
 #[test]
+fn slack_mode_is_http_unless_socket_is_asked_for() {
+    let config = Config::parse(MINIMAL, "preview-bot.toml").unwrap();
+    assert_eq!(config.slack.mode, SlackMode::Http);
+    let socket = format!("{MINIMAL}\n[slack]\nmode = \"socket\"\n");
+    let config = Config::parse(&socket, "preview-bot.toml").unwrap();
+    assert_eq!(config.slack.mode, SlackMode::Socket);
+    assert!(
+        config.summary().contains("over Socket Mode"),
+        "{}",
+        config.summary()
+    );
+    let err = Config::parse(&socket.replace("\"socket\"", "\"websocket\""), "f.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("websocket") && err.contains("socket"), "{err}");
+}
+
+#[test]
 fn bad_duration_is_a_syntax_error_with_the_value() {
     let text = format!("{MINIMAL}\n[deploy]\nready_timeout = \"soon\"\n");
     let err = Config::parse(&text, "f.toml").unwrap_err().to_string();
@@ -93,7 +111,7 @@ fn secrets_come_from_the_environment_and_never_print() {
     ]
     .into();
     let secrets = Secrets::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap();
-    secrets.require_for_serving().unwrap();
+    secrets.require_for_serving(SlackMode::Http).unwrap();
     assert!(matches!(secrets.github, Some(GitHubAuth::Token(_))));
     let debug = format!("{secrets:?}");
     assert!(
@@ -102,11 +120,40 @@ fn secrets_come_from_the_environment_and_never_print() {
     );
 
     let missing = Secrets::from_lookup(|_| None).unwrap();
-    let err = missing.require_for_serving().unwrap_err().to_string();
+    let err = missing
+        .require_for_serving(SlackMode::Http)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("SLACK_SIGNING_SECRET") && err.contains("GITHUB_TOKEN"),
         "{err}"
     );
+
+    // Socket Mode needs the app-level token instead of the signing secret.
+    let err = secrets
+        .require_for_serving(SlackMode::Socket)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("SLACK_APP_TOKEN"), "{err}");
+    assert!(!err.contains("SLACK_SIGNING_SECRET"), "{err}");
+    let socket_env = |token: &'static str| {
+        let mut env = env.clone();
+        env.remove("SLACK_SIGNING_SECRET");
+        env.insert("SLACK_APP_TOKEN", token);
+        Secrets::from_lookup(move |k| env.get(k).map(|v| v.to_string())).unwrap()
+    };
+    socket_env("xapp-1-A0-1-abc")
+        .require_for_serving(SlackMode::Socket)
+        .unwrap();
+    let err = socket_env("xoxb-not-an-app-token")
+        .require_for_serving(SlackMode::Socket)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("SLACK_APP_TOKEN") && err.contains("app-level token"),
+        "{err}"
+    );
+    assert!(!err.contains("xoxb-not-an-app-token"), "{err}");
 
     let app_without_key = Secrets::from_lookup(|k| (k == "GITHUB_APP_ID").then(|| "12".into()));
     assert!(

@@ -504,3 +504,91 @@ async fn faults_rate_limit_status_and_hang() {
     assert!(last.faulted && last.status.is_none());
     assert_eq!(fake.messages("C0PREVIEW").len(), 2);
 }
+
+/// Socket Mode as Slack documents it: only the app-level token opens a connection, each URL
+/// connects once, the connection is greeted with `hello`, gets the pushed envelopes and
+/// `disconnect`, and what the client sends is recorded.
+#[tokio::test]
+async fn socket_mode_connections_hello_envelopes_and_acks() {
+    use futures::{SinkExt, StreamExt};
+    use preview_testkit::slack_api::{SLACK_APP_TOKEN, slash_command_envelope};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let fake = FakeSlack::start().await;
+    let client = client(&fake);
+    let open = |t: &str| {
+        let t = token(t);
+        let client = &client;
+        async move {
+            client
+                .open_session(&t)
+                .apps_connections_open(&SlackApiAppsConnectionOpenRequest::new())
+                .await
+                .map(|r| r.url.value().to_string())
+        }
+    };
+    for (wrong, code) in [
+        (SLACK_BOT_TOKEN, "not_allowed_token_type"),
+        ("xapp-1-unknown", "invalid_auth"),
+    ] {
+        match open(wrong).await {
+            Err(SlackClientError::ApiError(e)) => assert_eq!(e.code, code),
+            other => panic!("{other:?}"),
+        }
+    }
+    let url = open(SLACK_APP_TOKEN).await.unwrap();
+    assert!(url.starts_with("ws://127.0.0.1:"), "{url}");
+    assert!(url.contains("/link/?ticket="), "{url}");
+
+    let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .unwrap();
+    let next_json = |frame: Option<Result<Message, _>>| -> serde_json::Value {
+        match frame {
+            Some(Ok(Message::Text(text))) => serde_json::from_str(text.as_str()).unwrap(),
+            other => panic!("{other:?}"),
+        }
+    };
+    let hello = next_json(socket.next().await);
+    assert_eq!(hello["type"], "hello");
+    assert_eq!(hello["num_connections"], 1);
+    assert!(fake.wait_for_socket(1, Duration::from_secs(5)).await);
+    // The URL was single-use.
+    assert!(
+        tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .is_err()
+    );
+    assert_eq!(fake.socket_connections_refused(), 1);
+
+    let command = SlashCommand::new("C0HELLO", "U0DEV", "status web#1");
+    assert!(fake.socket_send(&slash_command_envelope("e-1", &command)));
+    let envelope = next_json(socket.next().await);
+    assert_eq!(envelope["type"], "slash_commands");
+    assert_eq!(envelope["envelope_id"], "e-1");
+    assert_eq!(envelope["accepts_response_payload"], true);
+    assert_eq!(envelope["payload"]["text"], "status web#1");
+    assert_eq!(envelope["payload"]["channel_id"], "C0HELLO");
+    assert_eq!(envelope["payload"]["is_enterprise_install"], "false");
+    socket
+        .send(Message::Text(r#"{"envelope_id":"e-1"}"#.into()))
+        .await
+        .unwrap();
+    socket.send(Message::Text("not json".into())).await.unwrap();
+    let acks = fake.wait_for_acks("e-1", 1, Duration::from_secs(5)).await;
+    assert_eq!(acks, vec![serde_json::json!({"envelope_id": "e-1"})]);
+
+    assert!(fake.socket_disconnect("refresh_requested"));
+    let disconnect = next_json(socket.next().await);
+    assert_eq!(disconnect["type"], "disconnect");
+    assert_eq!(disconnect["reason"], "refresh_requested");
+    for _ in 0..100 {
+        if !fake.socket_malformed().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(fake.socket_malformed(), vec!["not json".to_string()]);
+    assert_eq!(fake.socket_drop(), 1);
+    assert!(matches!(socket.next().await, None | Some(Err(_))));
+}

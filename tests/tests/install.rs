@@ -383,6 +383,25 @@ async fn the_app_manifests_name_the_bots_routes_and_only_what_it_uses() {
         slack["oauth_config"]["scopes"].get("user").is_none(),
         "no user scopes"
     );
+    assert_eq!(slack["settings"]["socket_mode_enabled"], false);
+
+    // The Socket Mode variant: the same app and scopes, Socket Mode on and no request URLs.
+    let socket: serde_json::Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(root.join("slack-app-manifest.socket.yaml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(socket["settings"]["socket_mode_enabled"], true);
+    assert_eq!(socket["settings"]["interactivity"]["is_enabled"], true);
+    assert_eq!(socket["oauth_config"], slack["oauth_config"]);
+    assert_eq!(socket["display_information"], slack["display_information"]);
+    let socket_commands = socket["features"]["slash_commands"].as_array().unwrap();
+    assert_eq!(socket_commands.len(), 1);
+    assert_eq!(socket_commands[0]["command"], commands[0]["command"]);
+    let text = std::fs::read_to_string(root.join("slack-app-manifest.socket.yaml")).unwrap();
+    assert!(
+        !text.contains("url:") && !text.contains(public),
+        "no request URLs in Socket Mode:\n{text}"
+    );
 
     let github: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(root.join("github-app-manifest.json")).unwrap(),

@@ -1,18 +1,15 @@
-//! `POST /slack/interactions`: buttons pressed in the bot's Slack messages. The one the bot
-//! sends is the confirmation of a kill-switch `--teardown`; pressing it runs the same command
-//! again, through the same authorization and audit as typing it.
+//! `POST /slack/interactions`: buttons pressed in the bot's Slack messages, over Slack's request
+//! URL. The signature is checked and the form parsed here; the press is handled by
+//! [`crate::slack_requests::interaction`], like one arriving over Socket Mode.
 
 use super::header;
 use super::slack::{ephemeral, signature_refusal};
 use crate::bot::Bot;
-use crate::dispatch;
-use crate::killswitch::CONFIRM_TEARDOWN_ACTION;
-use crate::origin::Origin;
+use crate::slack_requests::{self, Interaction};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use preview_commands::{Action, Command, FreezeMode, KillSwitch};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -20,30 +17,6 @@ use std::sync::Arc;
 #[derive(Deserialize)]
 struct Form {
     payload: String,
-}
-
-#[derive(Deserialize)]
-struct Id {
-    id: String,
-}
-
-#[derive(Deserialize)]
-struct ActionTaken {
-    action_id: String,
-}
-
-/// The fields of a `block_actions` payload the bot uses.
-#[derive(Deserialize)]
-struct Interaction {
-    #[serde(rename = "type")]
-    kind: String,
-    user: Id,
-    #[serde(default)]
-    channel: Option<Id>,
-    #[serde(default)]
-    response_url: Option<String>,
-    #[serde(default)]
-    actions: Vec<ActionTaken>,
 }
 
 pub(super) async fn interactions(
@@ -70,32 +43,8 @@ pub(super) async fn interactions(
             );
         }
     };
-    let confirms_teardown = interaction.kind == "block_actions"
-        && interaction
-            .actions
-            .iter()
-            .any(|a| a.action_id == CONFIRM_TEARDOWN_ACTION);
-    if !confirms_teardown {
-        tracing::info!(kind = %interaction.kind, "slack interaction ignored: nothing the bot offered");
-        return StatusCode::OK.into_response();
+    match slack_requests::interaction(&bot, interaction) {
+        Some(answer) => ephemeral(answer),
+        None => StatusCode::OK.into_response(),
     }
-    let origin = Origin::Slack {
-        channel: interaction.channel.map(|c| c.id).unwrap_or_default(),
-        user: interaction.user.id,
-        response_url: interaction.response_url,
-    };
-    let command = Command {
-        action: Action::KillSwitch(KillSwitch::On {
-            reason: None,
-            mode: FreezeMode::Teardown,
-        }),
-        target: None,
-    };
-    let engine = bot.engine.clone();
-    bot.background.spawn(async move {
-        for outcome in dispatch::execute(&engine, &command, &[], &origin).await {
-            engine.notifier.reply(&origin, &outcome.text).await;
-        }
-    });
-    ephemeral("Confirmation received; tearing down…")
 }

@@ -1,15 +1,20 @@
 //! A fake Slack Web API (`/api/{method}`) and `response_url` endpoint (`/response/{id}`), answering
 //! like Slack from the untouched fixtures in `shared/fixtures/slack/api`, with in-memory channels,
-//! threads, an ordered call record and fault injection.
+//! threads, an ordered call record and fault injection; and Socket Mode (`apps.connections.open`
+//! and the WebSocket it points to, see `socket_mode`).
 //!
 //! Point slack-morphism at [`FakeSlack::api_url`] with
 //! `SlackClientHyperConnector::with_connector(http_or_https).with_slack_api_url(&fake.api_url())`.
 
 pub(crate) mod fake_http;
 mod signing;
+mod socket_mode;
 
 pub use fake_http::{Fault, FaultResponse, RecordedCall};
 pub use signing::{SlashCommand, signed_slash_command, slack_signature};
+pub use socket_mode::{
+    APP_ID, SLACK_APP_TOKEN, interactive_envelope, redelivered, slash_command_envelope,
+};
 
 use crate::fixtures;
 use axum::Router;
@@ -130,6 +135,7 @@ struct Inner {
     recorder: Arc<Recorder>,
     state: Mutex<SlackState>,
     url: String,
+    socket: Arc<socket_mode::SocketServer>,
 }
 
 /// Handle on a running fake Slack; clones share the same server and state.
@@ -163,7 +169,9 @@ impl FakeSlack {
     /// Starts on a given address (port 0 picks a free one).
     pub async fn start_on(addr: SocketAddr, options: SlackOptions) -> std::io::Result<Self> {
         let (listener, bound) = fake_http::bind(addr).await?;
+        let socket = socket_mode::SocketServer::start(bound.ip()).await?;
         let inner = Arc::new(Inner {
+            socket,
             recorder: Arc::new(Recorder::default()),
             state: Mutex::new(SlackState {
                 bot_token: options.bot_token,
@@ -446,6 +454,7 @@ fn structured_param(params: &Map<String, Value>, name: &str) -> Result<Option<Va
 }
 
 const KNOWN_METHODS: &[&str] = &[
+    "apps.connections.open",
     "auth.test",
     "chat.postMessage",
     "chat.update",
@@ -472,6 +481,19 @@ fn api_call(inner: &Inner, method: &str, incoming: &Incoming) -> Response {
         .map(str::trim)
         .filter(|t| !t.is_empty());
     let token = header_token.or_else(|| str_param(&params, "token"));
+    if method == "apps.connections.open" {
+        // Only the app-level token opens connections; a bot token is the wrong type.
+        let bot_token = lock(&inner.state).bot_token.clone();
+        return match token {
+            None => slack_error("not_authed"),
+            Some(t) if t == inner.socket.app_token() => json_response(
+                StatusCode::OK,
+                &json!({ "ok": true, "url": inner.socket.issue_url() }),
+            ),
+            Some(t) if t == bot_token => slack_error("not_allowed_token_type"),
+            Some(_) => slack_error("invalid_auth"),
+        };
+    }
     let mut state = lock(&inner.state);
     match token {
         None => return slack_error("not_authed"),

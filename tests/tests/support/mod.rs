@@ -11,6 +11,7 @@ use preview_bot::engine::Engine;
 use preview_bot::github::GitHubApi;
 use preview_bot::notify::Notifier;
 use preview_bot::slack::SlackApi;
+use preview_bot::slack_socket::{SocketMode, SocketTiming};
 use preview_bot::source::SourceProvider;
 use preview_bot::{Bot, http as bot_http};
 use preview_config::{Config, GitHubAuth, Secret};
@@ -207,6 +208,9 @@ pub struct WorldOptions {
     pub clock: Option<Arc<dyn Clock>>,
     /// TOML tables appended to the scenario config (e.g. `[access]`).
     pub extra_config: String,
+    /// `slack.mode = "socket"`: the bot also takes Slack's deliveries over Socket Mode from the
+    /// fake Slack (the request URLs keep working).
+    pub socket_mode: bool,
 }
 
 pub struct World {
@@ -221,6 +225,14 @@ pub struct World {
     pub client: kube::Client,
     pub config: Arc<Config>,
     github_auth: GitHubAuth,
+    /// Stops the Socket Mode client (when there is one) as the world ends.
+    pub socket_stop: tokio_util::sync::CancellationToken,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        self.socket_stop.cancel();
+    }
 }
 
 pub fn config_text(
@@ -512,6 +524,9 @@ impl World {
         github.add_commit_tree(OWNER, SHOP_REPO, SHOP_SHA, shop_tree(shop_image));
 
         let mut text = config_text(&slack.api_url(), &github.url(), &prefix, image_template);
+        if options.socket_mode {
+            text = text.replacen("[slack]\n", "[slack]\nmode = \"socket\"\n", 1);
+        }
         if !options.schedule.is_empty() {
             text.push_str(&format!("\n[schedule]\n{}\n", options.schedule));
         }
@@ -561,7 +576,23 @@ impl World {
             .with_admin_token(Some(Secret::new(ADMIN_TOKEN))),
         );
         let router = bot_http::router(bot.clone());
+        let socket_stop = tokio_util::sync::CancellationToken::new();
+        if options.socket_mode {
+            let app =
+                SlackApi::from_config(&config.slack, &Secret::new(slack.app_token())).unwrap();
+            SocketMode::new(bot.clone(), app)
+                .with_timing(SocketTiming {
+                    ping_interval: Duration::from_millis(200),
+                    backoff_base: Duration::from_millis(50),
+                    backoff_max: Duration::from_millis(500),
+                    ..SocketTiming::default()
+                })
+                .start(socket_stop.clone())
+                .await
+                .unwrap();
+        }
         World {
+            socket_stop,
             kube,
             ns,
             slack,
@@ -667,6 +698,42 @@ impl World {
                 .map(|r| r["text"].as_str().unwrap_or_default().to_string()),
         );
         texts.join("\n")
+    }
+
+    /// A slash command typed by `user` in `channel`, delivered over Socket Mode as envelope
+    /// `envelope_id` (its response_url is the fake's `response_url(envelope_id)`); returns the
+    /// bot's ack once it arrived.
+    pub async fn socket_command(
+        &self,
+        channel: &str,
+        user: &str,
+        text: &str,
+        envelope_id: &str,
+    ) -> Value {
+        let command = SlashCommand::new(channel, user, text)
+            .with_response_url(self.slack.response_url(envelope_id));
+        let envelope = slack_api::slash_command_envelope(envelope_id, &command);
+        self.socket_deliver(&envelope).await
+    }
+
+    /// Delivers an envelope over Socket Mode and returns the bot's latest ack of it.
+    pub async fn socket_deliver(&self, envelope: &Value) -> Value {
+        let id = envelope["envelope_id"].as_str().unwrap();
+        let before = self.slack.acks_of(id).len();
+        assert!(
+            self.slack.wait_for_socket(1, Duration::from_secs(10)).await,
+            "no Socket Mode connection"
+        );
+        assert!(
+            self.slack.socket_send(envelope),
+            "no Socket Mode connection"
+        );
+        let acks = self
+            .slack
+            .wait_for_acks(id, before + 1, Duration::from_secs(5))
+            .await;
+        assert_eq!(acks.len(), before + 1, "envelope {id} was not acknowledged");
+        acks[before].clone()
     }
 
     pub async fn slack_signed(
