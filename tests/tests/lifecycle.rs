@@ -732,6 +732,43 @@ async fn the_orphan_sweep_removes_a_merged_prs_preview_a_few_at_a_time() {
 }
 
 #[tokio::test]
+async fn the_orphan_sweep_removes_a_branch_preview_whose_branch_was_deleted() {
+    let (world, clock) = world(t0(), "").await;
+    world.github.set_branch(OWNER, REPO, "beta", HEAD_SHA);
+    world
+        .slack_conversation(CHANNEL, "U0DEV", "up hello@beta")
+        .await;
+    let ns = preview_deploy::PreviewId::branch("hello", "beta")
+        .namespace(&world.bot.engine.config.bot.namespace_prefix)
+        .to_string();
+    assert!(world.namespace(&ns).await.is_some());
+    let scheduler = scheduler(&world);
+    let kept = run(&scheduler, &clock, Job::OrphanSweep).await;
+    assert!(!kept.acted, "the branch is still there: {kept:?}");
+    assert!(world.namespace(&ns).await.is_some());
+
+    // Deleted while the bot missed the push.
+    world.github.delete_branch(OWNER, REPO, "beta");
+    clock.set(t0() + hours(1));
+    let swept = run(&scheduler, &clock, Job::OrphanSweep).await;
+    assert!(swept.acted, "{swept:?}");
+    world.wait_namespace_gone(&ns).await;
+    let reports = world
+        .slack
+        .messages(OPS_CHANNEL)
+        .into_iter()
+        .map(|m| m.text)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        reports.contains(&format!(
+            "`{ns}`: branch `beta` of Codertocat/Hello-World was deleted"
+        )),
+        "{reports}"
+    );
+}
+
+#[tokio::test]
 async fn two_replicas_post_one_digest_and_one_warning() {
     let (world, clock) = world(t0(), "").await;
     world.label_at(HEAD_SHA).await;

@@ -516,6 +516,14 @@ impl FakeGitHub {
             .insert(branch.to_string(), sha.to_string());
     }
 
+    /// Deletes a branch (its commits stay readable by sha).
+    pub fn delete_branch(&self, owner: &str, repo: &str, branch: &str) {
+        self.state()
+            .ensure_repo(owner, repo)
+            .branches
+            .remove(branch);
+    }
+
     /// A plain issue (comments on it are accepted).
     pub fn add_issue(&self, owner: &str, repo: &str, number: u64) {
         self.state().ensure_repo(owner, repo).issues.insert(number);
