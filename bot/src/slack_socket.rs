@@ -12,8 +12,9 @@
 //!
 //! A lost connection is reopened with a fresh URL after a jittered, bounded backoff; a
 //! `disconnect` at once (unless connections keep ending within a ping interval of opening: then
-//! with the backoff too), and one that stays silent for three ping intervals is replaced. An envelope Slack redelivers (its ack was lost) is acknowledged again
-//! with the same answer but not run twice.
+//! with the backoff too), and one that stays silent for three ping intervals is replaced. An
+//! envelope Slack redelivers (its ack was lost) is acknowledged again with the same answer but
+//! not run twice.
 
 use crate::bot::Bot;
 use crate::retry::jittered_backoff;
