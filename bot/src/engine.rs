@@ -15,15 +15,14 @@ use crate::supersede::{Ticket, Tickets};
 use crate::{messages, replies};
 use chrono::{DateTime, Utc};
 use preview_commands::{Destination, Route};
-use preview_config::{AppConfig, Config, ManifestSource, SeedConfig};
+use preview_config::{AppConfig, Config, SeedConfig};
 use preview_deploy::cluster::{DeployError, Teardown};
 use preview_deploy::dependencies;
-use preview_deploy::guardrails;
 use preview_deploy::ops::OpsStore;
+use preview_deploy::plan::{self, PlanInputs};
 use preview_deploy::render::Rendered;
-use preview_deploy::render::{self, RenderError};
 use preview_deploy::seed;
-use preview_deploy::sources::{self, KustomizeProgram};
+use preview_deploy::sources::KustomizeProgram;
 use preview_deploy::transform::{self, PreviewContext, Transformed};
 use preview_deploy::upstreams;
 use preview_deploy::{Cluster, Phase, PreviewId, PreviewRecord, Subject};
@@ -487,79 +486,77 @@ impl Engine {
     ) -> Result<Transformed, String> {
         let ns = record.namespace.clone();
         let timeout = self.config.ready_timeout();
-        let mut ctx = ctx.clone();
+        let (owner, repo) = record.repo.split_once('/').unwrap_or((&record.repo, ""));
+        let tree = self
+            .source
+            .tree(owner, repo, &record.head_sha)
+            .await
+            .map_err(|e| format!("cannot get the repository at this commit: {e}"))?;
+        let passwords = if app.dependencies.is_empty() {
+            HashMap::new()
+        } else {
+            self.existing_passwords(&ns, app).await?
+        };
+        // Everything is rendered before anything is applied: a broken manifest changes nothing.
+        let plan = {
+            let (config, app, ctx) = (self.config.clone(), app.clone(), ctx.clone());
+            let pointers = self.pointer_hosts(record);
+            tokio::task::spawn_blocking(move || {
+                let inputs = PlanInputs {
+                    pointers: &pointers,
+                    existing_password: &|name: &str| passwords.get(name).cloned(),
+                    kustomize: &KustomizeProgram::default(),
+                    kustomize_timeout: KUSTOMIZE_TIMEOUT,
+                };
+                plan::plan(&config, &app, &ctx, tree.root(), &inputs)
+            })
+            .await
+            .map_err(|e| format!("rendering crashed: {e}"))??
+        };
         let mut applied = Vec::new();
         // Quota, default requests and copied Secrets first: they must exist before anything
         // makes pods.
-        let mut policies = guardrails::namespace_policies(&self.config.deploy);
+        let mut policies = plan.policies;
+        let mut copies = Vec::new();
         for source in &self.config.deploy.copy_secrets {
             let copy = self
                 .cluster
                 .secret_copy(&source.namespace, &source.name)
                 .await
                 .map_err(|e| e.to_string())?;
-            policies.push(Rendered {
+            copies.push(Rendered {
                 source: format!("deploy.copy_secrets {}/{}", source.namespace, source.name),
                 object: copy,
             });
         }
+        if !copies.is_empty() {
+            policies.extend(
+                transform::transform(copies, ctx)
+                    .map_err(|e| e.to_string())?
+                    .objects,
+            );
+        }
         if !policies.is_empty() {
-            let policies = transform::transform(policies, &ctx).map_err(|e| e.to_string())?;
             let wave = self
                 .cluster
-                .apply(&ns, &policies.objects)
+                .apply(&ns, &policies)
                 .await
                 .map_err(|e| e.to_string())?;
             applied.extend(wave);
         }
-        let (owner, repo) = record.repo.split_once('/').unwrap_or((&record.repo, ""));
-        let tree = Arc::new(
-            self.source
-                .tree(owner, repo, &record.head_sha)
+        if !plan.dependencies.is_empty() {
+            self.notifier
+                .progress(record, &replies::starting_dependencies(&app.dependencies))
+                .await;
+            let wave = self
+                .cluster
+                .apply(&ns, &plan.dependencies)
                 .await
-                .map_err(|e| format!("cannot get the repository at this commit: {e}"))?,
-        );
-        if !app.dependencies.is_empty() {
-            let passwords = self.existing_passwords(&ns, app).await?;
-            let plan = dependencies::plan(&ctx, &app.dependencies, &|name: &str| {
-                passwords.get(name).cloned()
-            });
-            let mut objects = plan.objects.clone();
-            for object in &mut objects {
-                transform::schedule_object(object, &ctx);
-            }
-            // Template dependencies are the team's own manifests: transformed like the app's,
-            // before the app's context gets the dependencies' outputs.
-            for (name, dependency) in &app.dependencies {
-                let Some(dir) = dependency.manifests.clone() else {
-                    continue;
-                };
-                let tree = tree.clone();
-                let rendered =
-                    tokio::task::spawn_blocking(move || render::render_dir(tree.root(), &dir))
-                        .await
-                        .map_err(|e| format!("rendering crashed: {e}"))?
-                        .map_err(|e| format!("dependency `{name}`: {e}"))?;
-                let filled = dependencies::template_objects(&ctx, name, rendered);
-                let transformed = transform::transform(filled, &ctx)
-                    .map_err(|e| format!("dependency `{name}`: {e}"))?;
-                objects.extend(transformed.objects);
-            }
-            plan.inject_into(&mut ctx);
-            if !objects.is_empty() {
-                self.notifier
-                    .progress(record, &replies::starting_dependencies(&app.dependencies))
-                    .await;
-                let wave = self
-                    .cluster
-                    .apply(&ns, &objects)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                until_superseded(ticket, self.cluster.wait_ready(&ns, &wave, timeout))
-                    .await?
-                    .map_err(|e| replies::dependencies_not_ready(&e))?;
-                applied.extend(wave);
-            }
+                .map_err(|e| e.to_string())?;
+            until_superseded(ticket, self.cluster.wait_ready(&ns, &wave, timeout))
+                .await?
+                .map_err(|e| replies::dependencies_not_ready(&e))?;
+            applied.extend(wave);
         }
         if ticket.superseded() {
             return Err(SUPERSEDED.into());
@@ -571,38 +568,7 @@ impl Engine {
                 &record.head_sha,
             ));
         }
-        let source = app.manifests.source().map_err(RenderError::Unsupported);
-        let image_vars = ctx.template_vars(&self.config.domains.base);
-        let rendered = match source {
-            Ok(ManifestSource::Dir(dir)) => {
-                tokio::task::spawn_blocking(move || render::render_dir(tree.root(), &dir))
-                    .await
-                    .map_err(|e| format!("rendering crashed: {e}"))?
-            }
-            Ok(ManifestSource::Kustomize(path)) => tokio::task::spawn_blocking(move || {
-                sources::render_kustomize(
-                    tree.root(),
-                    &path,
-                    &KustomizeProgram::default(),
-                    KUSTOMIZE_TIMEOUT,
-                )
-            })
-            .await
-            .map_err(|e| format!("rendering crashed: {e}"))?,
-            Ok(ManifestSource::Image { image, port }) => Ok(sources::render_image_app(
-                &ctx.app,
-                &image_vars.render(&image),
-                port,
-            )),
-            Err(e) => Err(e),
-        }
-        .map_err(|e| e.to_string())?;
-        let mut rendered = rendered;
-        rendered.extend(upstreams::services(
-            &app.upstreams,
-            &self.pointer_hosts(record),
-        ));
-        let transformed = transform::transform(rendered, &ctx).map_err(|e| e.to_string())?;
+        let transformed = plan.app;
         if let Some(clash) = name_clash(&applied, &transformed.objects) {
             return Err(replies::dependency_clash(&clash));
         }

@@ -44,8 +44,11 @@ enum Cmd {
         config: PathBuf,
         #[arg(long)]
         app: String,
+        /// The pull request (or `--branch` for a branch preview).
+        #[arg(long, required_unless_present = "branch", conflicts_with = "branch")]
+        pr: Option<u64>,
         #[arg(long)]
-        pr: u64,
+        branch: Option<String>,
         /// The checkout to render (default: the current directory).
         #[arg(long, default_value = ".")]
         repo_dir: PathBuf,
@@ -102,9 +105,17 @@ async fn run(command: Cmd) -> anyhow::Result<ExitCode> {
             config,
             app,
             pr,
+            branch,
             repo_dir,
             sha,
-        } => render(&config, &app, pr, &repo_dir, &sha).map(done),
+        } => {
+            let id = match (pr, branch) {
+                (Some(pr), _) => preview_deploy::PreviewId::new(&app, pr),
+                (None, Some(branch)) => preview_deploy::PreviewId::branch(&app, branch),
+                (None, None) => anyhow::bail!("name the preview with --pr N or --branch NAME"),
+            };
+            render(&config, &id, &repo_dir, &sha).map(done)
+        }
         Cmd::Exec { config, command } => {
             init_logging(false, "warn");
             let result = preview_bot::exec::run(&config, &command, &mut std::io::stdout()).await?;
@@ -139,30 +150,51 @@ fn init_logging(json: bool, default: &str) {
     }
 }
 
+/// Prints every wave an `up` would apply, in order, from a local checkout.
 fn render(
     config: &std::path::Path,
-    app_name: &str,
-    pr: u64,
+    id: &preview_deploy::PreviewId,
     repo_dir: &std::path::Path,
     sha: &str,
 ) -> anyhow::Result<()> {
     let config = Config::load(config)?;
     let app = config
         .apps
-        .get(app_name)
-        .with_context(|| format!("no app `{app_name}` in the config"))?;
-    let dir = match app.manifests.source().map_err(anyhow::Error::msg)? {
-        preview_config::ManifestSource::Dir(dir) => dir,
-        other => anyhow::bail!("rendering {other:?} is not supported yet"),
+        .get(&id.app)
+        .with_context(|| format!("no app `{}` in the config", id.app))?;
+    let ctx = preview_deploy::PreviewContext::for_id(&config, id, app, sha, None);
+    let inputs = preview_deploy::plan::PlanInputs {
+        pointers: &Default::default(),
+        existing_password: &|_: &str| None,
+        kustomize: &Default::default(),
+        kustomize_timeout: Duration::from_secs(60),
     };
-    let ctx = preview_deploy::PreviewContext::new(&config, app_name, app, pr, sha, None);
-    let rendered = preview_deploy::render::render_dir(repo_dir, &dir)?;
-    let transformed = preview_deploy::transform::transform(rendered, &ctx)?;
-    for warning in &transformed.warnings {
+    let plan = preview_deploy::plan::plan(&config, app, &ctx, repo_dir, &inputs)
+        .map_err(anyhow::Error::msg)?;
+    for warning in &plan.app.warnings {
         eprintln!("note: {warning}");
     }
-    for object in &transformed.objects {
-        println!("---\n{}", serde_json::to_string_pretty(object)?);
+    if !config.deploy.copy_secrets.is_empty() {
+        eprintln!(
+            "note: the Secrets of deploy.copy_secrets are copied from the cluster at deploy time and not shown"
+        );
+    }
+    let waves = [
+        ("namespace guardrails", &plan.policies),
+        (
+            "dependencies (applied and awaited first)",
+            &plan.dependencies,
+        ),
+        ("the app", &plan.app.objects),
+    ];
+    for (wave, objects) in waves {
+        if objects.is_empty() {
+            continue;
+        }
+        println!("# {wave}, namespace {}", ctx.namespace);
+        for object in objects {
+            println!("---\n{}", serde_json::to_string_pretty(object)?);
+        }
     }
     Ok(())
 }

@@ -96,3 +96,69 @@ fn render_prints_what_an_up_would_apply() {
     assert!(!ok);
     assert!(err.contains("no app `nope`"), "{err}");
 }
+
+#[test]
+fn render_prints_every_wave_of_an_image_app_with_a_database_and_an_upstream() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("waves.toml");
+    let text = std::fs::read_to_string(EXAMPLE)
+        .unwrap()
+        .replace("[deploy]\n", "[deploy]\nquota = { pods = \"30\" }\n")
+        + r#"
+[apps.api]
+repo = "example/api"
+manifests = { image = "ghcr.io/example/api:{sha}", port = 8080 }
+upstreams = { payments = "payments.staging.svc.cluster.local" }
+[apps.api.dependencies.db]
+kind = "postgres"
+"#;
+    std::fs::write(&path, text).unwrap();
+    let sha = "0123456789abcdef0123456789abcdef01234567";
+    let (ok, out, err) = preview_bot(&[
+        "render",
+        "--config",
+        path.to_str().unwrap(),
+        "--app",
+        "api",
+        "--branch",
+        "feature/login",
+        "--repo-dir",
+        EXAMPLE_REPO,
+        "--sha",
+        sha,
+    ]);
+    assert!(ok, "{err}");
+    let order: Vec<usize> = [
+        "# namespace guardrails",
+        "\"kind\": \"ResourceQuota\"",
+        "# dependencies",
+        "\"kind\": \"StatefulSet\"",
+        "# the app",
+        "\"externalName\": \"payments.staging.svc.cluster.local\"",
+    ]
+    .iter()
+    .map(|needle| {
+        out.find(needle)
+            .unwrap_or_else(|| panic!("{needle} missing:\n{out}"))
+    })
+    .collect();
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "waves out of order:\n{out}"
+    );
+    assert!(out.contains(&format!("ghcr.io/example/api:{sha}")), "{out}");
+    assert!(out.contains("\"name\": \"DATABASE_URL\""), "{out}");
+    assert!(out.contains("preview-api-br-feature-login-"), "{out}");
+
+    let (ok, _, err) = preview_bot(&[
+        "render",
+        "--config",
+        EXAMPLE,
+        "--app",
+        "demo",
+        "--repo-dir",
+        EXAMPLE_REPO,
+    ]);
+    assert!(!ok);
+    assert!(err.contains("--pr"), "{err}");
+}

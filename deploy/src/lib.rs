@@ -10,6 +10,7 @@ pub mod guardrails;
 pub mod labels;
 pub mod naming;
 pub mod ops;
+pub mod plan;
 pub mod record;
 pub mod render;
 pub mod scale;
