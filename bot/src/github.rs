@@ -380,6 +380,50 @@ impl GitHubApi {
         Ok(())
     }
 
+    /// Whether this client acts as a GitHub App (check runs need one).
+    pub fn is_app(&self) -> bool {
+        self.is_app
+    }
+
+    /// Starts a check run `name` on `sha` (in progress); its id.
+    pub async fn create_check_run(
+        &self,
+        owner: &str,
+        repo: &str,
+        sha: &str,
+        name: &str,
+        report: &CheckReport<'_>,
+    ) -> anyhow::Result<u64> {
+        let mut body = report.body();
+        body["name"] = json!(name);
+        body["head_sha"] = json!(sha);
+        let created: WithId = self
+            .client(owner, repo)
+            .await?
+            .post_once(format!("/repos/{owner}/{repo}/check-runs"), Some(&body))
+            .await?;
+        Ok(created.id)
+    }
+
+    /// Updates check run `id` (a conclusion completes it).
+    pub async fn update_check_run(
+        &self,
+        owner: &str,
+        repo: &str,
+        id: u64,
+        report: &CheckReport<'_>,
+    ) -> anyhow::Result<()> {
+        let _: Value = self
+            .client(owner, repo)
+            .await?
+            .patch_retrying(
+                format!("/repos/{owner}/{repo}/check-runs/{id}"),
+                Some(&report.body()),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Creates a transient, non-production Deployment for `sha` in `environment`; no required
     /// contexts (the preview gates on its own), no auto-merge.
     pub async fn create_deployment(
@@ -407,6 +451,19 @@ impl GitHubApi {
             )
             .await?;
         Ok(created.id)
+    }
+
+    /// Whether check run `id` is still queued or in progress.
+    pub async fn check_run_open(&self, owner: &str, repo: &str, id: u64) -> anyhow::Result<bool> {
+        let run: CheckRun = self
+            .client(owner, repo)
+            .await?
+            .get_retrying(
+                format!("/repos/{owner}/{repo}/check-runs/{id}"),
+                None::<&()>,
+            )
+            .await?;
+        Ok(run.status != "completed")
     }
 
     pub async fn deployment_status(
@@ -639,4 +696,39 @@ fn branch_path(branch: &str) -> String {
         }
     }
     out
+}
+
+/// What a preview's check run says: in progress without a conclusion, completed with one.
+pub struct CheckReport<'a> {
+    /// `success`, `failure`, `cancelled`...; None while in progress.
+    pub conclusion: Option<&'a str>,
+    pub details_url: Option<&'a str>,
+    pub title: &'a str,
+    pub summary: &'a str,
+}
+
+impl CheckReport<'_> {
+    fn body(&self) -> Value {
+        let mut body = json!({
+            "output": {
+                "title": truncate(self.title, 250),
+                // GitHub's limit is 65535 characters.
+                "summary": truncate(self.summary, 60_000),
+            },
+        });
+        match self.conclusion {
+            Some(conclusion) => {
+                body["status"] = json!("completed");
+                body["conclusion"] = json!(conclusion);
+            }
+            None => body["status"] = json!("in_progress"),
+        }
+        if let Some(url) = self
+            .details_url
+            .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+        {
+            body["details_url"] = json!(url);
+        }
+        body
+    }
 }

@@ -2,7 +2,7 @@
 //! reactions and GitHub Deployments, or the console in the try-out mode. A failed notification is
 //! logged and never fails the preview operation itself.
 
-use crate::github::{DeploymentStatus, GitHubApi};
+use crate::github::{CheckReport, DeploymentStatus, GitHubApi};
 use crate::messages;
 use crate::metrics::Metrics;
 use crate::origin::Origin;
@@ -305,12 +305,47 @@ impl Notifier {
         }
     }
 
-    /// Starts a GitHub Deployment for the record's commit (in_progress).
+    /// Starts a GitHub Deployment for the record's commit (in_progress) and, as a GitHub App,
+    /// a check run on the commit.
     pub async fn deployment_started(&self, record: &mut PreviewRecord) {
         let Some(github) = &self.github else { return };
         let Some((owner, repo)) = record.repo.split_once('/') else {
             return;
         };
+        record.github_check_run_id = None;
+        if github.is_app() {
+            let summary = format!(
+                "Deploying `{}` into namespace `{}`.",
+                messages::short_sha(&record.head_sha),
+                record.namespace
+            );
+            let status_page = format!(
+                "{}/previews",
+                self.config.bot.public_url.trim_end_matches('/')
+            );
+            let report = CheckReport {
+                conclusion: None,
+                details_url: Some(&status_page),
+                title: "Deploying",
+                summary: &summary,
+            };
+            match github
+                .create_check_run(
+                    owner,
+                    repo,
+                    &record.head_sha,
+                    &check_run_name(record),
+                    &report,
+                )
+                .await
+            {
+                Ok(id) => record.github_check_run_id = Some(id),
+                Err(e) => {
+                    self.metrics.api_error("github");
+                    tracing::warn!(error = %e, "github check run failed");
+                }
+            }
+        }
         let environment = format!("preview/{}-{}", record.id.app, record.id.slug());
         match github
             .create_deployment(
@@ -341,6 +376,8 @@ impl Notifier {
         state: DeploymentState,
         description: &str,
     ) {
+        self.check_run_state(record, state, description, self.log_url(record).as_deref())
+            .await;
         let (Some(github), Some(id)) = (&self.github, record.github_deployment_id) else {
             return;
         };
@@ -363,4 +400,62 @@ impl Notifier {
             tracing::warn!(error = %e, "github deployment status failed");
         }
     }
+
+    /// Completes the deploy's check run: success with the preview's URL, failure with why and
+    /// the log link; a deploy stopped before either (superseded, torn down) is `cancelled`.
+    async fn check_run_state(
+        &self,
+        record: &PreviewRecord,
+        state: DeploymentState,
+        description: &str,
+        log_url: Option<&str>,
+    ) {
+        let (Some(github), Some(id)) = (&self.github, record.github_check_run_id) else {
+            return;
+        };
+        let Some((owner, repo)) = record.repo.split_once('/') else {
+            return;
+        };
+        let failure = record.message.as_deref().unwrap_or(description).to_string();
+        let (conclusion, title, summary, details_url) = match state {
+            DeploymentState::InProgress => return,
+            DeploymentState::Success => (
+                "success",
+                "Preview ready",
+                match &record.url {
+                    Some(url) => format!("{description}: {url}"),
+                    None => description.to_string(),
+                },
+                record.url.as_deref(),
+            ),
+            DeploymentState::Failure => ("failure", "Preview failed", failure, log_url),
+            DeploymentState::Inactive => {
+                match github.check_run_open(owner, repo, id).await {
+                    Ok(true) => {}
+                    // Already completed (or unreadable): its verdict stands.
+                    Ok(false) => return,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "github check run read failed");
+                        return;
+                    }
+                }
+                ("cancelled", "Stopped", description.to_string(), None)
+            }
+        };
+        let report = CheckReport {
+            conclusion: Some(conclusion),
+            details_url,
+            title,
+            summary: &summary,
+        };
+        if let Err(e) = github.update_check_run(owner, repo, id, &report).await {
+            self.metrics.api_error("github");
+            tracing::warn!(error = %e, "github check run update failed");
+        }
+    }
+}
+
+/// The check run of a preview: one per app, so a monorepo PR shows each.
+fn check_run_name(record: &PreviewRecord) -> String {
+    format!("preview / {}", record.id.app)
 }

@@ -42,6 +42,8 @@ pub mod annotations {
     pub const SLACK_THREAD: &str = "preview-bot.dev/slack-thread-ts";
     pub const GITHUB_COMMENT: &str = "preview-bot.dev/github-comment-id";
     pub const GITHUB_DEPLOYMENT: &str = "preview-bot.dev/github-deployment-id";
+    /// The check run of the current deploy (GitHub App only).
+    pub const GITHUB_CHECK_RUN: &str = "preview-bot.dev/github-check-run-id";
     /// What the last deploy applied (`apiVersion Kind name` per entry, JSON list): what a later
     /// deploy prunes when its render no longer has it.
     pub const APPLIED: &str = "preview-bot.dev/applied";

@@ -76,6 +76,7 @@ pub struct PreviewRecord {
     pub slack_thread_ts: Option<String>,
     pub github_comment_id: Option<u64>,
     pub github_deployment_id: Option<u64>,
+    pub github_check_run_id: Option<u64>,
     /// Objects the last deploy applied, `apiVersion Kind name` each (the prune inventory).
     pub applied: Vec<String>,
     /// Upstreams pointed at another preview: service -> `APP#N` (absent = staging).
@@ -123,6 +124,7 @@ impl PreviewRecord {
             slack_thread_ts: None,
             github_comment_id: None,
             github_deployment_id: None,
+            github_check_run_id: None,
             applied: Vec::new(),
             pointers: BTreeMap::new(),
             keep_until: None,
@@ -172,6 +174,10 @@ impl PreviewRecord {
             (
                 a::GITHUB_DEPLOYMENT,
                 self.github_deployment_id.map(|i| i.to_string()),
+            ),
+            (
+                a::GITHUB_CHECK_RUN,
+                self.github_check_run_id.map(|i| i.to_string()),
             ),
         ];
         for (key, value) in optional {
@@ -300,6 +306,7 @@ impl PreviewRecord {
             slack_thread_ts: note(a::SLACK_THREAD),
             github_comment_id: number(a::GITHUB_COMMENT)?,
             github_deployment_id: number(a::GITHUB_DEPLOYMENT)?,
+            github_check_run_id: number(a::GITHUB_CHECK_RUN)?,
             pointers: match note(a::POINTERS) {
                 Some(text) => serde_json::from_str(&text)
                     .map_err(|_| fail(format!("annotation {} is not a JSON map", a::POINTERS)))?,
@@ -347,6 +354,7 @@ mod tests {
         );
         record.url = Some("https://collect-pr-42.preview.example.com".into());
         record.github_comment_id = Some(7);
+        record.github_check_run_id = Some(9);
         record.slack_thread_ts = Some("1700000000.000100".into());
         record.applied = vec!["apps/v1 Deployment web".into(), "v1 Service web".into()];
         record

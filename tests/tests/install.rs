@@ -420,7 +420,7 @@ async fn the_app_manifests_name_the_bots_routes_and_only_what_it_uses() {
             "contents": "read",       // the tarball of the PR's commit
             "issues": "write",        // PR comments (sticky, replies) and reactions
             "deployments": "write",   // preview/{app}-pr-{N} Deployments and statuses
-            "checks": "read",         // wait_for_check
+            "checks": "write",        // wait_for_check; a check run per deploy
             "members": "read",        // on-call GitHub teams (kill switch)
         })
     );

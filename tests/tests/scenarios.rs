@@ -1377,7 +1377,8 @@ async fn start_a_deploy_that_never_gets_ready(world: &World) {
 
 #[tokio::test]
 async fn a_push_during_a_deploy_supersedes_it() {
-    let world = World::start().await;
+    // As a GitHub App, so that the superseded deploy's check run is seen to be cancelled.
+    let world = World::start_configured(true, "").await;
     start_a_deploy_that_never_gets_ready(&world).await;
     let pushed = std::time::Instant::now();
     world.github.set_head(OWNER, REPO, PR, HEAD_SHA);
@@ -1415,6 +1416,19 @@ async fn a_push_during_a_deploy_supersedes_it() {
             .unwrap()
             .state,
         "inactive"
+    );
+    let conclusions: Vec<(String, Option<String>)> = world
+        .github
+        .check_runs(OWNER, REPO)
+        .into_iter()
+        .map(|r| (r.head_sha, r.conclusion))
+        .collect();
+    assert_eq!(
+        conclusions,
+        vec![
+            (BAD_IMAGE_SHA.to_string(), Some("cancelled".to_string())),
+            (HEAD_SHA.to_string(), Some("success".to_string())),
+        ]
     );
 }
 
@@ -1836,4 +1850,55 @@ fn push_payload_tag() -> serde_json::Value {
     let mut payload = branch_push_payload("x", SECOND_SHA, false);
     payload["ref"] = "refs/tags/v1.0.0".into();
     payload
+}
+
+/// SPEC 5: as a GitHub App the bot reports each deploy as a check run on the commit.
+#[tokio::test]
+async fn as_a_github_app_each_deploy_is_a_check_run_on_its_commit() {
+    let world = World::start_configured(true, "").await;
+    world.label_at(HEAD_SHA).await;
+    let runs = world.github.check_runs(OWNER, REPO);
+    let ready: Vec<_> = runs.iter().filter(|r| r.head_sha == HEAD_SHA).collect();
+    assert_eq!(ready.len(), 1, "{runs:#?}");
+    assert_eq!(ready[0].name, "preview / hello");
+    assert_eq!(ready[0].status, "completed");
+    assert_eq!(ready[0].conclusion.as_deref(), Some("success"));
+    assert_eq!(ready[0].details_url.as_deref(), Some(URL));
+    assert_eq!(ready[0].output["title"], "Preview ready");
+
+    // A commit whose image cannot be pulled: its check run fails with the reason.
+    world.label_at(BAD_IMAGE_SHA).await;
+    let runs = world.github.check_runs(OWNER, REPO);
+    let failed: Vec<_> = runs
+        .iter()
+        .filter(|r| r.head_sha == BAD_IMAGE_SHA)
+        .collect();
+    assert_eq!(failed.len(), 1, "{runs:#?}");
+    assert_eq!(failed[0].conclusion.as_deref(), Some("failure"));
+    let summary = failed[0].output["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.contains("ImagePullBackOff") || summary.contains("ErrImagePull"),
+        "{summary}"
+    );
+
+    // Tearing down leaves the verdicts as they were.
+    world.slack_command(CHANNEL, "U0DEV", "down hello#2").await;
+    world.settle().await;
+    let after: Vec<_> = world
+        .github
+        .check_runs(OWNER, REPO)
+        .into_iter()
+        .map(|r| r.conclusion)
+        .collect();
+    assert_eq!(
+        after,
+        vec![Some("success".to_string()), Some("failure".to_string())]
+    );
+}
+
+#[tokio::test]
+async fn with_a_token_there_are_no_check_runs() {
+    let world = World::start().await;
+    world.label_at(HEAD_SHA).await;
+    assert!(world.github.check_runs(OWNER, REPO).is_empty());
 }
