@@ -362,6 +362,66 @@ impl GitHubApi {
         Ok(created.id)
     }
 
+    /// The body of comment `comment_id`.
+    pub async fn comment_body(
+        &self,
+        owner: &str,
+        repo: &str,
+        comment_id: u64,
+    ) -> anyhow::Result<String> {
+        #[derive(Deserialize)]
+        struct Comment {
+            #[serde(default)]
+            body: Option<String>,
+        }
+        let comment: Comment = self
+            .client(owner, repo)
+            .await?
+            .get_retrying(
+                format!("/repos/{owner}/{repo}/issues/comments/{comment_id}"),
+                None::<&()>,
+            )
+            .await?;
+        Ok(comment.body.unwrap_or_default())
+    }
+
+    /// The first comment on issue/PR `number` whose body `matches` (the first 1,000 comments).
+    pub async fn find_comment(
+        &self,
+        owner: &str,
+        repo: &str,
+        number: u64,
+        matches: impl Fn(&str) -> bool,
+    ) -> anyhow::Result<Option<u64>> {
+        #[derive(Deserialize)]
+        struct Comment {
+            id: u64,
+            #[serde(default)]
+            body: Option<String>,
+        }
+        let client = self.client(owner, repo).await?;
+        for page in 1..=10u32 {
+            let comments: Vec<Comment> = client
+                .get_retrying(
+                    format!(
+                        "/repos/{owner}/{repo}/issues/{number}/comments?per_page=100&page={page}"
+                    ),
+                    None::<&()>,
+                )
+                .await?;
+            if let Some(found) = comments
+                .iter()
+                .find(|c| c.body.as_deref().is_some_and(&matches))
+            {
+                return Ok(Some(found.id));
+            }
+            if comments.len() < 100 {
+                break;
+            }
+        }
+        Ok(None)
+    }
+
     pub async fn edit_comment(
         &self,
         owner: &str,

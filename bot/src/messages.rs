@@ -5,7 +5,52 @@ use preview_deploy::{Phase, PreviewRecord, Subject};
 
 /// Hidden marker identifying the bot's sticky comment for one app on a PR.
 pub fn sticky_marker(app: &str) -> String {
-    format!("<!-- preview-bot:sticky:{app} -->")
+    format!("{STICKY_MARKER_START}{app} -->")
+}
+
+const STICKY_MARKER_START: &str = "<!-- preview-bot:sticky:";
+
+fn sticky_end(app: &str) -> String {
+    format!("<!-- preview-bot:end:{app} -->")
+}
+
+/// Whether a comment is (or was) the bot's sticky status comment.
+pub fn is_sticky(body: &str) -> bool {
+    body.contains(STICKY_MARKER_START)
+}
+
+/// The PR's one sticky comment with `app`'s section replaced by `section` (or added); the other
+/// apps' sections stay as they are, in app order.
+pub fn merge_sticky(current: &str, app: &str, section: &str) -> String {
+    let mut sections = sticky_sections(current);
+    sections.insert(app.to_string(), section.trim_end().to_string());
+    let mut body = sections
+        .into_values()
+        .collect::<Vec<_>>()
+        .join("\n\n---\n\n");
+    body.push('\n');
+    body
+}
+
+/// The per-app sections of a sticky comment, each from its marker to its end marker.
+fn sticky_sections(body: &str) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut rest = body;
+    while let Some(start) = rest.find(STICKY_MARKER_START) {
+        let after = &rest[start + STICKY_MARKER_START.len()..];
+        let Some(close) = after.find(" -->") else {
+            break;
+        };
+        let app = &after[..close];
+        let end_marker = sticky_end(app);
+        let Some(end) = rest[start..].find(&end_marker) else {
+            break;
+        };
+        let stop = start + end + end_marker.len();
+        out.insert(app.to_string(), rest[start..stop].to_string());
+        rest = &rest[stop..];
+    }
+    out
 }
 
 fn phase_badge(phase: Phase) -> &'static str {
@@ -85,7 +130,8 @@ pub fn sticky_comment(
         body.push_str(&format!("\n**Why it failed**\n```\n{message}\n```\n"));
     }
     body.push_str(&format!(
-        "\n<sub>`{prefix} status` · `{prefix} up` · `{prefix} extend` · `{prefix} pin` · `{prefix} down` · `{prefix} help`</sub>\n"
+        "\n<sub>`{prefix} status` · `{prefix} up` · `{prefix} extend` · `{prefix} pin` · `{prefix} down` · `{prefix} help`</sub>\n{}\n",
+        sticky_end(&record.id.app)
     ));
     body
 }
@@ -171,6 +217,28 @@ mod tests {
             r.message = Some("Deployment `web`: 0/1 available, pod web-1: ImagePullBackOff".into());
         }
         r
+    }
+
+    #[test]
+    fn one_sticky_comment_holds_a_section_per_app() {
+        let collect = sticky_comment(&record(Phase::Ready), None, "/preview", None);
+        let mut api = record(Phase::Deploying);
+        api.id = PreviewId::new("api", 42);
+        let api_section = sticky_comment(&api, None, "/preview", None);
+        let both = merge_sticky(&collect, "api", &api_section);
+        assert!(both.find("Preview `api#42`") < both.find("Preview `collect#42`"));
+        assert!(is_sticky(&both));
+        // Updating one section keeps the other and does not duplicate it.
+        api.phase = Phase::Ready;
+        let updated = merge_sticky(&both, "api", &sticky_comment(&api, None, "/preview", None));
+        assert_eq!(updated.matches("Preview `api#42`").count(), 1);
+        assert_eq!(updated.matches("Preview `collect#42`").count(), 1);
+        assert!(!updated.contains("deploying"), "{updated}");
+        // A body that is not ours (or was edited by hand) is replaced by our section alone.
+        assert_eq!(
+            merge_sticky("hand-written", "collect", &collect).trim_end(),
+            collect.trim_end()
+        );
     }
 
     #[test]

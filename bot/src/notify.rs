@@ -10,6 +10,7 @@ use crate::slack::SlackApi;
 use preview_config::Config;
 use preview_deploy::PreviewRecord;
 use preview_deploy::transform::TemplateVars;
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -48,7 +49,11 @@ pub struct Notifier {
     console: Option<UnboundedSender<String>>,
     /// Failed Slack and GitHub calls are counted here (the engine's metrics once it owns this).
     metrics: Arc<Metrics>,
+    /// One lock per (repository, PR) whose sticky comment several apps share.
+    sticky_locks: StickyLocks,
 }
+
+type StickyLocks = Arc<std::sync::Mutex<HashMap<(String, u64), Arc<tokio::sync::Mutex<()>>>>>;
 
 impl Notifier {
     pub fn new(
@@ -63,6 +68,7 @@ impl Notifier {
             github,
             console,
             metrics: Arc::new(Metrics::new()),
+            sticky_locks: StickyLocks::default(),
         }
     }
 
@@ -281,28 +287,78 @@ impl Notifier {
         else {
             return;
         };
+        // A branch preview has no PR to comment on: Slack and the Deployment carry it.
+        let Some(pr) = record.id.pr() else { return };
         let lifetime = crate::lifetime::Policy::new(&self.config.schedule).describe(record);
-        let body = messages::sticky_comment(
+        let section = messages::sticky_comment(
             record,
             self.log_url(record).as_deref(),
             &self.config.bot.command_prefix,
             lifetime.as_deref(),
         );
-        let result = match record.github_comment_id {
-            Some(id) => github.edit_comment(&owner, &repo, id, &body).await,
-            // A branch preview has no PR to comment on: Slack and the Deployment carry it.
-            None => match record.id.pr() {
-                Some(pr) => github.comment(&owner, &repo, pr, &body).await,
-                None => return,
+        let shared = self.config.apps_for_repo(&owner, &repo).count() > 1;
+        let result = if shared {
+            // Several apps of one repository share the PR's one sticky comment, a section
+            // each: read, merge, write, one app at a time.
+            let lock = self.sticky_lock(&record.repo, pr);
+            let _turn = lock.lock().await;
+            self.merge_into_sticky(github, record, &owner, &repo, pr, &section)
+                .await
+        } else {
+            match record.github_comment_id {
+                Some(id) => github.edit_comment(&owner, &repo, id, &section).await,
+                None => github.comment(&owner, &repo, pr, &section).await.map(|id| {
+                    record.github_comment_id = Some(id);
+                }),
             }
-            .map(|id| {
-                record.github_comment_id = Some(id);
-            }),
         };
         if let Err(e) = result {
             self.metrics.api_error("github");
             tracing::warn!(error = %e, "github sticky comment failed");
         }
+    }
+
+    /// Writes `section` into the PR's shared sticky comment, finding it first when this app has
+    /// not written to it yet (another app of the repository may have created it).
+    async fn merge_into_sticky(
+        &self,
+        github: &GitHubApi,
+        record: &mut PreviewRecord,
+        owner: &str,
+        repo: &str,
+        pr: u64,
+        section: &str,
+    ) -> anyhow::Result<()> {
+        let existing = match record.github_comment_id {
+            Some(id) => Some(id),
+            None => {
+                github
+                    .find_comment(owner, repo, pr, messages::is_sticky)
+                    .await?
+            }
+        };
+        match existing {
+            Some(id) => {
+                let current = github.comment_body(owner, repo, id).await?;
+                let body = messages::merge_sticky(&current, &record.id.app, section);
+                github.edit_comment(owner, repo, id, &body).await?;
+                record.github_comment_id = Some(id);
+            }
+            None => {
+                let body = messages::merge_sticky("", &record.id.app, section);
+                record.github_comment_id = Some(github.comment(owner, repo, pr, &body).await?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Serializes updates of one PR's shared sticky comment within this process.
+    fn sticky_lock(&self, repo: &str, pr: u64) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self
+            .sticky_locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        locks.entry((repo.to_string(), pr)).or_default().clone()
     }
 
     /// Starts a GitHub Deployment for the record's commit (in_progress) and, as a GitHub App,

@@ -1902,3 +1902,34 @@ async fn with_a_token_there_are_no_check_runs() {
     world.label_at(HEAD_SHA).await;
     assert!(world.github.check_runs(OWNER, REPO).is_empty());
 }
+
+/// SPEC 5: one sticky comment per PR, also when several apps are built from its repository.
+#[tokio::test]
+async fn two_apps_of_one_repository_share_the_prs_sticky_comment() {
+    let world = World::start_configured(
+        false,
+        &format!(
+            "\n[apps.worker]\nrepo = \"{OWNER}/{REPO}\"\nslack_channel = \"{CHANNEL}\"\nmanifests = {{ dir = \"deploy/preview\" }}\n"
+        ),
+    )
+    .await;
+    world.label_at(HEAD_SHA).await;
+    let comments = world.bot_comments();
+    assert_eq!(comments.len(), 1, "one sticky comment: {comments:#?}");
+    let body = &comments[0].body;
+    assert!(
+        body.contains("Preview `hello#2`") && body.contains("Preview `worker#2`"),
+        "{body}"
+    );
+    assert!(body.matches("ready").count() >= 2, "{body}");
+
+    // Taking one app down edits its section only.
+    world.slack_command(CHANNEL, "U0DEV", "down worker#2").await;
+    world.settle().await;
+    let comments = world.bot_comments();
+    assert_eq!(comments.len(), 1, "{comments:#?}");
+    let body = &comments[0].body;
+    let (hello, worker) = body.split_at(body.find("Preview `worker#2`").unwrap());
+    assert!(hello.contains("ready"), "{body}");
+    assert!(worker.contains("torn down"), "{body}");
+}
