@@ -254,7 +254,13 @@ async fn run(
                             )
                             .await
                     }
-                    Action::Redeploy => engine.up(preview, origin, UpOptions::default()).await,
+                    Action::Redeploy => {
+                        let options = UpOptions {
+                            restart: true,
+                            ..UpOptions::default()
+                        };
+                        engine.up(preview, origin, options).await
+                    }
                     Action::Down => engine.down(preview, origin, false).await,
                     Action::Status => Some(engine.status(preview).await),
                     Action::Point { routes } => Some(engine.point(preview, routes, origin).await),

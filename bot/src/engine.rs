@@ -120,6 +120,8 @@ pub struct UpOptions {
     pub sha: Option<String>,
     /// Only redeploy an existing preview (a push to a PR without a preview does nothing).
     pub only_if_exists: bool,
+    /// Restart the workloads even where their spec is unchanged (`redeploy`).
+    pub restart: bool,
 }
 
 pub struct Engine {
@@ -358,6 +360,9 @@ impl Engine {
         if let Some(ttl) = options.ttl {
             record.deadline = chrono::Duration::from_std(ttl).ok().map(|d| now + d);
         }
+        if options.restart && !created {
+            record.restarted_at = Some(now);
+        }
         if record.slack_channel.is_none() {
             record.slack_channel = app
                 .slack_channel
@@ -568,7 +573,14 @@ impl Engine {
                 &record.head_sha,
             ));
         }
-        let transformed = plan.app;
+        let mut transformed = plan.app;
+        // Kept on every later apply too: dropping it would roll the pods again.
+        if let Some(at) = record.restarted_at {
+            let at = at.to_rfc3339();
+            for object in &mut transformed.objects {
+                transform::stamp_restart(object, &at);
+            }
+        }
         if let Some(clash) = name_clash(&applied, &transformed.objects) {
             return Err(replies::dependency_clash(&clash));
         }

@@ -51,6 +51,8 @@ pub mod annotations {
     pub const POINTERS: &str = "preview-bot.dev/pointers";
     /// `extend`: the preview is kept at least until then, however idle.
     pub const KEEP_UNTIL: &str = "preview-bot.dev/keep-until";
+    /// The last `redeploy`: stamped on the pod templates so every later apply keeps it.
+    pub const RESTARTED_AT: &str = "preview-bot.dev/restarted-at";
     /// The teardown time the last idle warning announced (empty when none): what makes a
     /// warning go out once, even across restarts and replicas.
     pub const WARNED_FOR: &str = "preview-bot.dev/warned-for";

@@ -83,6 +83,8 @@ pub struct PreviewRecord {
     pub pointers: std::collections::BTreeMap<String, String>,
     /// Kept at least until then, however idle (`extend`).
     pub keep_until: Option<DateTime<Utc>>,
+    /// The last `redeploy` (its workloads restarted then).
+    pub restarted_at: Option<DateTime<Utc>>,
     /// The teardown time the last idle warning announced.
     pub warned_for: Option<DateTime<Utc>>,
     /// While sleeping: the replica counts to restore, `Kind/name` -> replicas.
@@ -128,6 +130,7 @@ impl PreviewRecord {
             applied: Vec::new(),
             pointers: BTreeMap::new(),
             keep_until: None,
+            restarted_at: None,
             warned_for: None,
             sleeping_replicas: BTreeMap::new(),
         }
@@ -164,6 +167,7 @@ impl PreviewRecord {
             (a::MESSAGE, self.message.clone()),
             (a::DEADLINE, self.deadline.map(|d| d.to_rfc3339())),
             (a::KEEP_UNTIL, self.keep_until.map(|d| d.to_rfc3339())),
+            (a::RESTARTED_AT, self.restarted_at.map(|d| d.to_rfc3339())),
             (a::URL, self.url.clone()),
             (a::SLACK_CHANNEL, self.slack_channel.clone()),
             (a::SLACK_THREAD, self.slack_thread_ts.clone()),
@@ -282,6 +286,9 @@ impl PreviewRecord {
         let keep_until = note(a::KEEP_UNTIL)
             .map(|v| time(a::KEEP_UNTIL, &v))
             .transpose()?;
+        let restarted_at = note(a::RESTARTED_AT)
+            .map(|v| time(a::RESTARTED_AT, &v))
+            .transpose()?;
         let warned_for = note(a::WARNED_FOR)
             .map(|v| time(a::WARNED_FOR, &v))
             .transpose()?;
@@ -318,6 +325,7 @@ impl PreviewRecord {
                 None => Vec::new(),
             },
             keep_until,
+            restarted_at,
             warned_for,
             sleeping_replicas: match note(a::SLEEPING_REPLICAS) {
                 Some(text) => serde_json::from_str(&text).map_err(|_| {
@@ -365,6 +373,7 @@ mod tests {
             .with_timezone(&Utc);
         record.last_activity = record.created;
         record.keep_until = Some(record.created + chrono::Duration::hours(30));
+        record.restarted_at = Some(record.created + chrono::Duration::hours(2));
         record.warned_for = Some(record.created + chrono::Duration::hours(24));
         record.phase = Phase::Sleeping;
         record.sleeping_replicas.insert("Deployment/web".into(), 2);

@@ -623,6 +623,34 @@ fn schedule(pod_spec: &mut Map<String, Value>, ctx: &PreviewContext) {
     }
 }
 
+/// The pod-template annotation `kubectl rollout restart` sets.
+pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
+
+/// Stamps `at` on the pod template of a Deployment, StatefulSet or DaemonSet, so the change rolls
+/// its pods as `kubectl rollout restart` does. Jobs are left alone: their template is immutable.
+pub fn stamp_restart(object: &mut Value, at: &str) {
+    let kind = object
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !matches!(kind, "Deployment" | "StatefulSet" | "DaemonSet") {
+        return;
+    }
+    let Some(template) = object
+        .pointer_mut("/spec/template")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    let metadata = template.entry("metadata").or_insert_with(|| json!({}));
+    if let Some(metadata) = metadata.as_object_mut() {
+        let annotations = metadata.entry("annotations").or_insert_with(|| json!({}));
+        if let Some(annotations) = annotations.as_object_mut() {
+            annotations.insert(RESTARTED_AT.into(), json!(at));
+        }
+    }
+}
+
 /// Applies the scheduling rules to the pod template of an object the transform did not produce
 /// (dependencies), so every pod of a preview lands on the same nodes.
 pub fn schedule_object(object: &mut Value, ctx: &PreviewContext) {

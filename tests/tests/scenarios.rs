@@ -1933,3 +1933,42 @@ async fn two_apps_of_one_repository_share_the_prs_sticky_comment() {
     assert!(hello.contains("ready"), "{body}");
     assert!(worker.contains("torn down"), "{body}");
 }
+
+/// SPEC 2: `redeploy` restarts the workloads even when nothing changed; a later `up` does not.
+#[tokio::test]
+async fn redeploy_restarts_the_workloads_and_a_later_up_does_not() {
+    let world = World::start().await;
+    world
+        .slack_conversation(CHANNEL, "U0DEV", "up hello#2")
+        .await;
+    let generation = |d: &Deployment| d.metadata.generation.unwrap_or_default();
+    let restarted_at = |d: &Deployment| {
+        d.spec
+            .as_ref()
+            .and_then(|s| s.template.metadata.as_ref())
+            .and_then(|m| m.annotations.as_ref())
+            .and_then(|a| a.get("kubectl.kubernetes.io/restartedAt").cloned())
+    };
+    let before = hello_deployment(&world).await;
+    assert_eq!(restarted_at(&before), None);
+
+    let answer = world
+        .slack_conversation(CHANNEL, "U0DEV", "redeploy hello#2")
+        .await;
+    assert!(answer.contains("hello#2"), "{answer}");
+    assert_ready_at(&world, HEAD_SHA).await;
+    let restarted = hello_deployment(&world).await;
+    assert!(restarted_at(&restarted).is_some(), "{restarted:?}");
+    assert!(generation(&restarted) > generation(&before));
+
+    world
+        .slack_conversation(CHANNEL, "U0DEV", "up hello#2")
+        .await;
+    let after = hello_deployment(&world).await;
+    assert_eq!(
+        generation(&after),
+        generation(&restarted),
+        "no second restart"
+    );
+    assert_eq!(restarted_at(&after), restarted_at(&restarted));
+}
