@@ -464,7 +464,8 @@ impl Engine {
         if let Some(seed_config) = app
             .seed
             .as_ref()
-            .filter(|s| s.on_create && created && outcome.ok)
+            // Until one succeeded: a first deploy that failed is seeded by the next good one.
+            .filter(|s| s.on_create && record.seeded_at.is_none() && outcome.ok)
         {
             self.seeding_lock().insert(id.clone());
             let seeded = self
@@ -1083,6 +1084,9 @@ impl Engine {
             .job_logs(&record.namespace, &name, SEED_LOG_LINES)
             .await;
         let log_url = self.notifier.log_url(record);
+        if result.is_ok() && record.seeded_at.is_none() {
+            record.seeded_at = Some(self.now());
+        }
         let outcome = match result {
             Ok(()) => Outcome::ok(replies::seed_succeeded(
                 &id,

@@ -53,6 +53,8 @@ pub mod annotations {
     pub const KEEP_UNTIL: &str = "preview-bot.dev/keep-until";
     /// The last `redeploy`: stamped on the pod templates so every later apply keeps it.
     pub const RESTARTED_AT: &str = "preview-bot.dev/restarted-at";
+    /// When a seed first succeeded: `seed.on_create` runs until one has.
+    pub const SEEDED_AT: &str = "preview-bot.dev/seeded-at";
     /// The teardown time the last idle warning announced (empty when none): what makes a
     /// warning go out once, even across restarts and replicas.
     pub const WARNED_FOR: &str = "preview-bot.dev/warned-for";

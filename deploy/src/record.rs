@@ -85,6 +85,8 @@ pub struct PreviewRecord {
     pub keep_until: Option<DateTime<Utc>>,
     /// The last `redeploy` (its workloads restarted then).
     pub restarted_at: Option<DateTime<Utc>>,
+    /// When a seed first succeeded in this preview.
+    pub seeded_at: Option<DateTime<Utc>>,
     /// The teardown time the last idle warning announced.
     pub warned_for: Option<DateTime<Utc>>,
     /// While sleeping: the replica counts to restore, `Kind/name` -> replicas.
@@ -131,6 +133,7 @@ impl PreviewRecord {
             pointers: BTreeMap::new(),
             keep_until: None,
             restarted_at: None,
+            seeded_at: None,
             warned_for: None,
             sleeping_replicas: BTreeMap::new(),
         }
@@ -168,6 +171,7 @@ impl PreviewRecord {
             (a::DEADLINE, self.deadline.map(|d| d.to_rfc3339())),
             (a::KEEP_UNTIL, self.keep_until.map(|d| d.to_rfc3339())),
             (a::RESTARTED_AT, self.restarted_at.map(|d| d.to_rfc3339())),
+            (a::SEEDED_AT, self.seeded_at.map(|d| d.to_rfc3339())),
             (a::URL, self.url.clone()),
             (a::SLACK_CHANNEL, self.slack_channel.clone()),
             (a::SLACK_THREAD, self.slack_thread_ts.clone()),
@@ -289,6 +293,9 @@ impl PreviewRecord {
         let restarted_at = note(a::RESTARTED_AT)
             .map(|v| time(a::RESTARTED_AT, &v))
             .transpose()?;
+        let seeded_at = note(a::SEEDED_AT)
+            .map(|v| time(a::SEEDED_AT, &v))
+            .transpose()?;
         let warned_for = note(a::WARNED_FOR)
             .map(|v| time(a::WARNED_FOR, &v))
             .transpose()?;
@@ -326,6 +333,7 @@ impl PreviewRecord {
             },
             keep_until,
             restarted_at,
+            seeded_at,
             warned_for,
             sleeping_replicas: match note(a::SLEEPING_REPLICAS) {
                 Some(text) => serde_json::from_str(&text).map_err(|_| {
@@ -374,6 +382,7 @@ mod tests {
         record.last_activity = record.created;
         record.keep_until = Some(record.created + chrono::Duration::hours(30));
         record.restarted_at = Some(record.created + chrono::Duration::hours(2));
+        record.seeded_at = Some(record.created + chrono::Duration::hours(1));
         record.warned_for = Some(record.created + chrono::Duration::hours(24));
         record.phase = Phase::Sleeping;
         record.sleeping_replicas.insert("Deployment/web".into(), 2);

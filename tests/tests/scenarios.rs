@@ -1972,3 +1972,50 @@ async fn redeploy_restarts_the_workloads_and_a_later_up_does_not() {
     );
     assert_eq!(restarted_at(&after), restarted_at(&restarted));
 }
+
+/// SPEC 4 step 9: the seed runs on creation; when the first deploy fails, the first one that
+/// succeeds runs it, and only once.
+#[tokio::test]
+async fn the_creation_seed_waits_for_the_first_good_deploy_and_runs_once() {
+    use k8s_openapi::api::batch::v1::Job;
+    let world = World::start_configured(
+        false,
+        &format!(
+            "\n[apps.seeded]\nrepo = \"{OWNER}/{REPO}\"\nslack_channel = \"{CHANNEL}\"\nmanifests = {{ dir = \"deploy/preview\" }}\nseed = {{ image = \"docker.io/library/busybox:1.36\", command = [\"sh\", \"-c\", \"echo seeded\"], on_create = true }}\n"
+        ),
+    )
+    .await;
+    let ns = preview_deploy::PreviewId::new("seeded", PR)
+        .namespace(&world.bot.engine.config.bot.namespace_prefix)
+        .to_string();
+    let jobs = || async {
+        let api: kube::Api<Job> = kube::Api::namespaced(world.client.clone(), &ns);
+        api.list(&Default::default()).await.unwrap().items.len()
+    };
+    let phase =
+        || async { World::annotation(&world.namespace(&ns).await.unwrap(), annotations::PHASE) };
+
+    world.github.set_head(OWNER, REPO, PR, BAD_IMAGE_SHA);
+    world
+        .slack_conversation(CHANNEL, "U0DEV", "up seeded#2")
+        .await;
+    assert_eq!(phase().await.as_deref(), Some("failed"));
+    assert_eq!(
+        jobs().await,
+        0,
+        "no seed into a preview that did not come up"
+    );
+
+    world.github.set_head(OWNER, REPO, PR, HEAD_SHA);
+    let answer = world
+        .slack_conversation(CHANNEL, "U0DEV", "up seeded#2")
+        .await;
+    assert_eq!(phase().await.as_deref(), Some("ready"));
+    assert_eq!(jobs().await, 1, "{answer}");
+
+    world.github.set_head(OWNER, REPO, PR, SECOND_SHA);
+    world
+        .slack_conversation(CHANNEL, "U0DEV", "up seeded#2")
+        .await;
+    assert_eq!(jobs().await, 1, "seeded once");
+}
