@@ -90,6 +90,31 @@ impl RecordedRequest {
             .map(|(_, v)| v)
     }
 
+    /// The Kubernetes verb: `LIST` and `WATCH` for collection reads, otherwise the method
+    /// (`GET`, `PATCH`, ...). A collection is recognised by the absence of a name after the
+    /// resource, which holds for the paths the bot uses.
+    pub fn verb(&self) -> &str {
+        if self.method != "GET" {
+            return &self.method;
+        }
+        if self.query_param("watch").is_some_and(|w| w == "true" || w == "1") {
+            return "WATCH";
+        }
+        let segs: Vec<&str> = self.path.split('/').filter(|s| !s.is_empty()).collect();
+        // /api/v1/RES, /api/v1/namespaces/NS/RES, /apis/G/V/RES, /apis/G/V/namespaces/NS/RES
+        let rest = match segs.as_slice() {
+            ["api", _, rest @ ..] => rest,
+            ["apis", _, _, rest @ ..] => rest,
+            _ => return "GET",
+        };
+        let collection = match rest {
+            [_] => true,
+            ["namespaces", _, _] => true,
+            _ => false,
+        };
+        if collection { "LIST" } else { "GET" }
+    }
+
     /// The body parsed as JSON, when it is JSON.
     pub fn json(&self) -> Option<serde_json::Value> {
         serde_json::from_str(&self.body).ok()
@@ -147,6 +172,8 @@ pub(crate) struct Inner {
     pub state: Mutex<State>,
     pub rv_tx: watch::Sender<u64>,
     pub wake: Notify,
+    /// Injected latency per request, in microseconds (0 = none).
+    pub latency_micros: std::sync::atomic::AtomicU64,
 }
 
 impl Inner {
@@ -243,6 +270,7 @@ impl FakeKube {
             state: Mutex::new(state),
             rv_tx,
             wake: Notify::new(),
+            latency_micros: std::sync::atomic::AtomicU64::new(0),
         });
         if opts.seed_cluster {
             inner.mutate(controller::seed_cluster);
@@ -346,6 +374,27 @@ preferences: {{}}
             .into_iter()
             .filter(|r| matches!(r.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE"))
             .collect()
+    }
+
+    /// Delays every request's answer by `latency` (network and API-server time of a real
+    /// cluster, for benchmarks); zero turns it off. A watch waits once, before its stream starts.
+    pub fn set_latency(&self, latency: Duration) {
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.inner
+            .latency_micros
+            .store(micros, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How many requests so far matched `method` (e.g. `GET`) and whose path ends with
+    /// `resource` (e.g. `/namespaces`), counting only collection reads (lists and watches) when
+    /// `method` is `LIST` or `WATCH`.
+    pub fn count_requests(&self, method: &str, resource: &str) -> usize {
+        self.inner
+            .lock()
+            .requests
+            .iter()
+            .filter(|r| r.verb() == method && r.path.ends_with(resource))
+            .count()
     }
 
     /// Forgets the recorded requests.

@@ -16,7 +16,7 @@ use preview_bot::{Bot, http as bot_http};
 use preview_config::{Config, GitHubAuth, Secret};
 use preview_deploy::Cluster;
 use preview_testkit::github_api::{self, FakeGitHub, PullSpec};
-use preview_testkit::kube_api::FakeKube;
+use preview_testkit::kube_api::{FakeKube, FakeKubeOptions};
 use preview_testkit::slack_api::{self, FakeSlack, SlashCommand};
 use serde_json::Value;
 use std::sync::Arc;
@@ -207,6 +207,10 @@ pub struct WorldOptions {
     pub clock: Option<Arc<dyn Clock>>,
     /// TOML tables appended to the scenario config (e.g. `[access]`).
     pub extra_config: String,
+    /// Options of the simulated cluster (default: [`FakeKubeOptions::default`]).
+    pub kube: Option<FakeKubeOptions>,
+    /// `bot.max_previews` (default 2).
+    pub max_previews: Option<usize>,
 }
 
 pub struct World {
@@ -354,7 +358,7 @@ impl World {
         let (kube, client, prefix, image, image_template) = match std::env::var_os(REAL_CLUSTER_ENV)
         {
             None => {
-                let kube = FakeKube::start().await;
+                let kube = FakeKube::start_with(options.kube.clone().unwrap_or_default()).await;
                 kube.set_unpullable_image(UNPULLABLE_IMAGE);
                 kube.set_crashing_image(
                     CRASHING_IMAGE,
@@ -508,6 +512,9 @@ impl World {
         github.add_commit_tree(OWNER, SHOP_REPO, SHOP_SHA, shop_tree(shop_image));
 
         let mut text = config_text(&slack.api_url(), &github.url(), &prefix, image_template);
+        if let Some(max) = options.max_previews {
+            text = text.replace("max_previews = 2\n", &format!("max_previews = {max}\n"));
+        }
         if !options.schedule.is_empty() {
             text.push_str(&format!("\n[schedule]\n{}\n", options.schedule));
         }
