@@ -1,4 +1,5 @@
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use clap::{Parser, Subcommand};
 use preview_bot::engine::Engine;
 use preview_bot::exec::ExecResult;
@@ -214,7 +215,12 @@ async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
     let bot = Arc::new(bot.with_admin_token(secrets.admin_token.clone()));
     let listener = tokio::net::TcpListener::bind(&config.bot.listen)
         .await
-        .with_context(|| format!("cannot listen on {}", config.bot.listen))?;
+        .with_context(|| format!("cannot listen on {}", config.bot.listen))?
+        // Answers go out at once, not held back by Nagle's algorithm (a slash command's
+        // acknowledgement is one small write).
+        .tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
     tracing::info!(listen = %config.bot.listen, apps = config.apps.len(), "preview-bot serving");
     let background = bot.background.clone();
     // Previews a previous process left mid-deploy are finished from what the cluster records.

@@ -14,6 +14,7 @@
 mod support;
 
 use axum::body::Body;
+use axum::serve::ListenerExt;
 use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -405,12 +406,18 @@ async fn slack_ack_benchmark(world: &World, args: &Args, report: &mut Report) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let router = world.router.clone();
+    // As `preview-bot serve` does.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let server = tokio::spawn(async move {
         axum::serve(listener, router).await.unwrap();
     });
+    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    connector.set_nodelay(true);
     let client: HttpClient<_, Full<Bytes>> = HttpClient::builder(TokioExecutor::new())
         .pool_max_idle_per_host(args.commands)
-        .build_http();
+        .build(connector);
     let texts = ["status bench#1", "up bench#1", "list", "help up"];
     let mut samples = Vec::new();
     // Round 0 warms the connection pool and is not counted.

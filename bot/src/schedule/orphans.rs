@@ -4,6 +4,7 @@
 //! A PR that cannot be read (GitHub down, no access) is never taken for closed.
 
 use crate::engine::Engine;
+use futures::StreamExt;
 use crate::notify::DeploymentState;
 use crate::origin::Origin;
 use crate::replies;
@@ -11,6 +12,9 @@ use chrono::{DateTime, Utc};
 use preview_deploy::cluster::Inventory;
 use preview_deploy::ops::AuditOutcome;
 use preview_deploy::{DeployError, Phase, PreviewNamespace, PreviewRecord};
+
+/// How many pull requests are read at once.
+const PR_READ_CONCURRENCY: usize = 16;
 
 pub struct Orphan {
     pub namespace: PreviewNamespace,
@@ -32,6 +36,17 @@ pub async fn find(engine: &Engine, inventory: &Inventory) -> Vec<Orphan> {
             why: format!("its record is unreadable ({})", unreadable.problem),
         });
     }
+    // One PR read per preview, a few at a time: with a thousand previews one after another
+    // would take seconds.
+    // Boxed futures rather than a closure over the stream: keeps the future `Send`.
+    type Read<'a> = futures::future::BoxFuture<
+        'a,
+        (
+            &'a PreviewRecord,
+            anyhow::Result<crate::github::PullRequest>,
+        ),
+    >;
+    let mut candidates: Vec<Read<'_>> = Vec::new();
     for record in &inventory.previews {
         if record.phase == Phase::Terminating {
             continue;
@@ -39,7 +54,14 @@ pub async fn find(engine: &Engine, inventory: &Inventory) -> Vec<Orphan> {
         let Some((owner, repo)) = record.repo.split_once('/') else {
             continue;
         };
-        match engine.source.pull_request(owner, repo, record.id.pr).await {
+        candidates.push(Box::pin(async move {
+            let pull = engine.source.pull_request(owner, repo, record.id.pr).await;
+            (record, pull)
+        }));
+    }
+    let mut reads = futures::stream::iter(candidates).buffered(PR_READ_CONCURRENCY);
+    while let Some((record, pull)) = reads.next().await {
+        match pull {
             Ok(pull) if !pull.open => out.push(Orphan {
                 namespace: record.namespace.clone(),
                 record: Some(record.clone()),
