@@ -14,7 +14,7 @@ use kube::api::{
     ValidationDirective,
 };
 use kube::core::{ApiResource, GroupVersionKind};
-use kube::discovery::{Scope, pinned_kind};
+use kube::discovery::{Scope, pinned_group, pinned_kind};
 use kube::runtime::wait::{Condition, await_condition};
 use kube::{Client, ResourceExt};
 use serde_json::Value;
@@ -278,10 +278,18 @@ impl Cluster {
             .await
             .map_err(|e| DeployError::kube("list preview namespaces", e))?;
         let mut inventory = Inventory::default();
+        // The list is the freshest view of every preview's resourceVersion (and bounds the
+        // map by the previews that exist).
+        let mut versions = HashMap::new();
         for namespace in list.items {
             let name = namespace.name_any();
             if !name.starts_with(&self.prefix) || self.is_protected(&name) {
                 continue;
+            }
+            if namespace.metadata.deletion_timestamp.is_none()
+                && let Some(version) = namespace.metadata.resource_version.clone()
+            {
+                versions.insert(name.clone(), version);
             }
             match PreviewRecord::from_namespace(&namespace, &self.prefix) {
                 Ok(record) => inventory.previews.push(record),
@@ -293,6 +301,7 @@ impl Cluster {
             }
         }
         inventory.previews.sort_by(|a, b| a.id.cmp(&b.id));
+        *self.versions.lock().unwrap_or_else(|p| p.into_inner()) = versions;
         Ok(inventory)
     }
 
@@ -389,6 +398,22 @@ impl Cluster {
         if let Some(found) = self.kinds.lock().ok().and_then(|k| k.get(&gvk).cloned()) {
             return Ok(found);
         }
+        // One discovery request per group-version, whatever the number of kinds applied from
+        // it: every kind it serves is remembered.
+        let gv = kube::core::GroupVersion::gv(group, version);
+        if let Ok(found) = pinned_group(&self.client, &gv).await
+            && let Ok(mut kinds) = self.kinds.lock()
+        {
+            for (resource, capabilities) in found.versioned_resources(version) {
+                let key = GroupVersionKind::gvk(group, version, &resource.kind);
+                kinds.insert(key, (resource, capabilities.scope));
+            }
+        }
+        if let Some(found) = self.kinds.lock().ok().and_then(|k| k.get(&gvk).cloned()) {
+            return Ok(found);
+        }
+        // Not served (or discovery failed): ask for the kind itself, for the API server's
+        // own explanation.
         let (resource, capabilities) =
             pinned_kind(&self.client, &gvk)
                 .await

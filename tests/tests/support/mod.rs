@@ -773,6 +773,65 @@ impl World {
     pub async fn preview(&self) -> Option<k8s_openapi::api::core::v1::Namespace> {
         self.namespace(&self.ns).await
     }
+
+    /// Seeds `count` ready previews of `hello` (PRs `from`, `from + 1`, ...) straight into the
+    /// simulated cluster, as the bot records them (the namespace with its record, one running
+    /// pod each), and their open PRs on GitHub. Nothing on a real cluster.
+    pub fn seed_previews(&self, from: u64, count: usize) {
+        use preview_deploy::labels;
+        let Some(kube) = &self.kube else { return };
+        let prefix = &self.config.bot.namespace_prefix;
+        let now = chrono::Utc::now();
+        for i in 0..count as u64 {
+            let pr = from + i;
+            let id = preview_deploy::PreviewId::new("hello", pr);
+            let ns = id.namespace(prefix);
+            let owner = format!("dev{}", i % 37);
+            let mut record = preview_deploy::PreviewRecord::new(
+                id,
+                ns.clone(),
+                &format!("{OWNER}/{REPO}"),
+                &owner,
+                HEAD_SHA,
+                now - chrono::Duration::minutes(i as i64 % 600),
+            );
+            record.phase = preview_deploy::Phase::Ready;
+            record.url = Some(format!("https://hello-pr-{pr}.preview.example.com"));
+            record.slack_channel = Some(CHANNEL.to_string());
+            record.applied = vec!["apps/v1 Deployment hello".into()];
+            kube.put_object(record.namespace_manifest());
+            kube.put_object(serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": format!("hello-{pr}"),
+                    "namespace": ns.as_str(),
+                    "labels": {
+                        "app": "hello",
+                        labels::MANAGED_BY: labels::MANAGED_BY_VALUE,
+                        labels::PREVIEW: ns.as_str(),
+                    },
+                },
+                "spec": {
+                    "nodeName": "node-1",
+                    "containers": [{
+                        "name": "hello",
+                        "image": "ghcr.io/codertocat/hello-world:latest",
+                        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}},
+                    }],
+                },
+                "status": {"phase": "Running"},
+            }));
+            self.github.add_pull(PullSpec::new(
+                OWNER,
+                REPO,
+                pr,
+                HEAD_SHA,
+                &format!("branch-{pr}"),
+                &owner,
+            ));
+        }
+    }
 }
 
 /// A published payload with the trigger label instead of `bug`.
