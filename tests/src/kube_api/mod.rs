@@ -78,6 +78,8 @@ pub struct RecordedRequest {
     pub body: String,
     /// The answered status; 0 while unanswered (e.g. a hanging fault).
     pub status: u16,
+    /// When it arrived (before any injected latency).
+    pub at: std::time::Instant,
 }
 
 impl RecordedRequest {
