@@ -49,7 +49,14 @@ apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{name: {name}}}\nspe
 fn bench(c: &mut Criterion) {
     let config = Config::parse(CONFIG, "bench.toml").expect("config");
     let app = &config.apps["collect"];
-    let ctx = PreviewContext::new(&config, "collect", app, 42, "0123456789abcdef", Some("feature"));
+    let ctx = PreviewContext::new(
+        &config,
+        "collect",
+        app,
+        42,
+        "0123456789abcdef",
+        Some("feature"),
+    );
     let files = manifest_files();
     let dir = tempfile::tempdir().expect("tmp");
     std::fs::create_dir(dir.path().join("deploy")).unwrap();
@@ -58,7 +65,13 @@ fn bench(c: &mut Criterion) {
     }
     let rendered = render_dir(dir.path(), "deploy").expect("render");
     assert_eq!(rendered.len(), 200);
-    assert_eq!(transform(rendered.clone(), &ctx).expect("transform").objects.len(), 200);
+    assert_eq!(
+        transform(rendered.clone(), &ctx)
+            .expect("transform")
+            .objects
+            .len(),
+        200
+    );
 
     let mut group = c.benchmark_group("200 objects");
     group.bench_function("parse YAML (10 files, in memory)", |b| {

@@ -251,8 +251,10 @@ fn readiness_waits(log: &[RecordedRequest], ns: &str) -> Duration {
     sorted.sort_by_key(|r| r.at);
     let watching = |r: &RecordedRequest| {
         matches!(r.verb(), "LIST" | "WATCH")
-            && r.path.starts_with(&format!("/apis/apps/v1/namespaces/{ns}/"))
-            || r.path.starts_with(&format!("/apis/batch/v1/namespaces/{ns}/"))
+            && r.path
+                .starts_with(&format!("/apis/apps/v1/namespaces/{ns}/"))
+            || r.path
+                .starts_with(&format!("/apis/batch/v1/namespaces/{ns}/"))
                 && matches!(r.verb(), "LIST" | "WATCH")
     };
     let mut total = Duration::ZERO;
@@ -335,6 +337,7 @@ async fn up_benchmark(args: &Args, report: &mut Report) {
         assert_eq!(status, StatusCode::OK, "{ack}");
         world.settle().await;
         let elapsed = started.elapsed();
+        let log = kube.requests();
         let record = world.namespace(&ns).await.expect("the bench preview");
         assert_eq!(
             World::annotation(&record, labels::annotations::PHASE).as_deref(),
@@ -342,7 +345,6 @@ async fn up_benchmark(args: &Args, report: &mut Report) {
             "{:?}",
             World::annotation(&record, labels::annotations::MESSAGE)
         );
-        let log = kube.requests();
         ups.push(elapsed);
         waits.push(readiness_waits(&log, &ns));
 
@@ -364,9 +366,29 @@ async fn up_benchmark(args: &Args, report: &mut Report) {
         objects = app.len() + deps.len();
         let waves = [deps, app];
         let floor_ns = format!("floor-{pr}");
-        floors.push(replay(&world.client, &namespace_apply, &waves, &ns, &floor_ns, true).await);
+        floors.push(
+            replay(
+                &world.client,
+                &namespace_apply,
+                &waves,
+                &ns,
+                &floor_ns,
+                true,
+            )
+            .await,
+        );
         let serial_ns = format!("serial-{pr}");
-        serials.push(replay(&world.client, &namespace_apply, &waves, &ns, &serial_ns, false).await);
+        serials.push(
+            replay(
+                &world.client,
+                &namespace_apply,
+                &waves,
+                &ns,
+                &serial_ns,
+                false,
+            )
+            .await,
+        );
         last_log = log;
     }
     let up = quantile(&ups, 0.5);
@@ -412,8 +434,13 @@ async fn up_benchmark(args: &Args, report: &mut Report) {
     for r in &last_log {
         *by_verb.entry(r.verb().to_string()).or_default() += 1;
         if matches!(r.verb(), "GET" | "LIST") {
+            let query = if r.query.is_empty() {
+                String::new()
+            } else {
+                format!("?{}", r.query)
+            };
             *reads
-                .entry(format!("{} {}", r.verb(), r.path))
+                .entry(format!("{} {}{query}", r.verb(), r.path))
                 .or_default() += 1;
         }
     }
@@ -498,16 +525,14 @@ async fn slack_ack_benchmark(world: &World, args: &Args, report: &mut Report) {
     for round in 0..=args.rounds {
         let requests: Vec<Request<Full<Bytes>>> = (0..args.commands)
             .map(|i| {
-                let mut command =
-                    SlashCommand::new(CHANNEL, "U0BENCH", texts[i % texts.len()]);
+                let mut command = SlashCommand::new(CHANNEL, "U0BENCH", texts[i % texts.len()]);
                 command.response_url = world.slack.response_url(&format!("ack-{round}-{i}"));
                 let (body, headers) = slack_api::signed_slash_command(
                     SLACK_SIGNING_SECRET,
                     chrono::Utc::now().timestamp(),
                     &command,
                 );
-                let mut request =
-                    Request::post(format!("http://{addr}/slack/commands"));
+                let mut request = Request::post(format!("http://{addr}/slack/commands"));
                 for (name, value) in headers {
                     request = request.header(name, value);
                 }
@@ -585,7 +610,8 @@ async fn webhook_benchmark(world: &World, args: &Args, report: &mut Report) {
         let started = Instant::now();
         let (status, body) = world.github_event("issue_comment", &payload).await;
         assert!(status.is_success(), "{status} {body}");
-        reactions.push(time_until(started, || !world.github.reactions(comment_id).is_empty()).await);
+        reactions
+            .push(time_until(started, || !world.github.reactions(comment_id).is_empty()).await);
         world.settle().await;
 
         let statuses = |world: &World| {
@@ -605,9 +631,7 @@ async fn webhook_benchmark(world: &World, args: &Args, report: &mut Report) {
         };
         let before = statuses(world);
         let started = Instant::now();
-        let (status, body) = world
-            .github_event("pull_request", &labeled_payload())
-            .await;
+        let (status, body) = world.github_event("pull_request", &labeled_payload()).await;
         assert!(status.is_success(), "{status} {body}");
         deployments.push(time_until(started, || statuses(world) > before).await);
         world.settle().await;
@@ -684,9 +708,7 @@ async fn many_previews_benchmark(world: &World, kube: &FakeKube, args: &Args, re
     let (time, log) = measure(kube, |_| {
         let scheduler = scheduler.clone();
         async move {
-            let run = scheduler
-                .run_job(Job::IdleSweep, chrono::Utc::now())
-                .await;
+            let run = scheduler.run_job(Job::IdleSweep, chrono::Utc::now()).await;
             assert!(!run.summary.starts_with("failed"), "{run:?}");
         }
     })
@@ -701,7 +723,11 @@ async fn many_previews_benchmark(world: &World, kube: &FakeKube, args: &Args, re
             let mut command = SlashCommand::new(CHANNEL, "U0BENCH", "list");
             command.response_url = world.slack.response_url(&id);
             let (status, _) = world
-                .slack_signed(&command, chrono::Utc::now().timestamp(), SLACK_SIGNING_SECRET)
+                .slack_signed(
+                    &command,
+                    chrono::Utc::now().timestamp(),
+                    SLACK_SIGNING_SECRET,
+                )
                 .await;
             assert_eq!(status, StatusCode::OK);
             world.settle().await;
@@ -859,7 +885,10 @@ async fn binary_memory_benchmark(world: &World, kube: &FakeKube, args: &Args, re
         .arg(&config)
         .env("KUBECONFIG", &kubeconfig)
         .env("SLACK_SIGNING_SECRET", SLACK_SIGNING_SECRET)
-        .env("SLACK_BOT_TOKEN", preview_testkit::slack_api::SLACK_BOT_TOKEN)
+        .env(
+            "SLACK_BOT_TOKEN",
+            preview_testkit::slack_api::SLACK_BOT_TOKEN,
+        )
         .env("GITHUB_WEBHOOK_SECRET", GITHUB_WEBHOOK_SECRET)
         .env("GITHUB_TOKEN", preview_testkit::github_api::GITHUB_TOKEN)
         .env("RUST_LOG", "error")
@@ -893,7 +922,10 @@ async fn binary_memory_benchmark(world: &World, kube: &FakeKube, args: &Args, re
     };
     let up_since = Instant::now();
     while get("/healthz", false).await.is_none() {
-        assert!(up_since.elapsed() < Duration::from_secs(30), "the bot did not start");
+        assert!(
+            up_since.elapsed() < Duration::from_secs(30),
+            "the bot did not start"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let (idle_rss, _) = memory_of(pid);
@@ -932,7 +964,12 @@ async fn binary_memory_benchmark(world: &World, kube: &FakeKube, args: &Args, re
     // One `up` of the 30-object app (a PR of its own), to its end.
     let pr = args.ups as u64 + 2;
     world.github.add_pull(PullSpec::new(
-        OWNER, BENCH_REPO, pr, BENCH_SHA, "bench", "Codertocat",
+        OWNER,
+        BENCH_REPO,
+        pr,
+        BENCH_SHA,
+        "bench",
+        "Codertocat",
     ));
     slash(&format!("up bench#{pr}"), "mem-up".into()).await;
     let ns = format!("{}bench-pr-{pr}", world.config.bot.namespace_prefix);
@@ -945,7 +982,10 @@ async fn binary_memory_benchmark(world: &World, kube: &FakeKube, args: &Args, re
         if matches!(phase.as_deref(), Some("ready" | "failed")) {
             break;
         }
-        assert!(since.elapsed() < Duration::from_secs(60), "the up did not finish: {phase:?}");
+        assert!(
+            since.elapsed() < Duration::from_secs(60),
+            "the up did not finish: {phase:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Let the last replies go out.

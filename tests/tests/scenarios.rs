@@ -1707,7 +1707,13 @@ async fn an_up_reads_nothing_twice() {
     let namespace = format!("/api/v1/namespaces/{ns}");
     let repeated: Vec<_> = reads
         .iter()
-        .filter(|(path, n)| **n > if **path == namespace || path.ends_with(&state) { 2 } else { 1 })
+        .filter(|(path, n)| {
+            **n > if **path == namespace || path.ends_with(&state) {
+                2
+            } else {
+                1
+            }
+        })
         .collect();
     assert!(repeated.is_empty(), "read more than once: {repeated:?}");
     let workload_reads: Vec<_> = reads

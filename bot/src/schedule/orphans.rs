@@ -4,11 +4,11 @@
 //! A PR that cannot be read (GitHub down, no access) is never taken for closed.
 
 use crate::engine::Engine;
-use futures::StreamExt;
 use crate::notify::DeploymentState;
 use crate::origin::Origin;
 use crate::replies;
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use preview_deploy::cluster::Inventory;
 use preview_deploy::ops::AuditOutcome;
 use preview_deploy::{DeployError, Phase, PreviewNamespace, PreviewRecord};

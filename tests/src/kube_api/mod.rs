@@ -99,7 +99,10 @@ impl RecordedRequest {
         if self.method != "GET" {
             return &self.method;
         }
-        if self.query_param("watch").is_some_and(|w| w == "true" || w == "1") {
+        if self
+            .query_param("watch")
+            .is_some_and(|w| w == "true" || w == "1")
+        {
             return "WATCH";
         }
         let segs: Vec<&str> = self.path.split('/').filter(|s| !s.is_empty()).collect();
