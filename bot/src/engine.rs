@@ -492,18 +492,57 @@ impl Engine {
     ) -> Result<Transformed, String> {
         let ns = record.namespace.clone();
         let timeout = self.config.ready_timeout();
-        let (owner, repo) = record.repo.split_once('/').unwrap_or((&record.repo, ""));
-        let tree = self
-            .source
-            .tree(owner, repo, &record.head_sha)
-            .await
-            .map_err(|e| format!("cannot get the repository at this commit: {e}"))?;
-        let passwords = if app.dependencies.is_empty() {
-            HashMap::new()
-        } else {
-            self.existing_passwords(&ns, app).await?
+        // Three independent steps at once: the namespace's policies (quota, default requests
+        // and copied Secrets: they must exist before anything makes pods), the repository at
+        // this commit, and the passwords of dependencies deployed before.
+        let policies_wave = async {
+            let mut policies = plan::policies(&self.config, ctx)?;
+            let copies = futures::future::try_join_all(self.config.deploy.copy_secrets.iter().map(
+                |source| async move {
+                    let copy = self
+                        .cluster
+                        .secret_copy(&source.namespace, &source.name)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    Ok::<_, String>(Rendered {
+                        source: format!("deploy.copy_secrets {}/{}", source.namespace, source.name),
+                        object: copy,
+                    })
+                },
+            ))
+            .await?;
+            if !copies.is_empty() {
+                let copies = transform::transform(copies, ctx).map_err(|e| e.to_string())?;
+                policies.extend(copies.objects);
+            }
+            if policies.is_empty() {
+                return Ok(Vec::new());
+            }
+            self.cluster
+                .apply(&ns, &policies)
+                .await
+                .map_err(|e| e.to_string())
         };
-        // Everything is rendered before anything is applied: a broken manifest changes nothing.
+        let (owner, repo) = record.repo.split_once('/').unwrap_or((&record.repo, ""));
+        let head_sha = record.head_sha.clone();
+        let fetch_tree = async {
+            self.source
+                .tree(owner, repo, &head_sha)
+                .await
+                .map_err(|e| format!("cannot get the repository at this commit: {e}"))
+        };
+        let passwords = async {
+            if app.dependencies.is_empty() {
+                Ok(HashMap::new())
+            } else {
+                self.existing_passwords(&ns, app).await
+            }
+        };
+        let (wave, tree, passwords) =
+            futures::future::try_join3(policies_wave, fetch_tree, passwords).await?;
+        let mut applied = wave;
+        // The dependencies and the app are rendered before either is applied: a broken
+        // manifest changes nothing but the guardrails above (which `plan.policies` repeats).
         let plan = {
             let (config, app, ctx) = (self.config.clone(), app.clone(), ctx.clone());
             let pointers = self.pointer_hosts(record);
@@ -519,37 +558,6 @@ impl Engine {
             .await
             .map_err(|e| format!("rendering crashed: {e}"))??
         };
-        let mut applied = Vec::new();
-        // Quota, default requests and copied Secrets first: they must exist before anything
-        // makes pods.
-        let mut policies = plan.policies;
-        let mut copies = Vec::new();
-        for source in &self.config.deploy.copy_secrets {
-            let copy = self
-                .cluster
-                .secret_copy(&source.namespace, &source.name)
-                .await
-                .map_err(|e| e.to_string())?;
-            copies.push(Rendered {
-                source: format!("deploy.copy_secrets {}/{}", source.namespace, source.name),
-                object: copy,
-            });
-        }
-        if !copies.is_empty() {
-            policies.extend(
-                transform::transform(copies, ctx)
-                    .map_err(|e| e.to_string())?
-                    .objects,
-            );
-        }
-        if !policies.is_empty() {
-            let wave = self
-                .cluster
-                .apply(&ns, &policies)
-                .await
-                .map_err(|e| e.to_string())?;
-            applied.extend(wave);
-        }
         if !plan.dependencies.is_empty() {
             self.notifier
                 .progress(record, &replies::starting_dependencies(&app.dependencies))
@@ -590,6 +598,9 @@ impl Engine {
             .apply(&ns, &transformed.objects)
             .await
             .map_err(|e| e.to_string())?;
+        // The dependencies were waited for before the app wave: only the app's own workloads
+        // are left to wait for.
+        let app_workloads = app_wave.clone();
         applied.extend(app_wave);
         // Remember what this render applied before pruning what the previous one had.
         let previous = std::mem::replace(
@@ -605,9 +616,12 @@ impl Engine {
         if !pruned.is_empty() {
             tracing::info!(preview = %record.id, ?pruned, "pruned objects the new render no longer has");
         }
-        until_superseded(ticket, self.cluster.wait_ready(&ns, &applied, timeout))
-            .await?
-            .map_err(|e| e.to_string())?;
+        until_superseded(
+            ticket,
+            self.cluster.wait_ready(&ns, &app_workloads, timeout),
+        )
+        .await?
+        .map_err(|e| e.to_string())?;
         Ok(transformed)
     }
 
@@ -671,20 +685,22 @@ impl Engine {
         ns: &preview_deploy::PreviewNamespace,
         app: &AppConfig,
     ) -> Result<HashMap<String, String>, String> {
-        let mut passwords = HashMap::new();
-        for name in app.dependencies.keys() {
+        let reads = app.dependencies.keys().map(|name| async move {
             let secret_name = dependencies::credentials_secret_name(name);
-            if let Some(secret) = self
+            let secret = self
                 .cluster
                 .secret(ns, &secret_name)
                 .await
-                .map_err(|e| e.to_string())?
-                && let Some(password) = dependencies::password_from_secret(&secret)
-            {
-                passwords.insert(secret_name, password);
-            }
-        }
-        Ok(passwords)
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>(
+                secret
+                    .as_ref()
+                    .and_then(dependencies::password_from_secret)
+                    .map(|password| (secret_name, password)),
+            )
+        });
+        let found = futures::future::try_join_all(reads).await?;
+        Ok(found.into_iter().flatten().collect())
     }
 
     /// What an `up` deploys: the open PR's head, or the branch's head; the refusal otherwise.

@@ -1,4 +1,5 @@
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use clap::{Parser, Subcommand};
 use preview_bot::engine::Engine;
 use preview_bot::exec::ExecResult;
@@ -239,7 +240,12 @@ async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
     let bot = Arc::new(bot.with_admin_token(secrets.admin_token.clone()));
     let listener = tokio::net::TcpListener::bind(&config.bot.listen)
         .await
-        .with_context(|| format!("cannot listen on {}", config.bot.listen))?;
+        .with_context(|| format!("cannot listen on {}", config.bot.listen))?
+        // Answers go out at once, not held back by Nagle's algorithm (a slash command's
+        // acknowledgement is one small write).
+        .tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
     // Socket Mode: slash commands and button presses arrive over a WebSocket the bot opens; a
     // token Slack refuses stops the start here, with the reason (before anything else runs).
     let stop_socket = tokio_util::sync::CancellationToken::new();

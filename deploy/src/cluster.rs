@@ -14,7 +14,7 @@ use kube::api::{
     ValidationDirective,
 };
 use kube::core::{ApiResource, GroupVersionKind};
-use kube::discovery::{Scope, pinned_kind};
+use kube::discovery::{Scope, pinned_group, pinned_kind};
 use kube::runtime::wait::{Condition, await_condition};
 use kube::{Client, ResourceExt};
 use serde_json::Value;
@@ -24,8 +24,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 use thiserror::Error;
 
-/// How many objects are applied at once.
-const APPLY_CONCURRENCY: usize = 8;
+/// How many objects are applied at once: a whole wave of a typical app goes out together (the
+/// API server handles far more; each request is a connection of the client's pool).
+const APPLY_CONCURRENCY: usize = 32;
 
 #[derive(Debug, Error)]
 pub enum DeployError {
@@ -172,6 +173,9 @@ pub struct Cluster {
     /// Namespaces never listed as previews nor deleted, whatever their labels (the bot's own:
     /// `preview-bot` sits inside the default prefix `preview-`).
     protected: Mutex<std::collections::BTreeSet<String>>,
+    /// The resourceVersion of each preview namespace as this bot last read or wrote it: a
+    /// record save sends it as a precondition instead of reading the namespace first.
+    versions: Mutex<HashMap<String, String>>,
 }
 
 impl Cluster {
@@ -181,7 +185,25 @@ impl Cluster {
             prefix: namespace_prefix.to_string(),
             kinds: Mutex::new(HashMap::new()),
             protected: Mutex::new(std::collections::BTreeSet::new()),
+            versions: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Remembers (or, with `None`, forgets) the namespace's resourceVersion.
+    fn remember_version(&self, ns: &PreviewNamespace, version: Option<String>) {
+        let mut versions = self.versions.lock().unwrap_or_else(|p| p.into_inner());
+        match version {
+            Some(version) => versions.insert(ns.as_str().to_string(), version),
+            None => versions.remove(ns.as_str()),
+        };
+    }
+
+    fn known_version(&self, ns: &PreviewNamespace) -> Option<String> {
+        self.versions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(ns.as_str())
+            .cloned()
     }
 
     /// Never list or delete `namespace` (the bot's own), even if it looks like a preview's.
@@ -232,11 +254,17 @@ impl Cluster {
             .await
             .map_err(|e| DeployError::kube(format!("read namespace {ns}"), e))?
         else {
+            self.remember_version(ns, None);
             return Ok(None);
         };
         if !is_managed(&namespace) {
             return Err(DeployError::NotManaged(ns.to_string()));
         }
+        let live = namespace.metadata.deletion_timestamp.is_none();
+        self.remember_version(
+            ns,
+            namespace.metadata.resource_version.clone().filter(|_| live),
+        );
         PreviewRecord::from_namespace(&namespace, &self.prefix)
             .map(Some)
             .map_err(DeployError::Unreadable)
@@ -250,10 +278,18 @@ impl Cluster {
             .await
             .map_err(|e| DeployError::kube("list preview namespaces", e))?;
         let mut inventory = Inventory::default();
+        // The list is the freshest view of every preview's resourceVersion (and bounds the
+        // map by the previews that exist).
+        let mut versions = HashMap::new();
         for namespace in list.items {
             let name = namespace.name_any();
             if !name.starts_with(&self.prefix) || self.is_protected(&name) {
                 continue;
+            }
+            if namespace.metadata.deletion_timestamp.is_none()
+                && let Some(version) = namespace.metadata.resource_version.clone()
+            {
+                versions.insert(name.clone(), version);
             }
             match PreviewRecord::from_namespace(&namespace, &self.prefix) {
                 Ok(record) => inventory.previews.push(record),
@@ -265,13 +301,40 @@ impl Cluster {
             }
         }
         inventory.previews.sort_by(|a, b| a.id.cmp(&b.id));
+        *self.versions.lock().unwrap_or_else(|p| p.into_inner()) = versions;
         Ok(inventory)
     }
 
     /// Creates the namespace or updates its record (server-side apply of the whole record).
     /// Refuses a namespace that exists without the managed-by label, or is being deleted.
+    ///
+    /// When this bot read or wrote the namespace last, the apply carries that resourceVersion
+    /// as a precondition and needs no read first; if anything else changed the namespace since
+    /// (a deletion, another replica, a foreign namespace of the same name), the API server
+    /// answers 409 and the save checks the namespace as on a first save.
     pub async fn save_record(&self, record: &PreviewRecord) -> Result<(), DeployError> {
         let ns = &record.namespace;
+        if let Some(version) = self.known_version(ns) {
+            let mut manifest = record.namespace_manifest();
+            manifest["metadata"]["resourceVersion"] = Value::String(version);
+            match self
+                .namespaces()
+                .patch(ns.as_str(), &apply_params(), &Patch::Apply(manifest))
+                .await
+            {
+                Ok(saved) => {
+                    self.remember_version(ns, saved.metadata.resource_version);
+                    return Ok(());
+                }
+                Err(kube::Error::Api(status)) if status.code == 409 => {
+                    self.remember_version(ns, None);
+                }
+                Err(e) => {
+                    self.remember_version(ns, None);
+                    return Err(DeployError::kube(format!("apply namespace {ns}"), e));
+                }
+            }
+        }
         if let Some(existing) = self
             .namespaces()
             .get_opt(ns.as_str())
@@ -285,7 +348,8 @@ impl Cluster {
                 return Err(DeployError::Terminating(ns.to_string()));
             }
         }
-        self.namespaces()
+        let saved = self
+            .namespaces()
             .patch(
                 ns.as_str(),
                 &apply_params(),
@@ -293,6 +357,7 @@ impl Cluster {
             )
             .await
             .map_err(|e| DeployError::kube(format!("apply namespace {ns}"), e))?;
+        self.remember_version(ns, saved.metadata.resource_version);
         Ok(())
     }
 
@@ -333,6 +398,22 @@ impl Cluster {
         if let Some(found) = self.kinds.lock().ok().and_then(|k| k.get(&gvk).cloned()) {
             return Ok(found);
         }
+        // One discovery request per group-version, whatever the number of kinds applied from
+        // it: every kind it serves is remembered.
+        let gv = kube::core::GroupVersion::gv(group, version);
+        if let Ok(found) = pinned_group(&self.client, &gv).await
+            && let Ok(mut kinds) = self.kinds.lock()
+        {
+            for (resource, capabilities) in found.versioned_resources(version) {
+                let key = GroupVersionKind::gvk(group, version, &resource.kind);
+                kinds.insert(key, (resource, capabilities.scope));
+            }
+        }
+        if let Some(found) = self.kinds.lock().ok().and_then(|k| k.get(&gvk).cloned()) {
+            return Ok(found);
+        }
+        // Not served (or discovery failed): ask for the kind itself, for the API server's
+        // own explanation.
         let (resource, capabilities) =
             pinned_kind(&self.client, &gvk)
                 .await
@@ -406,40 +487,63 @@ impl Cluster {
         applied: &[AppliedRef],
         timeout: Duration,
     ) -> Result<ReadyReport, DeployError> {
+        // Each wait ends with the workload as last seen: `(succeeded, state)`.
+        type Waited = Result<(bool, WorkloadState), String>;
+        let state_of = |kind: &str, name: &str, value: Option<Value>| {
+            let (ready, detail) = match value {
+                Some(value) => workload_state(kind, value),
+                None => (false, "missing".to_string()),
+            };
+            WorkloadState {
+                kind: kind.to_string(),
+                name: name.to_string(),
+                ready,
+                detail,
+                logs: Vec::new(),
+            }
+        };
         let waits = applied.iter().filter_map(|a| {
             let client = self.client.clone();
             let name = a.name.clone();
             let ns = ns.as_str().to_string();
-            let fut: futures::future::BoxFuture<'static, Result<bool, String>> =
-                match a.kind.as_str() {
-                    "Deployment" => Box::pin(async move {
-                        let api: Api<Deployment> = Api::namespaced(client, &ns);
-                        await_condition(api, &name, deployment_rolled_out())
-                            .await
-                            .map_err(|e| e.to_string())?;
-                        Ok(true)
-                    }),
-                    "StatefulSet" => Box::pin(async move {
-                        let api: Api<StatefulSet> = Api::namespaced(client, &ns);
-                        await_condition(api, &name, statefulset_rolled_out())
-                            .await
-                            .map_err(|e| e.to_string())?;
-                        Ok(true)
-                    }),
-                    "Job" => Box::pin(async move {
-                        let api: Api<Job> = Api::namespaced(client, &ns);
-                        let job = await_condition(api, &name, job_finished())
-                            .await
-                            .map_err(|e| e.to_string())?;
-                        Ok(!job.as_ref().is_some_and(|j| job_condition(j, "Failed")))
-                    }),
-                    _ => return None,
-                };
+            let fut: futures::future::BoxFuture<'static, Waited> = match a.kind.as_str() {
+                "Deployment" => Box::pin(async move {
+                    let api: Api<Deployment> = Api::namespaced(client, &ns);
+                    let d = await_condition(api, &name, deployment_rolled_out())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let value = d.and_then(|d| serde_json::to_value(d).ok());
+                    Ok((true, state_of("Deployment", &name, value)))
+                }),
+                "StatefulSet" => Box::pin(async move {
+                    let api: Api<StatefulSet> = Api::namespaced(client, &ns);
+                    let s = await_condition(api, &name, statefulset_rolled_out())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let value = s.and_then(|s| serde_json::to_value(s).ok());
+                    Ok((true, state_of("StatefulSet", &name, value)))
+                }),
+                "Job" => Box::pin(async move {
+                    let api: Api<Job> = Api::namespaced(client, &ns);
+                    let job = await_condition(api, &name, job_finished())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let ok = !job.as_ref().is_some_and(|j| job_condition(j, "Failed"));
+                    let value = job.and_then(|j| serde_json::to_value(j).ok());
+                    Ok((ok, state_of("Job", &name, value)))
+                }),
+                _ => return None,
+            };
             Some(fut)
         });
         let all = futures::future::try_join_all(waits);
         match tokio::time::timeout(timeout, all).await {
-            Ok(Ok(results)) if results.iter().all(|ok| *ok) => self.report(ns, applied).await,
+            // Every workload got where it should: the states the waits ended on are the report,
+            // with no further reads.
+            Ok(Ok(results)) if results.iter().all(|(ok, _)| *ok) => Ok(ReadyReport {
+                workloads: results.into_iter().map(|(_, state)| state).collect(),
+                warnings: Vec::new(),
+            }),
             Ok(Ok(_)) => Err(DeployError::Failed {
                 report: self.report(ns, applied).await?,
             }),
@@ -769,8 +873,10 @@ impl Cluster {
             .await
             .map_err(|e| DeployError::kube(format!("read namespace {ns}"), e))?
         else {
+            self.remember_version(ns, None);
             return Ok(Teardown::AlreadyGone);
         };
+        self.remember_version(ns, None);
         if !is_managed(&existing)
             || !ns.as_str().starts_with(&self.prefix)
             || self.is_protected(ns.as_str())

@@ -38,6 +38,17 @@ pub struct PlanInputs<'a> {
     pub kustomize_timeout: Duration,
 }
 
+/// The namespace's guardrails (ResourceQuota, LimitRange), transformed.
+pub fn policies(config: &Config, ctx: &PreviewContext) -> Result<Vec<Value>, String> {
+    let policies = guardrails::namespace_policies(&config.deploy);
+    if policies.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(transform::transform(policies, ctx)
+        .map_err(|e| e.to_string())?
+        .objects)
+}
+
 /// Renders and transforms every wave of `app` from the checkout at `root`. Blocking (it may run
 /// `kubectl kustomize`): call it off the async runtime.
 pub fn plan(
@@ -48,14 +59,7 @@ pub fn plan(
     inputs: &PlanInputs<'_>,
 ) -> Result<Plan, String> {
     let mut ctx = ctx.clone();
-    let policies = guardrails::namespace_policies(&config.deploy);
-    let policies = if policies.is_empty() {
-        Vec::new()
-    } else {
-        transform::transform(policies, &ctx)
-            .map_err(|e| e.to_string())?
-            .objects
-    };
+    let policies = policies(config, &ctx)?;
     let mut dependency_objects = Vec::new();
     if !app.dependencies.is_empty() {
         let planned = dependencies::plan(&ctx, &app.dependencies, inputs.existing_password);

@@ -129,6 +129,8 @@ pub fn spawn_https(
                     continue;
                 }
             };
+            // As Go servers (the real API server) do: no Nagle delay on small answers.
+            let _ = stream.set_nodelay(true);
             let acceptor = acceptor.clone();
             let router = router.clone();
             tokio::spawn(async move {

@@ -915,3 +915,69 @@ async fn when_the_leader_dies_without_releasing_the_lease_another_replica_takes_
     stop_b.cancel();
     b.stopped().await;
 }
+
+/// LIST requests of the idle sweep, `list`, the status page and the digest (for `slot`).
+async fn scan_lists(
+    world: &World,
+    kube: &preview_testkit::kube_api::FakeKube,
+    scheduler: &Scheduler,
+    slot: DateTime<Utc>,
+) -> Vec<usize> {
+    let lists = || {
+        kube.requests()
+            .iter()
+            .filter(|r| r.verb() == "LIST")
+            .count()
+    };
+    let mut counts = Vec::new();
+    kube.clear_requests();
+    let sweep = scheduler.run_job(Job::IdleSweep, slot).await;
+    assert!(!sweep.summary.starts_with("failed"), "{sweep:?}");
+    counts.push(lists());
+
+    kube.clear_requests();
+    let text = world.slack_conversation(CHANNEL, "U0DEV", "list").await;
+    assert!(text.contains("hello#"), "{text}");
+    counts.push(lists());
+
+    kube.clear_requests();
+    let request = http::Request::get("/previews")
+        .header("accept", "application/json")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let (status, body) = world.send(request).await;
+    assert_eq!(status, http::StatusCode::OK, "{body}");
+    counts.push(lists());
+
+    kube.clear_requests();
+    let digest = scheduler.run_job(Job::Digest, slot).await;
+    assert!(digest.acted, "{digest:?}");
+    counts.push(lists());
+    counts
+}
+
+/// Issue 9's regression check, by counting requests rather than timing them: the idle sweep,
+/// `list`, the status page and the digest list the cluster as often for many previews as for
+/// few (not once per preview).
+#[tokio::test]
+async fn scans_make_as_many_list_requests_for_many_previews_as_for_few() {
+    let world = World::start_with_options(WorldOptions {
+        max_previews: Some(500),
+        ..WorldOptions::default()
+    })
+    .await;
+    let Some(kube) = world.kube.clone() else {
+        return;
+    };
+    let scheduler = Scheduler::new(world.engine(), Leadership::always());
+    let slot = Utc::now();
+    world.seed_previews(100, 3);
+    let few = scan_lists(&world, &kube, &scheduler, slot).await;
+    world.seed_previews(200, 60);
+    let many = scan_lists(&world, &kube, &scheduler, slot + chrono::Duration::days(1)).await;
+    assert_eq!(
+        few, many,
+        "LIST requests of the idle sweep, list, status page and digest for 3 and 63 previews"
+    );
+    assert!(many.iter().all(|n| *n <= 3), "{many:?}");
+}

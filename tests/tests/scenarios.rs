@@ -2019,3 +2019,71 @@ async fn the_creation_seed_waits_for_the_first_good_deploy_and_runs_once() {
         .await;
     assert_eq!(jobs().await, 1, "seeded once");
 }
+
+/// Issue 9's regression check, by counting requests rather than timing them: an `up` of an app
+/// with two dependencies reads nothing twice (the kill switch's state excepted: it is read
+/// again before the app wave, as another replica may have turned it on) and reads no workload
+/// back after watching it become ready.
+#[tokio::test]
+async fn an_up_reads_nothing_twice() {
+    let world = World::start().await;
+    let Some(kube) = &world.kube else { return };
+    kube.clear_requests();
+    let (status, _) = world.slack_command(CHANNEL, "U0DEV", "up shop#7").await;
+    assert_eq!(status, StatusCode::OK);
+    world.settle().await;
+    let requests = kube.requests();
+    let ns = world.ns.replace("hello-pr-2", "shop-pr-7");
+    let record = world.namespace(&ns).await.expect("shop preview");
+    assert_eq!(
+        World::annotation(&record, annotations::PHASE).as_deref(),
+        Some("ready")
+    );
+    let mut reads: std::collections::BTreeMap<String, usize> = Default::default();
+    for r in requests.iter().filter(|r| r.verb() == "GET") {
+        *reads.entry(r.path.clone()).or_default() += 1;
+    }
+    // Read twice on purpose: the kill switch's state (again before the app wave) and a new
+    // preview's namespace (whether the preview exists; then right before creating it, the
+    // guard against a namespace of the same name that is not the bot's).
+    let state = format!("/namespaces/{BOT_NAMESPACE}/configmaps/preview-bot-state");
+    let namespace = format!("/api/v1/namespaces/{ns}");
+    let repeated: Vec<_> = reads
+        .iter()
+        .filter(|(path, n)| {
+            **n > if **path == namespace || path.ends_with(&state) {
+                2
+            } else {
+                1
+            }
+        })
+        .collect();
+    assert!(repeated.is_empty(), "read more than once: {repeated:?}");
+    let workload_reads: Vec<_> = reads
+        .keys()
+        .filter(|p| p.contains("/deployments/") || p.contains("/statefulsets/"))
+        .collect();
+    assert!(
+        workload_reads.is_empty(),
+        "workloads read back after their rollout was watched: {workload_reads:?}"
+    );
+    // Later saves of the record carry a precondition instead of reading it first.
+    assert_eq!(reads.get(&namespace), Some(&2));
+    let saves = requests
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.path == namespace)
+        .count();
+    assert!(saves >= 4, "{saves} saves");
+
+    // An `up` of the running preview reads its record once.
+    kube.clear_requests();
+    let (status, _) = world.slack_command(CHANNEL, "U0DEV", "up shop#7").await;
+    assert_eq!(status, StatusCode::OK);
+    world.settle().await;
+    let again = kube
+        .requests()
+        .iter()
+        .filter(|r| r.verb() == "GET" && r.path == namespace)
+        .count();
+    assert_eq!(again, 1);
+}

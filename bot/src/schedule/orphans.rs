@@ -8,9 +8,13 @@ use crate::notify::DeploymentState;
 use crate::origin::Origin;
 use crate::replies;
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use preview_deploy::cluster::Inventory;
 use preview_deploy::ops::AuditOutcome;
 use preview_deploy::{DeployError, Phase, PreviewNamespace, PreviewRecord, Subject};
+
+/// How many pull requests are read at once.
+const PR_READ_CONCURRENCY: usize = 16;
 
 pub struct Orphan {
     pub namespace: PreviewNamespace,
@@ -32,6 +36,12 @@ pub async fn find(engine: &Engine, inventory: &Inventory) -> Vec<Orphan> {
             why: format!("its record is unreadable ({})", unreadable.problem),
         });
     }
+    // One PR read per preview, a few at a time: with a thousand previews one after another
+    // would take seconds.
+    // Boxed futures rather than a closure over the stream: keeps the future `Send`.
+    type Read<'a> =
+        futures::future::BoxFuture<'a, (&'a PreviewRecord, anyhow::Result<Option<String>>)>;
+    let mut candidates: Vec<Read<'_>> = Vec::new();
     for record in &inventory.previews {
         if record.phase == Phase::Terminating {
             continue;
@@ -39,30 +49,12 @@ pub async fn find(engine: &Engine, inventory: &Inventory) -> Vec<Orphan> {
         let Some((owner, repo)) = record.repo.split_once('/') else {
             continue;
         };
-        let gone =
-            match &record.id.subject {
-                Subject::Pr(pr) => engine
-                    .source
-                    .pull_request(owner, repo, *pr)
-                    .await
-                    .map(|pull| {
-                        (!pull.open).then(|| {
-                            format!(
-                                "pull request {}#{pr} was {}",
-                                record.repo,
-                                if pull.merged { "merged" } else { "closed" }
-                            )
-                        })
-                    }),
-                Subject::Branch(branch) => engine
-                    .source
-                    .branch_head(owner, repo, branch)
-                    .await
-                    .map(|head| {
-                        head.is_none()
-                            .then(|| format!("branch `{branch}` of {} was deleted", record.repo))
-                    }),
-            };
+        candidates.push(Box::pin(async move {
+            (record, gone(engine, owner, repo, record).await)
+        }));
+    }
+    let mut reads = futures::stream::iter(candidates).buffered(PR_READ_CONCURRENCY);
+    while let Some((record, gone)) = reads.next().await {
         match gone {
             Ok(Some(why)) => out.push(Orphan {
                 namespace: record.namespace.clone(),
@@ -76,6 +68,33 @@ pub async fn find(engine: &Engine, inventory: &Inventory) -> Vec<Orphan> {
         }
     }
     out
+}
+
+/// Why the preview's PR or branch is gone (closed, merged, deleted); None while it is there.
+async fn gone(
+    engine: &Engine,
+    owner: &str,
+    repo: &str,
+    record: &PreviewRecord,
+) -> anyhow::Result<Option<String>> {
+    Ok(match &record.id.subject {
+        Subject::Pr(pr) => {
+            let pull = engine.source.pull_request(owner, repo, *pr).await?;
+            (!pull.open).then(|| {
+                format!(
+                    "pull request {}#{pr} was {}",
+                    record.repo,
+                    if pull.merged { "merged" } else { "closed" }
+                )
+            })
+        }
+        Subject::Branch(branch) => engine
+            .source
+            .branch_head(owner, repo, branch)
+            .await?
+            .is_none()
+            .then(|| format!("branch `{branch}` of {} was deleted", record.repo)),
+    })
 }
 
 /// One sweep for the fire time `slot` (claimed, so two replicas do not both report).

@@ -78,6 +78,8 @@ pub struct RecordedRequest {
     pub body: String,
     /// The answered status; 0 while unanswered (e.g. a hanging fault).
     pub status: u16,
+    /// When it arrived (before any injected latency).
+    pub at: std::time::Instant,
 }
 
 impl RecordedRequest {
@@ -88,6 +90,33 @@ impl RecordedRequest {
             .into_iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v)
+    }
+
+    /// The Kubernetes verb: `LIST` and `WATCH` for collection reads, otherwise the method
+    /// (`GET`, `PATCH`, ...). A collection is recognised by the absence of a name after the
+    /// resource, which holds for the paths the bot uses.
+    pub fn verb(&self) -> &str {
+        if self.method != "GET" {
+            return &self.method;
+        }
+        if self
+            .query_param("watch")
+            .is_some_and(|w| w == "true" || w == "1")
+        {
+            return "WATCH";
+        }
+        let segs: Vec<&str> = self.path.split('/').filter(|s| !s.is_empty()).collect();
+        // /api/v1/RES, /api/v1/namespaces/NS/RES, /apis/G/V/RES, /apis/G/V/namespaces/NS/RES
+        let rest = match segs.as_slice() {
+            ["api", _, rest @ ..] => rest,
+            ["apis", _, _, rest @ ..] => rest,
+            _ => return "GET",
+        };
+        if matches!(rest, [_] | ["namespaces", _, _]) {
+            "LIST"
+        } else {
+            "GET"
+        }
     }
 
     /// The body parsed as JSON, when it is JSON.
@@ -147,6 +176,8 @@ pub(crate) struct Inner {
     pub state: Mutex<State>,
     pub rv_tx: watch::Sender<u64>,
     pub wake: Notify,
+    /// Injected latency per request, in microseconds (0 = none).
+    pub latency_micros: std::sync::atomic::AtomicU64,
 }
 
 impl Inner {
@@ -243,6 +274,7 @@ impl FakeKube {
             state: Mutex::new(state),
             rv_tx,
             wake: Notify::new(),
+            latency_micros: std::sync::atomic::AtomicU64::new(0),
         });
         if opts.seed_cluster {
             inner.mutate(controller::seed_cluster);
@@ -346,6 +378,27 @@ preferences: {{}}
             .into_iter()
             .filter(|r| matches!(r.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE"))
             .collect()
+    }
+
+    /// Delays every request's answer by `latency` (network and API-server time of a real
+    /// cluster, for benchmarks); zero turns it off. A watch waits once, before its stream starts.
+    pub fn set_latency(&self, latency: Duration) {
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.inner
+            .latency_micros
+            .store(micros, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How many requests so far matched `method` (e.g. `GET`) and whose path ends with
+    /// `resource` (e.g. `/namespaces`), counting only collection reads (lists and watches) when
+    /// `method` is `LIST` or `WATCH`.
+    pub fn count_requests(&self, method: &str, resource: &str) -> usize {
+        self.inner
+            .lock()
+            .requests
+            .iter()
+            .filter(|r| r.verb() == method && r.path.ends_with(resource))
+            .count()
     }
 
     /// Forgets the recorded requests.

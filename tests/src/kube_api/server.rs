@@ -91,6 +91,13 @@ async fn handle(AxState(inner): AxState<Arc<Inner>>, req: Request) -> Response {
     let path = parts.uri.path().to_string();
     let raw_query = parts.uri.query().unwrap_or("").to_string();
     let content_type = header_str(&parts.headers, header::CONTENT_TYPE);
+    let at = std::time::Instant::now();
+    let latency = inner
+        .latency_micros
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_micros(latency)).await;
+    }
     let index = {
         let mut s = inner.lock();
         s.requests.push(RecordedRequest {
@@ -100,6 +107,7 @@ async fn handle(AxState(inner): AxState<Arc<Inner>>, req: Request) -> Response {
             content_type: content_type.clone(),
             body: String::from_utf8_lossy(&body).into_owned(),
             status: 0,
+            at,
         });
         s.requests.len() - 1
     };

@@ -17,7 +17,7 @@ use preview_bot::{Bot, http as bot_http};
 use preview_config::{Config, GitHubAuth, Secret};
 use preview_deploy::Cluster;
 use preview_testkit::github_api::{self, FakeGitHub, PullSpec};
-use preview_testkit::kube_api::FakeKube;
+use preview_testkit::kube_api::{FakeKube, FakeKubeOptions};
 use preview_testkit::slack_api::{self, FakeSlack, SlashCommand};
 use serde_json::Value;
 use std::sync::Arc;
@@ -211,6 +211,10 @@ pub struct WorldOptions {
     /// `slack.mode = "socket"`: the bot also takes Slack's deliveries over Socket Mode from the
     /// fake Slack (the request URLs keep working).
     pub socket_mode: bool,
+    /// Options of the simulated cluster (default: [`FakeKubeOptions::default`]).
+    pub kube: Option<FakeKubeOptions>,
+    /// `bot.max_previews` (default 2).
+    pub max_previews: Option<usize>,
 }
 
 pub struct World {
@@ -368,7 +372,7 @@ impl World {
         let (kube, kube_config, prefix, image, image_template) =
             match std::env::var_os(REAL_CLUSTER_ENV) {
                 None => {
-                    let kube = FakeKube::start().await;
+                    let kube = FakeKube::start_with(options.kube.clone().unwrap_or_default()).await;
                     kube.set_unpullable_image(UNPULLABLE_IMAGE);
                     kube.set_crashing_image(
                         CRASHING_IMAGE,
@@ -526,6 +530,9 @@ impl World {
         let mut text = config_text(&slack.api_url(), &github.url(), &prefix, image_template);
         if options.socket_mode {
             text = text.replacen("[slack]\n", "[slack]\nmode = \"socket\"\n", 1);
+        }
+        if let Some(max) = options.max_previews {
+            text = text.replace("max_previews = 2\n", &format!("max_previews = {max}\n"));
         }
         if !options.schedule.is_empty() {
             text.push_str(&format!("\n[schedule]\n{}\n", options.schedule));
@@ -842,6 +849,65 @@ impl World {
     /// The preview namespace, if it exists.
     pub async fn preview(&self) -> Option<k8s_openapi::api::core::v1::Namespace> {
         self.namespace(&self.ns).await
+    }
+
+    /// Seeds `count` ready previews of `hello` (PRs `from`, `from + 1`, ...) straight into the
+    /// simulated cluster, as the bot records them (the namespace with its record, one running
+    /// pod each), and their open PRs on GitHub. Nothing on a real cluster.
+    pub fn seed_previews(&self, from: u64, count: usize) {
+        use preview_deploy::labels;
+        let Some(kube) = &self.kube else { return };
+        let prefix = &self.config.bot.namespace_prefix;
+        let now = chrono::Utc::now();
+        for i in 0..count as u64 {
+            let pr = from + i;
+            let id = preview_deploy::PreviewId::new("hello", pr);
+            let ns = id.namespace(prefix);
+            let owner = format!("dev{}", i % 37);
+            let mut record = preview_deploy::PreviewRecord::new(
+                id,
+                ns.clone(),
+                &format!("{OWNER}/{REPO}"),
+                &owner,
+                HEAD_SHA,
+                now - chrono::Duration::minutes(i as i64 % 600),
+            );
+            record.phase = preview_deploy::Phase::Ready;
+            record.url = Some(format!("https://hello-pr-{pr}.preview.example.com"));
+            record.slack_channel = Some(CHANNEL.to_string());
+            record.applied = vec!["apps/v1 Deployment hello".into()];
+            kube.put_object(record.namespace_manifest());
+            kube.put_object(serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": format!("hello-{pr}"),
+                    "namespace": ns.as_str(),
+                    "labels": {
+                        "app": "hello",
+                        labels::MANAGED_BY: labels::MANAGED_BY_VALUE,
+                        labels::PREVIEW: ns.as_str(),
+                    },
+                },
+                "spec": {
+                    "nodeName": "node-1",
+                    "containers": [{
+                        "name": "hello",
+                        "image": "ghcr.io/codertocat/hello-world:latest",
+                        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}},
+                    }],
+                },
+                "status": {"phase": "Running"},
+            }));
+            self.github.add_pull(PullSpec::new(
+                OWNER,
+                REPO,
+                pr,
+                HEAD_SHA,
+                &format!("branch-{pr}"),
+                &owner,
+            ));
+        }
     }
 }
 
