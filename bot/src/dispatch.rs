@@ -30,18 +30,7 @@ pub fn resolve(
 ) -> Result<Vec<PreviewRef>, String> {
     let prefix = &config.bot.command_prefix;
     let by_repo = |owner: &str, repo: &str, pr: u64| -> Result<Vec<PreviewRef>, String> {
-        let apps: Vec<PreviewRef> = config
-            .apps_for_repo(owner, repo)
-            .map(|(name, app)| {
-                let (o, r) = app.owner_repo();
-                PreviewRef {
-                    app: name.to_string(),
-                    owner: o.to_string(),
-                    repo: r.to_string(),
-                    subject: Subject::Pr(pr),
-                }
-            })
-            .collect();
+        let apps = of_repository(config, owner, repo, &Subject::Pr(pr));
         if apps.is_empty() {
             Err(format!(
                 "No app is configured for repository `{owner}/{repo}`. Configured apps: {}.",
@@ -64,18 +53,7 @@ pub fn resolve(
             Ok(previews)
         }
         (Some(Target::AppPr { app, pr }), _) => {
-            let name = app.as_str();
-            let app_config = config
-                .apps
-                .get(name)
-                .ok_or_else(|| unknown_app(config, name))?;
-            let (owner, repo) = app_config.owner_repo();
-            Ok(vec![PreviewRef {
-                app: name.to_string(),
-                owner: owner.to_string(),
-                repo: repo.to_string(),
-                subject: Subject::Pr(pr.get()),
-            }])
+            named_app(config, app.as_str(), Subject::Pr(pr.get())).map(|p| vec![p])
         }
         (Some(Target::RepoPr { owner, repo, pr }), _) => by_repo(owner, repo, pr.get()),
         (Some(Target::App { app }), Some(implied)) => {
@@ -98,18 +76,7 @@ pub fn resolve(
                 })
         }
         (Some(Target::Branch { app, branch }), _) => {
-            let name = app.as_str();
-            let app_config = config
-                .apps
-                .get(name)
-                .ok_or_else(|| unknown_app(config, name))?;
-            let (owner, repo) = app_config.owner_repo();
-            Ok(vec![PreviewRef {
-                app: name.to_string(),
-                owner: owner.to_string(),
-                repo: repo.to_string(),
-                subject: Subject::Branch(branch.clone()),
-            }])
+            named_app(config, app.as_str(), Subject::Branch(branch.clone())).map(|p| vec![p])
         }
         (Some(Target::App { app }), None) => Err(format!(
             "Which pull request? Write `{}#N` (for example `{prefix} up {}#42`).",
@@ -127,6 +94,42 @@ pub fn resolve(
                 .unwrap_or("app")
         )),
     }
+}
+
+/// The previews of every app built from `owner/repo` for `subject`.
+pub fn of_repository(
+    config: &Config,
+    owner: &str,
+    repo: &str,
+    subject: &Subject,
+) -> Vec<PreviewRef> {
+    config
+        .apps_for_repo(owner, repo)
+        .map(|(name, app)| {
+            let (o, r) = app.owner_repo();
+            PreviewRef {
+                app: name.to_string(),
+                owner: o.to_string(),
+                repo: r.to_string(),
+                subject: subject.clone(),
+            }
+        })
+        .collect()
+}
+
+/// The preview of app `name` (from its configured repository) for `subject`.
+fn named_app(config: &Config, name: &str, subject: Subject) -> Result<PreviewRef, String> {
+    let app = config
+        .apps
+        .get(name)
+        .ok_or_else(|| unknown_app(config, name))?;
+    let (owner, repo) = app.owner_repo();
+    Ok(PreviewRef {
+        app: name.to_string(),
+        owner: owner.to_string(),
+        repo: repo.to_string(),
+        subject,
+    })
 }
 
 fn known_apps(config: &Config) -> String {

@@ -192,20 +192,12 @@ fn push(bot: &Arc<Bot>, event: PushEvent) -> Response {
     };
     let owner = event.repository.owner.login.clone();
     let repo = event.repository.name.clone();
-    let previews: Vec<PreviewRef> = bot
-        .engine
-        .config
-        .apps_for_repo(&owner, &repo)
-        .map(|(name, app)| {
-            let (o, r) = app.owner_repo();
-            PreviewRef {
-                app: name.to_string(),
-                owner: o.to_string(),
-                repo: r.to_string(),
-                subject: preview_deploy::Subject::Branch(branch.to_string()),
-            }
-        })
-        .collect();
+    let previews = dispatch::of_repository(
+        &bot.engine.config,
+        &owner,
+        &repo,
+        &preview_deploy::Subject::Branch(branch.to_string()),
+    );
     if previews.is_empty() {
         return text(
             StatusCode::OK,
