@@ -884,18 +884,20 @@ impl Engine {
             let Some(staging) = app.upstreams.get(service) else {
                 return Outcome::refused(replies::unknown_upstream(&id, service, &app.upstreams));
             };
-            let (dest_app, dest_pr) = match &route.destination {
+            let dest = match &route.destination {
                 Destination::Staging | Destination::Default => {
                     changes.push((service.to_string(), None, staging.clone()));
                     continue;
                 }
-                Destination::Pr(pr) => (service, pr.get()),
-                Destination::AppPr { app, pr } => (app.as_str(), pr.get()),
+                Destination::Pr(pr) => PreviewId::new(service, pr.get()),
+                Destination::AppPr { app, pr } => PreviewId::new(app.as_str(), pr.get()),
+                Destination::AppBranch { app, branch } => {
+                    PreviewId::branch(app.as_str(), branch.as_str())
+                }
             };
-            if !self.config.apps.contains_key(dest_app) {
-                return Outcome::refused(replies::point_unknown_app(service, dest_app));
+            if !self.config.apps.contains_key(&dest.app) {
+                return Outcome::refused(replies::point_unknown_app(service, &dest.app));
             }
-            let dest = PreviewId::new(dest_app, dest_pr);
             let dest_ns = dest.namespace(prefix);
             match self.cluster.get_record(&dest_ns).await {
                 Ok(Some(r)) if r.phase == Phase::Ready => {}
@@ -964,9 +966,15 @@ impl Engine {
             .pointers
             .iter()
             .filter_map(|(service, dest)| {
-                let (app, pr) = dest.split_once('#')?;
-                let ns = PreviewId::new(app, pr.parse().ok()?)
-                    .namespace(&self.config.bot.namespace_prefix);
+                // `APP#N` or `APP@BRANCH`, as `point` recorded it.
+                let id = match dest.split_once('#') {
+                    Some((app, pr)) => PreviewId::new(app, pr.parse().ok()?),
+                    None => {
+                        let (app, branch) = dest.split_once('@')?;
+                        PreviewId::branch(app, branch)
+                    }
+                };
+                let ns = id.namespace(&self.config.bot.namespace_prefix);
                 Some((service.clone(), upstreams::preview_host(service, &ns)))
             })
             .collect()

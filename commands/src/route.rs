@@ -1,8 +1,8 @@
 //! `SVC=DEST`, the words of `point`.
 //!
 //! SVC is a [`ServiceName`]; DEST is `pr-N` (also `#N`: the preview of pull request N of the app
-//! that provides SVC), `APP#N` (the preview of another app's pull request), `staging` or
-//! `default` (back to what the config says).
+//! that provides SVC), `APP#N` (the preview of another app's pull request), `APP@BRANCH` (a
+//! branch preview), `staging` or `default` (back to what the config says).
 
 use std::fmt;
 
@@ -27,6 +27,8 @@ pub enum Destination {
     Pr(PrNumber),
     /// `APP#N`: the preview of another app's pull request.
     AppPr { app: AppName, pr: PrNumber },
+    /// `APP@BRANCH`: a branch preview.
+    AppBranch { app: AppName, branch: String },
     /// `staging`: the shared staging environment.
     Staging,
     /// `default`: what the config says (undoes earlier `point`s).
@@ -38,6 +40,7 @@ impl fmt::Display for Destination {
         match self {
             Destination::Pr(pr) => write!(f, "pr-{pr}"),
             Destination::AppPr { app, pr } => write!(f, "{app}#{pr}"),
+            Destination::AppBranch { app, branch } => write!(f, "{app}@{branch}"),
             Destination::Staging => f.write_str("staging"),
             Destination::Default => f.write_str("default"),
         }
@@ -64,7 +67,7 @@ fn fail(reason: impl Into<String>) -> RouteError {
     }
 }
 
-const DEST_FORMS: &str = "DEST is `pr-N`, `APP#N`, `staging` or `default`";
+const DEST_FORMS: &str = "DEST is `pr-N`, `APP#N`, `APP@BRANCH`, `staging` or `default`";
 
 /// Parses one `SVC=DEST` (the word has a `=`; the first one splits it).
 pub(crate) fn parse_route(word: &str) -> Result<Route, RouteError> {
@@ -115,6 +118,14 @@ fn parse_destination(dest: &str) -> Result<Destination, RouteError> {
         })?;
         return Ok(Destination::AppPr { app, pr });
     }
+    if let Some((app, branch)) = dest.split_once('@') {
+        let app = AppName::new(app).map_err(|e| fail(e.to_string()))?;
+        crate::names::check_branch(branch).map_err(|e| fail(e.to_string()))?;
+        return Ok(Destination::AppBranch {
+            app,
+            branch: branch.to_string(),
+        });
+    }
     let suggestion = if !dest.is_empty() && dest.bytes().all(|b| b.is_ascii_digit()) {
         Some(format!("pr-{dest}"))
     } else {
@@ -146,6 +157,9 @@ mod tests {
         assert_eq!(route("api=PR-012"), "api=pr-12");
         assert_eq!(route("api=#12"), "api=pr-12");
         assert_eq!(route("api=shop#3"), "api=shop#3");
+        assert_eq!(route("api=shop@feature/x"), "api=shop@feature/x");
+        assert!(route("api=shop@").contains("branch is missing"));
+        assert!(route("api=Shop@main").contains("lowercase"));
         assert_eq!(route("api=staging"), "api=staging");
         assert_eq!(route("api=default"), "api=default");
     }
@@ -163,7 +177,7 @@ mod tests {
         );
         assert_eq!(
             route("api="),
-            "the destination is missing; DEST is `pr-N`, `APP#N`, `staging` or `default` / None"
+            "the destination is missing; DEST is `pr-N`, `APP#N`, `APP@BRANCH`, `staging` or `default` / None"
         );
         assert_eq!(
             route("Api=pr-1"),
@@ -171,15 +185,15 @@ mod tests {
         );
         assert_eq!(
             route("api=stagin"),
-            "unknown destination `stagin`; DEST is `pr-N`, `APP#N`, `staging` or `default` / Some(\"api=staging\")"
+            "unknown destination `stagin`; DEST is `pr-N`, `APP#N`, `APP@BRANCH`, `staging` or `default` / Some(\"api=staging\")"
         );
         assert_eq!(
             route("api=Staging"),
-            "unknown destination `Staging`; DEST is `pr-N`, `APP#N`, `staging` or `default` / Some(\"api=staging\")"
+            "unknown destination `Staging`; DEST is `pr-N`, `APP#N`, `APP@BRANCH`, `staging` or `default` / Some(\"api=staging\")"
         );
         assert_eq!(
             route("api=42"),
-            "unknown destination `42`; DEST is `pr-N`, `APP#N`, `staging` or `default` / Some(\"api=pr-42\")"
+            "unknown destination `42`; DEST is `pr-N`, `APP#N`, `APP@BRANCH`, `staging` or `default` / Some(\"api=pr-42\")"
         );
         assert_eq!(
             route("api=pr-0"),
@@ -191,7 +205,7 @@ mod tests {
         );
         assert_eq!(
             route("api=a=b"),
-            "unknown destination `a=b`; DEST is `pr-N`, `APP#N`, `staging` or `default` / None"
+            "unknown destination `a=b`; DEST is `pr-N`, `APP#N`, `APP@BRANCH`, `staging` or `default` / None"
         );
     }
 }

@@ -82,7 +82,7 @@ impl ArgKind {
         match self {
             ArgKind::Target | ArgKind::Word => "",
             ArgKind::Routes => {
-                "SVC is a service name like `payments`; DEST is `pr-N`, `APP#N`, `staging` or `default`."
+                "SVC is a service name like `payments`; DEST is `pr-N`, `APP#N`, `APP@BRANCH`, `staging` or `default`."
             }
             ArgKind::Dataset => "DATASET is a name like `demo` or `large_orders`.",
             ArgKind::Component => "COMPONENT is a workload name like `worker`.",

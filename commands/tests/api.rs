@@ -29,6 +29,9 @@ fn describe(command: &Command) -> String {
             .map(|r| match &r.destination {
                 Destination::Pr(pr) => format!("{}->pr{}", r.service.as_str(), pr.get()),
                 Destination::AppPr { app, pr } => format!("{}->{app}#{pr}", r.service),
+                Destination::AppBranch { app, branch } => {
+                    format!("{}->{app}@{branch}", r.service)
+                }
                 Destination::Staging => format!("{}->staging", r.service),
                 Destination::Default => format!("{}->default", r.service),
             })

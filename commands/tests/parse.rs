@@ -677,7 +677,7 @@ fn point_errors() {
         (
             "SVC=DEST",
             "api=stagin".into(),
-            "unknown destination `stagin`; DEST is `pr-N`, `APP#N`, `staging` or `default`".into(),
+            "unknown destination `stagin`; DEST is `pr-N`, `APP#N`, `APP@BRANCH`, `staging` or `default`".into(),
             Some("api=staging".into())
         )
     );

@@ -2087,3 +2087,48 @@ async fn an_up_reads_nothing_twice() {
         .count();
     assert_eq!(again, 1);
 }
+
+#[tokio::test]
+async fn point_sends_an_upstream_to_a_branch_preview_and_keeps_it_across_redeploys() {
+    let world = World::start().await;
+    world
+        .github
+        .set_branch(OWNER, PAYMENTS_REPO, "beta", PAYMENTS_SHA);
+    world
+        .slack_conversation(CHANNEL, "U0DEV", "up payments@beta")
+        .await;
+    world.label_at(HEAD_SHA).await;
+    let answer = world
+        .slack_conversation(CHANNEL, "U0DEV", "point hello#2 payments=payments@beta")
+        .await;
+    assert!(answer.contains("payments@beta"), "{answer}");
+    let beta_ns = preview_deploy::PreviewId::branch("payments", "beta")
+        .namespace(&world.bot.engine.config.bot.namespace_prefix)
+        .to_string();
+    let external_name = || async {
+        let api: kube::Api<k8s_openapi::api::core::v1::Service> =
+            kube::Api::namespaced(world.client.clone(), &world.ns);
+        api.get("payments")
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+            .external_name
+    };
+    let expected = format!("payments.{beta_ns}.svc.cluster.local");
+    assert_eq!(external_name().await.as_deref(), Some(expected.as_str()));
+    world
+        .slack_conversation(CHANNEL, "U0DEV", "redeploy hello#2")
+        .await;
+    assert_eq!(
+        external_name().await.as_deref(),
+        Some(expected.as_str()),
+        "kept across a redeploy"
+    );
+    // A branch without a preview is refused.
+    let answer = world
+        .slack_conversation(CHANNEL, "U0DEV", "point hello#2 payments=payments@gamma")
+        .await;
+    assert!(answer.contains("payments@gamma"), "{answer}");
+    assert_eq!(external_name().await.as_deref(), Some(expected.as_str()));
+}
