@@ -112,12 +112,11 @@ impl RecordedRequest {
             ["apis", _, _, rest @ ..] => rest,
             _ => return "GET",
         };
-        let collection = match rest {
-            [_] => true,
-            ["namespaces", _, _] => true,
-            _ => false,
-        };
-        if collection { "LIST" } else { "GET" }
+        if matches!(rest, [_] | ["namespaces", _, _]) {
+            "LIST"
+        } else {
+            "GET"
+        }
     }
 
     /// The body parsed as JSON, when it is JSON.
