@@ -20,7 +20,8 @@ use kube::{Client, ResourceExt};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use thiserror::Error;
 
@@ -176,6 +177,11 @@ pub struct Cluster {
     /// The resourceVersion of each preview namespace as this bot last read or wrote it: a
     /// record save sends it as a precondition instead of reading the namespace first.
     versions: Mutex<HashMap<String, String>>,
+    /// The last inventory and the number of the list it came from: callers that asked while a
+    /// list was under way share the next one instead of each listing (and holding) everything.
+    last_inventory: tokio::sync::Mutex<Option<(u64, Arc<Inventory>)>>,
+    /// How many inventory lists have started.
+    lists_started: AtomicU64,
 }
 
 impl Cluster {
@@ -186,6 +192,8 @@ impl Cluster {
             kinds: Mutex::new(HashMap::new()),
             protected: Mutex::new(std::collections::BTreeSet::new()),
             versions: Mutex::new(HashMap::new()),
+            last_inventory: tokio::sync::Mutex::new(None),
+            lists_started: AtomicU64::new(0),
         }
     }
 
@@ -270,8 +278,31 @@ impl Cluster {
             .map_err(DeployError::Unreadable)
     }
 
-    /// Every managed namespace, read with one list request.
-    pub async fn inventory(&self) -> Result<Inventory, DeployError> {
+    /// Every managed namespace, read with one list request. Callers at the same moment share
+    /// one list, always one that started after they asked (so it sees every write made before).
+    pub async fn inventory(&self) -> Result<Arc<Inventory>, DeployError> {
+        let asked = self.lists_started.load(Ordering::SeqCst);
+        let mut last = self.last_inventory.lock().await;
+        if let Some((started, inventory)) = last.as_ref()
+            && *started > asked
+        {
+            return Ok(inventory.clone());
+        }
+        let started = self.lists_started.fetch_add(1, Ordering::SeqCst) + 1;
+        match self.list_inventory().await {
+            Ok(inventory) => {
+                let inventory = Arc::new(inventory);
+                *last = Some((started, inventory.clone()));
+                Ok(inventory)
+            }
+            Err(e) => {
+                *last = None;
+                Err(e)
+            }
+        }
+    }
+
+    async fn list_inventory(&self) -> Result<Inventory, DeployError> {
         let list = self
             .namespaces()
             .list(&ListParams::default().labels(&labels::managed_selector()))

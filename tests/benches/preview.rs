@@ -453,6 +453,21 @@ async fn up_benchmark(args: &Args, report: &mut Report) {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    if std::env::var_os("PREVIEW_BENCH_TRACE").is_some()
+        && let Some(first) = last_log.iter().map(|r| r.at).min()
+    {
+        let mut sorted: Vec<&RecordedRequest> = last_log.iter().collect();
+        sorted.sort_by_key(|r| r.at);
+        println!("Timeline of the last `up` (ms since its first Kubernetes request):");
+        for r in sorted {
+            println!(
+                "  {:7.1} {} {}",
+                (r.at - first).as_secs_f64() * 1e3,
+                r.verb(),
+                r.path
+            );
+        }
+    }
     println!("Reads:");
     for (read, n) in &reads {
         println!("  {n} x {read}");
