@@ -432,7 +432,8 @@ impl Notifier {
         state: DeploymentState,
         description: &str,
     ) {
-        self.check_run_state(record, state, description, self.log_url(record).as_deref())
+        let log_url = self.log_url(record);
+        self.check_run_state(record, state, description, log_url.as_deref())
             .await;
         let (Some(github), Some(id)) = (&self.github, record.github_deployment_id) else {
             return;
@@ -444,7 +445,6 @@ impl Notifier {
             DeploymentState::Inactive => None,
             _ => record.url.as_deref(),
         };
-        let log_url = self.log_url(record);
         let status = DeploymentStatus {
             state: state.as_str(),
             environment_url,

@@ -6,9 +6,13 @@
 use crate::engine::{Engine, PreviewRef, UpOptions};
 use crate::origin::Origin;
 use crate::{killswitch, replies};
+use futures::StreamExt;
 use preview_deploy::cluster::Teardown;
 use preview_deploy::ops::{AuditOutcome, FreezeLevel};
 use preview_deploy::{Phase, PreviewRecord};
+
+/// How many claimed teardowns and sleeps are checked at once.
+const CLAIM_CHECKS_AT_ONCE: usize = 16;
 
 /// What a recovery pass did.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -44,10 +48,17 @@ pub async fn recover(engine: &Engine) -> Recovered {
             recovered.failed += 1;
         }
     }
+    // A few at a time: a thousand sleeping previews are a thousand scale checks.
+    // Boxed futures rather than a closure over the stream: keeps the future `Send`.
+    let mut claimed: Vec<futures::future::BoxFuture<'_, bool>> = Vec::new();
     for record in &inventory.previews {
-        if finish_claimed(engine, record).await {
-            recovered.finished += 1;
+        if matches!(record.phase, Phase::Terminating | Phase::Sleeping) {
+            claimed.push(Box::pin(finish_claimed(engine, record)));
         }
+    }
+    let mut checks = futures::stream::iter(claimed).buffer_unordered(CLAIM_CHECKS_AT_ONCE);
+    while let Some(finished) = checks.next().await {
+        recovered.finished += usize::from(finished);
     }
     match engine.ops.kill_switch().await {
         Ok(state) if state.active && state.level != FreezeLevel::Freeze => {
