@@ -1012,12 +1012,7 @@ async fn seed_runs_a_job_with_the_apps_variables_and_refuses_a_second_at_once() 
             "{name} in {env:?}"
         );
     }
-    let thread: Vec<String> = world
-        .slack
-        .messages(CHANNEL)
-        .into_iter()
-        .map(|m| m.text)
-        .collect();
+    let thread = channel_texts(&world);
     assert!(
         thread
             .iter()
@@ -1195,12 +1190,7 @@ async fn a_preview_waits_for_its_image_build_check() {
         .to_string();
     assert!(ready.contains("is ready"), "{ready}");
     assert!(deployments.get_opt("payments").await.unwrap().is_some());
-    let thread: Vec<String> = world
-        .slack
-        .messages(CHANNEL)
-        .into_iter()
-        .map(|m| m.text)
-        .collect();
+    let thread = channel_texts(&world);
     assert!(
         thread
             .iter()
@@ -1336,6 +1326,16 @@ async fn one_command_acts_on_several_previews() {
         status.contains("shop#7") && status.contains("hello#2"),
         "{status}"
     );
+}
+
+/// The texts of every message in the app's channel, roots and replies.
+fn channel_texts(world: &World) -> Vec<String> {
+    world
+        .slack
+        .messages(CHANNEL)
+        .into_iter()
+        .map(|m| m.text)
+        .collect()
 }
 
 /// The texts of the preview's Slack thread (root message first).
@@ -1770,12 +1770,7 @@ async fn a_branch_preview_without_a_pr_follows_its_branch() {
     let deployments = world.github.deployments(OWNER, REPO);
     assert_eq!(deployments.len(), 1);
     assert_eq!(deployments[0].environment, "preview/hello-br-feature-login");
-    let threads: Vec<String> = world
-        .slack
-        .messages(CHANNEL)
-        .into_iter()
-        .map(|m| m.text)
-        .collect();
+    let threads = channel_texts(&world);
     assert!(
         threads
             .iter()
