@@ -1338,20 +1338,6 @@ fn channel_texts(world: &World) -> Vec<String> {
         .collect()
 }
 
-/// The texts of the preview's Slack thread (root message first).
-fn thread_texts(world: &World) -> Vec<String> {
-    let messages = world.slack.messages(CHANNEL);
-    let Some(root) = messages.iter().find(|m| m.thread_ts.is_none()) else {
-        return Vec::new();
-    };
-    world
-        .slack
-        .thread(CHANNEL, &root.ts)
-        .into_iter()
-        .map(|m| m.text)
-        .collect()
-}
-
 /// Asserts the preview's record says ready at `sha`.
 async fn assert_ready_at(world: &World, sha: &str) {
     let ns = world.preview().await.expect("namespace");

@@ -23,20 +23,6 @@ async fn socket_world() -> World {
     .await
 }
 
-/// The replies in the preview's thread.
-fn thread_texts(world: &World) -> Vec<String> {
-    let messages = world.slack.messages(CHANNEL);
-    let Some(root) = messages.iter().find(|m| m.thread_ts.is_none()) else {
-        return Vec::new();
-    };
-    world
-        .slack
-        .thread(CHANNEL, &root.ts)
-        .into_iter()
-        .map(|m| m.text)
-        .collect()
-}
-
 async fn phase(world: &World) -> Option<String> {
     let ns = world.preview().await?;
     World::annotation(&ns, annotations::PHASE)

@@ -911,6 +911,20 @@ impl World {
     }
 }
 
+/// The texts of the first preview's Slack thread in the app's channel (root message first).
+pub fn thread_texts(world: &World) -> Vec<String> {
+    let messages = world.slack.messages(CHANNEL);
+    let Some(root) = messages.iter().find(|m| m.thread_ts.is_none()) else {
+        return Vec::new();
+    };
+    world
+        .slack
+        .thread(CHANNEL, &root.ts)
+        .into_iter()
+        .map(|m| m.text)
+        .collect()
+}
+
 /// A published payload with the trigger label instead of `bug`.
 pub fn labeled_payload() -> Value {
     let mut body = preview_testkit::fixtures::json("github/pull_request.labeled.json");
