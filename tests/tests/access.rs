@@ -478,19 +478,7 @@ async fn slack_user_groups_restrict_changes_and_failures_refuse() {
 
 /// A signed `block_actions` delivery: `user` pressed the bot's teardown confirmation button.
 async fn press_confirm(world: &World, user: &str, response_id: &str, secret: &str) -> StatusCode {
-    let payload = json!({
-        "type": "block_actions",
-        "user": {"id": user, "username": "someone", "team_id": "T0001"},
-        "channel": {"id": OPS_CHANNEL, "name": "ops"},
-        "response_url": world.slack.response_url(response_id),
-        "actions": [{
-            "type": "button",
-            "action_id": "kill_switch_confirm_teardown",
-            "block_id": "b1",
-            "value": "confirm",
-            "action_ts": "1700000000.000100"
-        }]
-    });
+    let payload = confirm_teardown_press(world, user, response_id);
     let body: String = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("payload", &payload.to_string())
         .finish();

@@ -106,19 +106,7 @@ async fn the_teardown_confirmation_button_works_over_socket_mode() {
     let press = |user: &str, response_id: &str, envelope_id: &str| {
         slack_api::interactive_envelope(
             envelope_id,
-            json!({
-                "type": "block_actions",
-                "user": {"id": user, "username": "someone", "team_id": "T0FAKE0001"},
-                "channel": {"id": OPS_CHANNEL, "name": "ops"},
-                "response_url": world.slack.response_url(response_id),
-                "actions": [{
-                    "type": "button",
-                    "action_id": "kill_switch_confirm_teardown",
-                    "block_id": "b1",
-                    "value": "confirm",
-                    "action_ts": "1700000000.000100"
-                }]
-            }),
+            confirm_teardown_press(&world, user, response_id),
         )
     };
     // Not on call: refused, nothing torn down.

@@ -911,6 +911,24 @@ impl World {
     }
 }
 
+/// The `block_actions` payload of `user` pressing the kill switch's teardown confirmation
+/// button in the ops channel, answered on `response_id`.
+pub fn confirm_teardown_press(world: &World, user: &str, response_id: &str) -> Value {
+    serde_json::json!({
+        "type": "block_actions",
+        "user": {"id": user, "username": "someone", "team_id": "T0001"},
+        "channel": {"id": OPS_CHANNEL, "name": "ops"},
+        "response_url": world.slack.response_url(response_id),
+        "actions": [{
+            "type": "button",
+            "action_id": "kill_switch_confirm_teardown",
+            "block_id": "b1",
+            "value": "confirm",
+            "action_ts": "1700000000.000100"
+        }]
+    })
+}
+
 /// The texts of the first preview's Slack thread in the app's channel (root message first).
 pub fn thread_texts(world: &World) -> Vec<String> {
     let messages = world.slack.messages(CHANNEL);
