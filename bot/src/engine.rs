@@ -542,7 +542,7 @@ impl Engine {
             futures::future::try_join3(policies_wave, fetch_tree, passwords).await?;
         let mut applied = wave;
         // The dependencies and the app are rendered before either is applied: a broken
-        // manifest changes nothing but the guardrails above (which `plan.policies` repeats).
+        // manifest changes nothing but the guardrails above.
         let plan = {
             let (config, app, ctx) = (self.config.clone(), app.clone(), ctx.clone());
             let pointers = self.pointer_hosts(record);

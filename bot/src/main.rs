@@ -170,6 +170,7 @@ fn render(
         kustomize: &Default::default(),
         kustomize_timeout: Duration::from_secs(60),
     };
+    let policies = preview_deploy::plan::policies(&config, &ctx).map_err(anyhow::Error::msg)?;
     let plan = preview_deploy::plan::plan(&config, app, &ctx, repo_dir, &inputs)
         .map_err(anyhow::Error::msg)?;
     for warning in &plan.app.warnings {
@@ -181,7 +182,7 @@ fn render(
         );
     }
     let waves = [
-        ("namespace guardrails", &plan.policies),
+        ("namespace guardrails", &policies),
         (
             "dependencies (applied and awaited first)",
             &plan.dependencies,

@@ -1,6 +1,7 @@
-//! Everything an `up` applies, computed before anything is applied: the namespace's guardrails,
-//! the dependency wave and the app wave. `up` applies it wave by wave; `preview-bot render`
-//! prints it. Only what needs the cluster is left out: Secrets copied from other namespaces,
+//! What an `up` applies, computed before it is applied: the namespace's guardrails
+//! ([`policies`]), the dependency wave and the app wave ([`plan`]). `up` applies the guardrails
+//! while it downloads the repository, then the plan wave by wave; `preview-bot render` prints
+//! all of it. Only what needs the cluster is left out: Secrets copied from other namespaces,
 //! and the passwords of dependencies that already run (passed in).
 
 use crate::dependencies;
@@ -18,8 +19,6 @@ use std::time::Duration;
 /// The waves of one preview at one commit.
 #[derive(Clone, Debug)]
 pub struct Plan {
-    /// ResourceQuota and LimitRange: first, before anything makes pods.
-    pub policies: Vec<Value>,
     /// Dependencies (built-in and templates), applied and awaited before the app.
     pub dependencies: Vec<Value>,
     /// The app with its upstream Services.
@@ -49,7 +48,7 @@ pub fn policies(config: &Config, ctx: &PreviewContext) -> Result<Vec<Value>, Str
         .objects)
 }
 
-/// Renders and transforms every wave of `app` from the checkout at `root`. Blocking (it may run
+/// Renders and transforms the dependency and app waves of `app` from the checkout at `root`. Blocking (it may run
 /// `kubectl kustomize`): call it off the async runtime.
 pub fn plan(
     config: &Config,
@@ -59,7 +58,6 @@ pub fn plan(
     inputs: &PlanInputs<'_>,
 ) -> Result<Plan, String> {
     let mut ctx = ctx.clone();
-    let policies = policies(config, &ctx)?;
     let mut dependency_objects = Vec::new();
     if !app.dependencies.is_empty() {
         let planned = dependencies::plan(&ctx, &app.dependencies, inputs.existing_password);
@@ -99,7 +97,6 @@ pub fn plan(
     rendered.extend(upstreams::services(&app.upstreams, inputs.pointers));
     let app_wave = transform::transform(rendered, &ctx).map_err(|e| e.to_string())?;
     Ok(Plan {
-        policies,
         dependencies: dependency_objects,
         app: app_wave,
         ctx,
