@@ -60,6 +60,8 @@ struct Args {
     ups: usize,
     webhooks: usize,
     controller_delay: Duration,
+    /// `--only up|ack|webhook|many`: one measurement, for quick iterations.
+    only: Option<String>,
 }
 
 impl Args {
@@ -72,6 +74,7 @@ impl Args {
             ups: 5,
             webhooks: 20,
             controller_delay: Duration::from_millis(50),
+            only: None,
         };
         let argv: Vec<String> = std::env::args().skip(1).collect();
         let mut i = 0;
@@ -91,6 +94,14 @@ impl Args {
                 "--rounds" => args.rounds = value() as usize,
                 "--ups" => args.ups = value() as usize,
                 "--webhooks" => args.webhooks = value() as usize,
+                "--only" => {
+                    let what = argv.get(i + 1).cloned().unwrap_or_default();
+                    assert!(
+                        ["up", "ack", "webhook", "many"].contains(&what.as_str()),
+                        "--only takes up, ack, webhook or many"
+                    );
+                    args.only = Some(what);
+                }
                 // `cargo bench` passes `--bench`; anything else unknown is refused.
                 "--bench" => {
                     i += 1;
@@ -98,7 +109,7 @@ impl Args {
                 }
                 other => panic!(
                     "unknown argument {other}; known: --kube-latency-ms, --controller-delay-ms, \
-                     --previews, --commands, --rounds, --ups, --webhooks"
+                     --previews, --commands, --rounds, --ups, --webhooks, --only"
                 ),
             }
             i += 2;
@@ -175,19 +186,24 @@ async fn run(args: Args) {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     let mut report = Report { rows: Vec::new() };
+    let runs = |what: &str| args.only.as_deref().is_none_or(|only| only == what);
 
-    up_benchmark(&args, &mut report).await;
-    {
+    if runs("up") {
+        up_benchmark(&args, &mut report).await;
+    }
+    if runs("ack") {
         let (world, _kube) = fresh_world(&args).await;
         slack_ack_benchmark(&world, &args, &mut report).await;
     }
-    {
+    if runs("webhook") {
         let (world, _kube) = fresh_world(&args).await;
         webhook_benchmark(&world, &args, &mut report).await;
     }
-    let (world, kube) = fresh_world(&args).await;
-    many_previews_benchmark(&world, &kube, &args, &mut report).await;
-    binary_memory_benchmark(&world, &kube, &args, &mut report).await;
+    if runs("many") {
+        let (world, kube) = fresh_world(&args).await;
+        many_previews_benchmark(&world, &kube, &args, &mut report).await;
+        binary_memory_benchmark(&world, &kube, &args, &mut report).await;
+    }
 
     println!("\n## Summary\n");
     println!("| measurement | figure | goal | |");
