@@ -112,6 +112,27 @@ impl Outcome {
     }
 }
 
+/// How a deploy started, for its first reports.
+struct DeployStart {
+    /// Who asked.
+    actor: String,
+    /// The preview was asleep and this deploy woke it.
+    woke: bool,
+}
+
+/// A deploy rendered and transformed, nothing applied yet.
+struct Rendering {
+    /// The namespace's policies, the copied Secrets and the dependencies.
+    first_wave: Vec<serde_json::Value>,
+    app: Transformed,
+}
+
+/// A deploy whose first wave (policies, copied Secrets, dependencies) is applied.
+struct Prepared {
+    applied: Vec<preview_deploy::cluster::AppliedRef>,
+    app: Transformed,
+}
+
 /// Options of an `up`.
 #[derive(Clone, Debug, Default)]
 pub struct UpOptions {
@@ -282,10 +303,38 @@ impl Engine {
         };
         let ns = id.namespace(&self.config.bot.namespace_prefix);
         let repo_name = format!("{}/{}", target.owner, target.repo);
-        let mut existing = match self.cluster.get_record(&ns).await {
+        // What an `up` reads, at once: the record and, for a command (which may create the
+        // preview), the head and the running previews for the caps. A push reads the head
+        // only once it knows the preview exists, and a redeploy never creates one.
+        // The Secrets to copy are read then too: they do not depend on the preview.
+        let may_create = !options.only_if_exists;
+        let (existing, head, running, copies) = tokio::join!(
+            self.cluster.get_record(&ns),
+            async {
+                match may_create {
+                    true => Some(self.head(target, &repo_name).await),
+                    false => None,
+                }
+            },
+            async {
+                match may_create && !options.restart {
+                    true => Some(self.cluster.inventory().await),
+                    false => None,
+                }
+            },
+            async {
+                match may_create {
+                    true => Some(self.secret_copies().await),
+                    false => None,
+                }
+            },
+        );
+        let mut existing = match existing {
             Ok(record) => record,
             Err(e) => return Some(Outcome::refused(replies::cannot_deploy(&id, &e))),
         };
+        // The read above is the guard against a foreign namespace of the preview's name.
+        let mut checked_absent = existing.is_none();
         if existing
             .as_ref()
             .is_some_and(|r| r.phase == Phase::Terminating)
@@ -300,44 +349,24 @@ impl Engine {
                 return Some(Outcome::refused(replies::cannot_deploy(&id, &e)));
             }
             existing = None;
+            checked_absent = false;
         }
         if existing.is_none() {
             if options.only_if_exists {
                 return None;
             }
-            // Previews already being torn down do not count against the caps.
-            let running = self.cluster.inventory().await.map(|inventory| {
-                let live: Vec<_> = inventory
-                    .previews
-                    .iter()
-                    .filter(|r| r.phase != Phase::Terminating)
-                    .collect();
-                let of_app = live.iter().filter(|r| r.id.app == id.app).count();
-                (live.len(), of_app)
-            });
-            let prefix = &self.config.bot.command_prefix;
-            match running {
-                Ok((running, _)) if running >= self.config.bot.max_previews => {
-                    return Some(Outcome::refused(replies::too_many_previews(
-                        &id,
-                        running,
-                        self.config.bot.max_previews,
-                        prefix,
-                    )));
-                }
-                Ok((_, of_app)) if app.max_previews.is_some_and(|cap| of_app >= cap) => {
-                    return Some(Outcome::refused(replies::too_many_app_previews(
-                        &id, of_app, prefix,
-                    )));
-                }
-                Ok(_) => {}
-                Err(e) => return Some(Outcome::refused(replies::cannot_deploy(&id, &e))),
+            if let Some(refusal) = self.over_cap(&id, app, running).await {
+                return Some(refusal);
             }
         }
         if let Some(refusal) = self.frozen(&format!("`{id}`")).await {
             return Some(refusal);
         }
-        let head = match self.head(target, &repo_name).await {
+        let head = match head {
+            Some(head) => head,
+            None => self.head(target, &repo_name).await,
+        };
+        let head = match head {
             Ok(head) => head,
             Err(refusal) => return Some(Outcome::refused(refusal)),
         };
@@ -379,31 +408,59 @@ impl Engine {
         {
             return Some(Outcome::refused(replies::cannot_deploy(&id, &e)));
         }
-        if let Err(e) = self.cluster.save_record(&record).await {
-            return Some(Outcome::refused(replies::cannot_deploy(&id, &e)));
-        }
-        if !asleep.is_empty() {
-            self.notifier
-                .progress(&mut record, &replies::woken(&id, &origin.actor()))
-                .await;
-        }
-        self.notifier.deployment_started(&mut record).await;
-        self.notifier
-            .progress(&mut record, &replies::deploying(&sha, &origin.actor()))
-            .await;
-        self.notifier.sync(&mut record).await;
-        self.save_quietly(&record).await;
+        let save = async {
+            if checked_absent {
+                self.cluster.create_record(&record).await
+            } else {
+                self.cluster.save_record(&record).await
+            }
+        };
+        let start = DeployStart {
+            actor: origin.actor(),
+            woke: !asleep.is_empty(),
+        };
 
-        let result = match self.await_check(&mut record, app, &ticket).await {
-            Ok(()) => {
+        let result = match &app.wait_for_check {
+            // The deploy waits for CI before it takes a slot: announced first, then the wait.
+            Some(_) => {
+                if let Err(e) = save.await {
+                    return Some(Outcome::refused(replies::cannot_deploy(&id, &e)));
+                }
+                self.announce(&mut record, &start).await;
+                self.save_quietly(&record).await;
+                match self.await_check(&mut record, app, &ticket).await {
+                    Ok(()) => {
+                        let _slot = self.deploy_slots.acquire().await;
+                        let started = std::time::Instant::now();
+                        let rendered = self.render(&record, &ctx, app, created, copies).await;
+                        let deployed = self
+                            .deploy(&mut record, rendered, app, &ticket, &start, false)
+                            .await;
+                        self.metrics
+                            .deploy_finished(&id.app, deployed.is_ok(), started.elapsed());
+                        deployed
+                    }
+                    Err(reason) => Err(reason),
+                }
+            }
+            // The namespace is saved while the manifests render (neither needs the other),
+            // and the start is announced while the first wave goes out: Slack and GitHub are
+            // not on the deploy's path.
+            None => {
                 let _slot = self.deploy_slots.acquire().await;
                 let started = std::time::Instant::now();
-                let deployed = self.deploy(&mut record, &ctx, app, &ticket).await;
+                let (saved, rendered) =
+                    tokio::join!(save, self.render(&record, &ctx, app, created, copies));
+                if let Err(e) = saved {
+                    return Some(Outcome::refused(replies::cannot_deploy(&id, &e)));
+                }
+                let deployed = self
+                    .deploy(&mut record, rendered, app, &ticket, &start, true)
+                    .await;
                 self.metrics
-                    .deploy_finished(&target.app, deployed.is_ok(), started.elapsed());
+                    .deploy_finished(&id.app, deployed.is_ok(), started.elapsed());
                 deployed
             }
-            Err(reason) => Err(reason),
         };
         record.last_activity = self.now();
         if result.is_err() && ticket.superseded() {
@@ -448,18 +505,25 @@ impl Engine {
                 Outcome::refused(replies::failed(&id, &sha, &message))
             }
         };
-        self.save_quietly(&record).await;
-        self.notifier.progress(&mut record, &outcome.text).await;
-        let (state, description) = if outcome.ok {
-            (DeploymentState::Success, "Preview ready")
-        } else {
-            (DeploymentState::Failure, "Preview failed")
+        // The outcome is saved while it is reported; a second save keeps what the reports
+        // added (a new Slack thread, comment or check run), when they added anything.
+        let outcome_record = record.clone();
+        let report = async {
+            self.notifier.progress(&mut record, &outcome.text).await;
+            let (state, description) = if outcome.ok {
+                (DeploymentState::Success, "Preview ready")
+            } else {
+                (DeploymentState::Failure, "Preview failed")
+            };
+            self.notifier
+                .deployment_state(&record, state, description)
+                .await;
+            self.notifier.sync(&mut record).await;
         };
-        self.notifier
-            .deployment_state(&record, state, description)
-            .await;
-        self.notifier.sync(&mut record).await;
-        self.save_quietly(&record).await;
+        tokio::join!(self.save_quietly(&outcome_record), report);
+        if record != outcome_record {
+            self.save_quietly(&record).await;
+        }
         let mut outcome = outcome;
         if let Some(seed_config) = app
             .seed
@@ -481,68 +545,229 @@ impl Engine {
         Some(outcome)
     }
 
-    /// Fetches, renders, transforms, applies and waits: the dependency wave first, then the app.
-    /// The error is the user-facing reason.
+    /// The refusal when a new preview would exceed `bot.max_previews` or the app's
+    /// `max_previews`. Previews already being torn down do not count. `running` is the
+    /// inventory read with the record, when it was.
+    async fn over_cap(
+        &self,
+        id: &PreviewId,
+        app: &AppConfig,
+        running: Option<Result<Arc<preview_deploy::cluster::Inventory>, DeployError>>,
+    ) -> Option<Outcome> {
+        let inventory = match running {
+            Some(inventory) => inventory,
+            None => self.cluster.inventory().await,
+        };
+        let inventory = match inventory {
+            Ok(inventory) => inventory,
+            Err(e) => return Some(Outcome::refused(replies::cannot_deploy(id, &e))),
+        };
+        let live: Vec<_> = inventory
+            .previews
+            .iter()
+            .filter(|r| r.phase != Phase::Terminating)
+            .collect();
+        let of_app = live.iter().filter(|r| r.id.app == id.app).count();
+        let prefix = &self.config.bot.command_prefix;
+        if live.len() >= self.config.bot.max_previews {
+            return Some(Outcome::refused(replies::too_many_previews(
+                id,
+                live.len(),
+                self.config.bot.max_previews,
+                prefix,
+            )));
+        }
+        if app.max_previews.is_some_and(|cap| of_app >= cap) {
+            return Some(Outcome::refused(replies::too_many_app_previews(
+                id, of_app, prefix,
+            )));
+        }
+        None
+    }
+
+    /// The first reports of a deploy: woken (when it was asleep), the GitHub Deployment and
+    /// check run, "deploying" in the thread, the sticky comment.
+    async fn announce(&self, record: &mut PreviewRecord, start: &DeployStart) {
+        if start.woke {
+            let woken = replies::woken(&record.id, &start.actor);
+            self.notifier.progress(record, &woken).await;
+        }
+        self.notifier.deployment_started(record).await;
+        let deploying = replies::deploying(&record.head_sha, &start.actor);
+        self.notifier.progress(record, &deploying).await;
+        self.notifier.sync(record).await;
+    }
+
+    /// Applies the first wave (policies, copied Secrets, dependencies) of what `render` made,
+    /// waits for the dependencies, applies the app and waits for it. With `announce`, the
+    /// start is reported meanwhile. The error is the user-facing reason.
     async fn deploy(
         &self,
         record: &mut PreviewRecord,
-        ctx: &PreviewContext,
+        rendered: Result<Rendering, String>,
         app: &AppConfig,
         ticket: &Ticket,
+        start: &DeployStart,
+        announce: bool,
     ) -> Result<Transformed, String> {
         let ns = record.namespace.clone();
         let timeout = self.config.ready_timeout();
-        // Three independent steps at once: the namespace's policies (quota, default requests
-        // and copied Secrets: they must exist before anything makes pods), the repository at
-        // this commit, and the passwords of dependencies deployed before.
-        let policies_wave = async {
-            let mut policies = plan::policies(&self.config, ctx)?;
-            let copies = futures::future::try_join_all(self.config.deploy.copy_secrets.iter().map(
-                |source| async move {
-                    let copy = self
-                        .cluster
-                        .secret_copy(&source.namespace, &source.name)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    Ok::<_, String>(Rendered {
-                        source: format!("deploy.copy_secrets {}/{}", source.namespace, source.name),
-                        object: copy,
-                    })
-                },
-            ))
-            .await?;
-            if !copies.is_empty() {
-                let copies = transform::transform(copies, ctx).map_err(|e| e.to_string())?;
-                policies.extend(copies.objects);
+        // The reports go to a copy of the record, in their order: the start (unless made
+        // before), then "starting dependencies" once they are applied. The deploy does not
+        // wait for them until the app wave; their handles then join the record.
+        let mut reported = record.clone();
+        let (dependencies_applied, applied_signal) = tokio::sync::oneshot::channel();
+        let reports = async {
+            if announce {
+                self.announce(&mut reported, start).await;
             }
-            if policies.is_empty() {
-                return Ok(Vec::new());
+            if applied_signal.await == Ok(true) {
+                let starting = replies::starting_dependencies(&app.dependencies);
+                self.notifier.progress(&mut reported, &starting).await;
             }
+        };
+        let first_wave = async {
+            let prepared = match rendered {
+                Ok(rendered) => self.apply_first_wave(&ns, rendered).await,
+                Err(reason) => Err(reason),
+            };
+            let has_dependencies = !app.dependencies.is_empty();
+            let _ = dependencies_applied.send(prepared.is_ok() && has_dependencies);
+            let prepared = prepared?;
+            if has_dependencies {
+                until_superseded(
+                    ticket,
+                    self.cluster.wait_ready(&ns, &prepared.applied, timeout),
+                )
+                .await?
+                .map_err(|e| replies::dependencies_not_ready(&e))?;
+            }
+            Ok::<_, String>(prepared)
+        };
+        let ((), prepared) = tokio::join!(reports, first_wave);
+        record.adopt_notification_handles(&reported);
+        let Prepared {
+            mut applied,
+            app: mut transformed,
+        } = prepared?;
+        if ticket.superseded() {
+            return Err(SUPERSEDED.into());
+        }
+        // A kill switch turned on by another replica since this deploy started.
+        if self.ops.kill_switch().await.is_ok_and(|s| s.active) {
+            return Err(replies::stopped_by_kill_switch(
+                &record.id,
+                &record.head_sha,
+            ));
+        }
+        // Kept on every later apply too: dropping it would roll the pods again.
+        if let Some(at) = record.restarted_at {
+            let at = at.to_rfc3339();
+            for object in &mut transformed.objects {
+                transform::stamp_restart(object, &at);
+            }
+        }
+        let app_wave = self
+            .cluster
+            .apply(&ns, &transformed.objects)
+            .await
+            .map_err(|e| e.to_string())?;
+        // The dependencies were waited for before the app wave: only the app's own workloads
+        // are left to wait for.
+        let app_workloads = app_wave.clone();
+        applied.extend(app_wave);
+        // What this render applied is saved before the previous render's leftovers are
+        // pruned (a crash in between prunes them next time), while the app rolls out.
+        let previous = std::mem::replace(
+            &mut record.applied,
+            applied.iter().map(|a| a.key()).collect(),
+        );
+        let record = &*record;
+        let persist = async {
+            self.save_quietly(record).await;
             self.cluster
-                .apply(&ns, &policies)
+                .prune(&ns, &previous, &applied)
                 .await
                 .map_err(|e| e.to_string())
         };
+        let rollout = async {
+            until_superseded(
+                ticket,
+                self.cluster.wait_ready(&ns, &app_workloads, timeout),
+            )
+            .await?
+            .map_err(|e| e.to_string())
+        };
+        let (pruned, _) = tokio::try_join!(persist, rollout)?;
+        if !pruned.is_empty() {
+            tracing::info!(preview = %record.id, ?pruned, "pruned objects the new render no longer has");
+        }
+        Ok(transformed)
+    }
+
+    /// The Secrets of `deploy.copy_secrets`, as they are in their namespaces.
+    async fn secret_copies(&self) -> Result<Vec<Rendered>, String> {
+        let reads = self
+            .config
+            .deploy
+            .copy_secrets
+            .iter()
+            .map(|source| async move {
+                let copy = self
+                    .cluster
+                    .secret_copy(&source.namespace, &source.name)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok::<_, String>(Rendered {
+                    source: format!("deploy.copy_secrets {}/{}", source.namespace, source.name),
+                    object: copy,
+                })
+            });
+        futures::future::try_join_all(reads).await
+    }
+
+    /// The two waves of a deploy, rendered and transformed: the copied Secrets (`copies` when
+    /// read already), the repository at this commit and the passwords of dependencies
+    /// deployed before are read at once, then the dependencies and the app are rendered.
+    /// Writes nothing, so a broken manifest changes nothing.
+    async fn render(
+        &self,
+        record: &PreviewRecord,
+        ctx: &PreviewContext,
+        app: &AppConfig,
+        created: bool,
+        copies: Option<Result<Vec<Rendered>, String>>,
+    ) -> Result<Rendering, String> {
+        let ns = &record.namespace;
+        let copies = async {
+            let copies = match copies {
+                Some(copies) => copies?,
+                None => self.secret_copies().await?,
+            };
+            if copies.is_empty() {
+                return Ok(Vec::new());
+            }
+            Ok(transform::transform(copies, ctx)
+                .map_err(|e| e.to_string())?
+                .objects)
+        };
         let (owner, repo) = record.repo.split_once('/').unwrap_or((&record.repo, ""));
-        let head_sha = record.head_sha.clone();
         let fetch_tree = async {
             self.source
-                .tree(owner, repo, &head_sha)
+                .tree(owner, repo, &record.head_sha)
                 .await
                 .map_err(|e| format!("cannot get the repository at this commit: {e}"))
         };
+        // A namespace created by this `up` has no dependency Secrets yet.
         let passwords = async {
-            if app.dependencies.is_empty() {
+            if created || app.dependencies.is_empty() {
                 Ok(HashMap::new())
             } else {
-                self.existing_passwords(&ns, app).await
+                self.existing_passwords(ns, app).await
             }
         };
-        let (wave, tree, passwords) =
-            futures::future::try_join3(policies_wave, fetch_tree, passwords).await?;
-        let mut applied = wave;
-        // The dependencies and the app are rendered before either is applied: a broken
-        // manifest changes nothing but the guardrails above.
+        let (copies, tree, passwords) =
+            futures::future::try_join3(copies, fetch_tree, passwords).await?;
         let plan = {
             let (config, app, ctx) = (self.config.clone(), app.clone(), ctx.clone());
             let pointers = self.pointer_hosts(record);
@@ -558,71 +783,37 @@ impl Engine {
             .await
             .map_err(|e| format!("rendering crashed: {e}"))??
         };
-        if !plan.dependencies.is_empty() {
-            self.notifier
-                .progress(record, &replies::starting_dependencies(&app.dependencies))
-                .await;
-            let wave = self
-                .cluster
-                .apply(&ns, &plan.dependencies)
-                .await
-                .map_err(|e| e.to_string())?;
-            until_superseded(ticket, self.cluster.wait_ready(&ns, &wave, timeout))
-                .await?
-                .map_err(|e| replies::dependencies_not_ready(&e))?;
-            applied.extend(wave);
-        }
-        if ticket.superseded() {
-            return Err(SUPERSEDED.into());
-        }
-        // A kill switch turned on by another replica since this deploy started.
-        if self.ops.kill_switch().await.is_ok_and(|s| s.active) {
-            return Err(replies::stopped_by_kill_switch(
-                &record.id,
-                &record.head_sha,
-            ));
-        }
-        let mut transformed = plan.app;
-        // Kept on every later apply too: dropping it would roll the pods again.
-        if let Some(at) = record.restarted_at {
-            let at = at.to_rfc3339();
-            for object in &mut transformed.objects {
-                transform::stamp_restart(object, &at);
-            }
-        }
-        if let Some(clash) = name_clash(&applied, &transformed.objects) {
+        let mut first_wave = plan::policies(&self.config, ctx)?;
+        first_wave.extend(copies);
+        first_wave.extend(plan.dependencies);
+        if let Some(clash) = name_clash(&first_wave, &plan.app.objects) {
             return Err(replies::dependency_clash(&clash));
         }
-        let app_wave = self
-            .cluster
-            .apply(&ns, &transformed.objects)
-            .await
-            .map_err(|e| e.to_string())?;
-        // The dependencies were waited for before the app wave: only the app's own workloads
-        // are left to wait for.
-        let app_workloads = app_wave.clone();
-        applied.extend(app_wave);
-        // Remember what this render applied before pruning what the previous one had.
-        let previous = std::mem::replace(
-            &mut record.applied,
-            applied.iter().map(|a| a.key()).collect(),
-        );
-        self.save_quietly(record).await;
-        let pruned = self
-            .cluster
-            .prune(&ns, &previous, &applied)
-            .await
-            .map_err(|e| e.to_string())?;
-        if !pruned.is_empty() {
-            tracing::info!(preview = %record.id, ?pruned, "pruned objects the new render no longer has");
-        }
-        until_superseded(
-            ticket,
-            self.cluster.wait_ready(&ns, &app_workloads, timeout),
-        )
-        .await?
-        .map_err(|e| e.to_string())?;
-        Ok(transformed)
+        Ok(Rendering {
+            first_wave,
+            app: plan.app,
+        })
+    }
+
+    /// The namespace's policies (quota, default requests, copied Secrets) go out in one wave
+    /// with the dependencies, whose pods ask for their resources themselves.
+    async fn apply_first_wave(
+        &self,
+        ns: &preview_deploy::PreviewNamespace,
+        rendered: Rendering,
+    ) -> Result<Prepared, String> {
+        let applied = if rendered.first_wave.is_empty() {
+            Vec::new()
+        } else {
+            self.cluster
+                .apply(ns, &rendered.first_wave)
+                .await
+                .map_err(|e| e.to_string())?
+        };
+        Ok(Prepared {
+            applied,
+            app: rendered.app,
+        })
     }
 
     /// Waits for the app's `wait_for_check` on the record's commit to succeed (SPEC 4 step 2);
@@ -1168,17 +1359,18 @@ async fn until_superseded<T>(
     }
 }
 
-/// A dependency object and an app object of the same kind and name would overwrite each other.
-fn name_clash(
-    dependencies: &[preview_deploy::cluster::AppliedRef],
-    app: &[serde_json::Value],
-) -> Option<String> {
-    app.iter().find_map(|object| {
-        let kind = object.get("kind")?.as_str()?;
-        let name = object.pointer("/metadata/name")?.as_str()?;
-        dependencies
-            .iter()
-            .any(|d| d.kind == kind && d.name == name)
-            .then(|| format!("{kind} `{name}`"))
-    })
+/// An object of the first wave (policies, copied Secrets, dependencies) and an app object of the
+/// same kind and name would overwrite each other.
+fn name_clash(first_wave: &[serde_json::Value], app: &[serde_json::Value]) -> Option<String> {
+    let key = |object: &serde_json::Value| {
+        Some((
+            object.get("kind")?.as_str()?.to_string(),
+            object.pointer("/metadata/name")?.as_str()?.to_string(),
+        ))
+    };
+    let taken: std::collections::HashSet<_> = first_wave.iter().filter_map(key).collect();
+    app.iter()
+        .filter_map(key)
+        .find(|k| taken.contains(k))
+        .map(|(kind, name)| format!("{kind} `{name}`"))
 }

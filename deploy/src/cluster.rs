@@ -15,7 +15,8 @@ use kube::api::{
 };
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::discovery::{Scope, pinned_group, pinned_kind};
-use kube::runtime::wait::{Condition, await_condition};
+use kube::runtime::wait::Condition;
+use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -379,6 +380,19 @@ impl Cluster {
                 return Err(DeployError::Terminating(ns.to_string()));
             }
         }
+        self.apply_record(record).await
+    }
+
+    /// Creates the namespace of a preview whose record `get_record` found absent just before
+    /// (nothing but other reads in between): that read is the guard against a foreign
+    /// namespace of the same name, so this is one apply and no second read.
+    pub async fn create_record(&self, record: &PreviewRecord) -> Result<(), DeployError> {
+        self.apply_record(record).await
+    }
+
+    /// The whole record, applied with no precondition.
+    async fn apply_record(&self, record: &PreviewRecord) -> Result<(), DeployError> {
+        let ns = &record.namespace;
         let saved = self
             .namespaces()
             .patch(
@@ -518,8 +532,8 @@ impl Cluster {
         applied: &[AppliedRef],
         timeout: Duration,
     ) -> Result<ReadyReport, DeployError> {
-        // Each wait ends with the workload as last seen: `(succeeded, state)`.
-        type Waited = Result<(bool, WorkloadState), String>;
+        // Each kind's wait ends with its workloads as last seen: `(succeeded, state)` each.
+        type Waited = Result<Vec<(bool, WorkloadState)>, String>;
         let state_of = |kind: &str, name: &str, value: Option<Value>| {
             let (ready, detail) = match value {
                 Some(value) => workload_state(kind, value),
@@ -533,41 +547,67 @@ impl Cluster {
                 logs: Vec::new(),
             }
         };
-        let waits = applied.iter().filter_map(|a| {
-            let client = self.client.clone();
-            let name = a.name.clone();
-            let ns = ns.as_str().to_string();
-            let fut: futures::future::BoxFuture<'static, Waited> = match a.kind.as_str() {
-                "Deployment" => Box::pin(async move {
-                    let api: Api<Deployment> = Api::namespaced(client, &ns);
-                    let d = await_condition(api, &name, deployment_rolled_out())
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    let value = d.and_then(|d| serde_json::to_value(d).ok());
-                    Ok((true, state_of("Deployment", &name, value)))
-                }),
-                "StatefulSet" => Box::pin(async move {
-                    let api: Api<StatefulSet> = Api::namespaced(client, &ns);
-                    let s = await_condition(api, &name, statefulset_rolled_out())
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    let value = s.and_then(|s| serde_json::to_value(s).ok());
-                    Ok((true, state_of("StatefulSet", &name, value)))
-                }),
-                "Job" => Box::pin(async move {
-                    let api: Api<Job> = Api::namespaced(client, &ns);
-                    let job = await_condition(api, &name, job_finished())
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    let ok = !job.as_ref().is_some_and(|j| job_condition(j, "Failed"));
-                    let value = job.and_then(|j| serde_json::to_value(j).ok());
-                    Ok((ok, state_of("Job", &name, value)))
-                }),
-                _ => return None,
-            };
-            Some(fut)
-        });
-        let all = futures::future::try_join_all(waits);
+        // One watch per kind for the whole wave, not one per workload.
+        let named = |kind: &str| -> Vec<String> {
+            applied
+                .iter()
+                .filter(|a| a.kind == kind)
+                .map(|a| a.name.clone())
+                .collect()
+        };
+        let (deployments, statefulsets, jobs) =
+            (named("Deployment"), named("StatefulSet"), named("Job"));
+        let mut waits: Vec<futures::future::BoxFuture<'static, Waited>> = Vec::new();
+        let namespaced = |ns: &PreviewNamespace| (self.client.clone(), ns.as_str().to_string());
+        if !deployments.is_empty() {
+            let (client, ns) = namespaced(ns);
+            waits.push(Box::pin(async move {
+                let api: Api<Deployment> = Api::namespaced(client, &ns);
+                let seen = await_all(api, &deployments, deployment_rolled_out()).await?;
+                Ok(deployments
+                    .iter()
+                    .map(|name| {
+                        let value = seen.get(name).and_then(|d| serde_json::to_value(d).ok());
+                        (true, state_of("Deployment", name, value))
+                    })
+                    .collect())
+            }));
+        }
+        if !statefulsets.is_empty() {
+            let (client, ns) = namespaced(ns);
+            waits.push(Box::pin(async move {
+                let api: Api<StatefulSet> = Api::namespaced(client, &ns);
+                let seen = await_all(api, &statefulsets, statefulset_rolled_out()).await?;
+                Ok(statefulsets
+                    .iter()
+                    .map(|name| {
+                        let value = seen.get(name).and_then(|s| serde_json::to_value(s).ok());
+                        (true, state_of("StatefulSet", name, value))
+                    })
+                    .collect())
+            }));
+        }
+        if !jobs.is_empty() {
+            let (client, ns) = namespaced(ns);
+            waits.push(Box::pin(async move {
+                let api: Api<Job> = Api::namespaced(client, &ns);
+                let seen = await_all(api, &jobs, job_finished()).await?;
+                Ok(jobs
+                    .iter()
+                    .map(|name| {
+                        let job = seen.get(name);
+                        let ok = !job.is_some_and(|j| job_condition(j, "Failed"));
+                        let value = job.and_then(|j| serde_json::to_value(j).ok());
+                        (ok, state_of("Job", name, value))
+                    })
+                    .collect())
+            }));
+        }
+        let all = async {
+            futures::future::try_join_all(waits)
+                .await
+                .map(|kinds| kinds.into_iter().flatten().collect::<Vec<_>>())
+        };
         match tokio::time::timeout(timeout, all).await {
             // Every workload got where it should: the states the waits ended on are the report,
             // with no further reads.
@@ -986,6 +1026,43 @@ fn humanize(d: Duration) -> String {
     } else {
         format!("{secs}s")
     }
+}
+
+/// Waits until every object of `names` meets `done`, with one watch of the kind in the
+/// namespace; returns the objects as last seen. A watch error ends the wait.
+async fn await_all<K>(
+    api: Api<K>,
+    names: &[String],
+    done: impl Condition<K>,
+) -> Result<HashMap<String, K>, String>
+where
+    K: Clone + fmt::Debug + Send + serde::de::DeserializeOwned + kube::Resource + 'static,
+{
+    let mut seen: HashMap<String, K> = HashMap::new();
+    let mut listed = false;
+    let mut events = std::pin::pin!(watcher(api, watcher::Config::default()));
+    while let Some(event) = events.try_next().await.map_err(|e| e.to_string())? {
+        match event {
+            watcher::Event::Init => {
+                seen.clear();
+                listed = false;
+            }
+            watcher::Event::InitDone => listed = true,
+            watcher::Event::InitApply(object) | watcher::Event::Apply(object) => {
+                let name = object.name_any();
+                if names.contains(&name) {
+                    seen.insert(name, object);
+                }
+            }
+            watcher::Event::Delete(object) => {
+                seen.remove(&object.name_any());
+            }
+        }
+        if listed && names.iter().all(|name| done.matches_object(seen.get(name))) {
+            return Ok(seen);
+        }
+    }
+    Err("the watch ended".into())
 }
 
 /// A rollout is finished only when the controller has seen the newest generation and updated,

@@ -101,6 +101,15 @@ pub struct UnreadableRecord {
 }
 
 impl PreviewRecord {
+    /// Takes the Slack thread, sticky comment, Deployment and check run that a notifier set on
+    /// `notified`: a copy of this record that was announced while this one was deployed.
+    pub fn adopt_notification_handles(&mut self, notified: &PreviewRecord) {
+        self.slack_thread_ts.clone_from(&notified.slack_thread_ts);
+        self.github_comment_id = notified.github_comment_id;
+        self.github_deployment_id = notified.github_deployment_id;
+        self.github_check_run_id = notified.github_check_run_id;
+    }
+
     /// A fresh record for a preview about to be created.
     pub fn new(
         id: PreviewId,
