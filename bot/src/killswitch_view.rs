@@ -20,6 +20,9 @@ use tokio_util::sync::CancellationToken;
 /// The first wait before watching again after the watch broke; doubled up to [`RETRY_MAX`].
 const RETRY_FIRST: Duration = Duration::from_millis(200);
 const RETRY_MAX: Duration = Duration::from_secs(30);
+/// A watch that stayed in sync this long starts over from [`RETRY_FIRST`] when it breaks (one
+/// that lists and then fails at once keeps backing off).
+const HEALTHY: Duration = Duration::from_secs(60);
 
 /// What the view does when it sees the kill switch go on.
 type OnActive = Box<dyn Fn() + Send + Sync>;
@@ -97,12 +100,16 @@ async fn follow(
     let config = watcher::Config::default().fields(&format!("metadata.name={STATE_CONFIG_MAP}"));
     let mut retry = RETRY_FIRST;
     loop {
+        let mut synced_at = None;
         let broke = tokio::select! {
             () = stop.cancelled() => return,
             () = tx.closed() => return,
-            broke = follow_once(api.clone(), config.clone(), &tx, &on_active, &mut retry) => broke,
+            broke = follow_once(api.clone(), config.clone(), &tx, &on_active, &mut synced_at) => broke,
         };
         publish(&tx, None, &on_active);
+        if synced_at.is_some_and(|at: tokio::time::Instant| at.elapsed() >= HEALTHY) {
+            retry = RETRY_FIRST;
+        }
         tracing::warn!(
             error = %broke,
             retry_in = ?retry,
@@ -117,13 +124,14 @@ async fn follow(
     }
 }
 
-/// One watch, from its initial list until it fails; returns why it did.
+/// One watch, from its initial list until it fails; returns why it did. `synced_at` is when
+/// its list completed.
 async fn follow_once(
     api: Api<ConfigMap>,
     config: watcher::Config,
     tx: &watch::Sender<Option<KillSwitchState>>,
     on_active: &OnActive,
-    retry: &mut Duration,
+    synced_at: &mut Option<tokio::time::Instant>,
 ) -> String {
     let stream = watcher::watcher(api, config);
     futures::pin_mut!(stream);
@@ -142,7 +150,7 @@ async fn follow_once(
             }
             Ok(Event::InitDone) => {
                 publish(tx, parse(listed.take().as_ref()), on_active);
-                *retry = RETRY_FIRST;
+                synced_at.get_or_insert_with(tokio::time::Instant::now);
             }
             Ok(Event::Apply(map)) => {
                 if is_state(&map) {
