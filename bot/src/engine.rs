@@ -5,6 +5,7 @@
 use crate::audit::Auditor;
 use crate::clock::{Clock, SystemClock};
 use crate::killswitch;
+use crate::killswitch_view::KillSwitchView;
 use crate::lifetime::Policy as LifetimePolicy;
 use crate::metrics::Metrics;
 use crate::notify::{DeploymentState, Notifier};
@@ -18,7 +19,7 @@ use preview_commands::{Destination, Route};
 use preview_config::{AppConfig, Config, SeedConfig};
 use preview_deploy::cluster::{DeployError, Teardown};
 use preview_deploy::dependencies;
-use preview_deploy::ops::OpsStore;
+use preview_deploy::ops::{KillSwitchState, OpsStore};
 use preview_deploy::plan::{self, PlanInputs};
 use preview_deploy::render::Rendered;
 use preview_deploy::seed;
@@ -39,6 +40,8 @@ const KUSTOMIZE_TIMEOUT: Duration = Duration::from_secs(60);
 const SEED_GRACE: Duration = Duration::from_secs(30);
 /// Log lines shown with a seed's outcome.
 const SEED_LOG_LINES: i64 = 20;
+/// How long a change of the kill switch waits for this replica's watch to show it.
+const KILL_SWITCH_VIEW_PATIENCE: Duration = Duration::from_secs(3);
 /// Log lines `logs` shows without `--tail`, and the most it shows.
 const DEFAULT_LOG_LINES: u32 = 50;
 const MAX_LOG_LINES: u32 = 500;
@@ -157,7 +160,9 @@ pub struct Engine {
     pub metrics: Arc<Metrics>,
     locks: Mutex<HashMap<PreviewId, Arc<tokio::sync::Mutex<()>>>>,
     /// The newest `up`/`down` per preview: an older running deploy stops for it.
-    tickets: Tickets,
+    tickets: Arc<Tickets>,
+    /// This replica's watch of the kill switch; without one (or out of sync) it is read.
+    kill_switch_view: Option<KillSwitchView>,
     /// Previews with a seed running (a second one is refused, not queued).
     seeding: Mutex<std::collections::HashSet<PreviewId>>,
     deploy_slots: Semaphore,
@@ -193,7 +198,8 @@ impl Engine {
             notifier: notifier.with_metrics(metrics.clone()),
             metrics,
             locks: Mutex::new(HashMap::new()),
-            tickets: Tickets::default(),
+            tickets: Arc::new(Tickets::default()),
+            kill_switch_view: None,
             seeding: Mutex::new(std::collections::HashSet::new()),
             deploy_slots: Semaphore::new(slots),
             clock: Arc::new(SystemClock),
@@ -211,6 +217,72 @@ impl Engine {
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Engine {
         self.clock = clock;
         self
+    }
+
+    /// Answers [`Engine::kill_switch`] from `view` while it is in sync. The view should stop
+    /// this engine's deploys when it sees the switch go on: see [`Engine::deploy_stopper`], or
+    /// [`Engine::watching_kill_switch`] that does both.
+    pub fn with_kill_switch_view(mut self, view: KillSwitchView) -> Engine {
+        self.kill_switch_view = Some(view);
+        self
+    }
+
+    /// Starts this replica's watch of the kill switch in the bot's namespace (until `stop`):
+    /// deploys ask it instead of the API, and a kill switch turned on anywhere stops this
+    /// engine's running deploys. Needs a Tokio runtime.
+    pub fn watching_kill_switch(
+        self,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> (Engine, tokio::task::JoinHandle<()>) {
+        let (view, task) = KillSwitchView::start(
+            self.cluster.client().clone(),
+            &self.config.bot.namespace,
+            stop,
+            self.deploy_stopper(),
+        );
+        (self.with_kill_switch_view(view), task)
+    }
+
+    pub fn kill_switch_view(&self) -> Option<&KillSwitchView> {
+        self.kill_switch_view.as_ref()
+    }
+
+    /// What [`Engine::stop_running_deploys`] does, without holding the engine (a watch of the
+    /// kill switch calls it; holding the engine would keep it alive forever).
+    pub fn deploy_stopper(&self) -> impl Fn() + Send + Sync + 'static {
+        let tickets = self.tickets.clone();
+        move || tickets.supersede_all()
+    }
+
+    /// The kill switch as this replica's watch sees it, or read from the state ConfigMap while
+    /// there is no watch in sync (unknown never means off).
+    pub async fn kill_switch(&self) -> Result<KillSwitchState, DeployError> {
+        if let Some(state) = self
+            .kill_switch_view
+            .as_ref()
+            .and_then(KillSwitchView::current)
+        {
+            return Ok(state);
+        }
+        self.ops.kill_switch().await
+    }
+
+    /// Saves a change of the kill switch (see [`OpsStore::update_kill_switch`]), then waits
+    /// briefly until this replica's watch shows it, so that whatever this replica does next
+    /// (the `up` right after `off`, say) sees the switch as saved.
+    pub async fn update_kill_switch(
+        &self,
+        change: impl FnMut(&mut KillSwitchState) -> bool,
+    ) -> Result<KillSwitchState, DeployError> {
+        let saved = self.ops.update_kill_switch(change).await?;
+        if let Some(view) = &self.kill_switch_view
+            && !view.until_shows(&saved, KILL_SWITCH_VIEW_PATIENCE).await
+        {
+            tracing::warn!(
+                "the watch of the kill switch did not show the saved state in time; it answers for the next deploys once it does"
+            );
+        }
+        Ok(saved)
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
@@ -265,7 +337,7 @@ impl Engine {
     /// The refusal of a change while the kill switch is on; an unreadable switch refuses too
     /// (an incident is no time to fail open).
     pub async fn frozen(&self, what: &str) -> Option<Outcome> {
-        match self.ops.kill_switch().await {
+        match self.kill_switch().await {
             Ok(state) if state.active => Some(Outcome::refused(killswitch::frozen_message(
                 &state,
                 what,
@@ -464,7 +536,7 @@ impl Engine {
         };
         record.last_activity = self.now();
         if result.is_err() && ticket.superseded() {
-            let frozen = self.ops.kill_switch().await.is_ok_and(|s| s.active);
+            let frozen = self.kill_switch().await.is_ok_and(|s| s.active);
             let text = if frozen {
                 // Nothing newer follows: the preview stays as far as it got, and says so.
                 record.phase = Phase::Failed;
@@ -653,8 +725,9 @@ impl Engine {
         if ticket.superseded() {
             return Err(SUPERSEDED.into());
         }
-        // A kill switch turned on by another replica since this deploy started.
-        if self.ops.kill_switch().await.is_ok_and(|s| s.active) {
+        // A kill switch turned on since this deploy started, should the watch have missed it
+        // (without a watch in sync, this reads the switch).
+        if self.kill_switch().await.is_ok_and(|s| s.active) {
             return Err(replies::stopped_by_kill_switch(
                 &record.id,
                 &record.head_sha,

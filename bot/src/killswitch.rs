@@ -186,7 +186,6 @@ async fn on(
     let mut was_active = None;
     let mut teardown_confirmed = confirmed;
     let saved = engine
-        .ops
         .update_kill_switch(|state| {
             was_active = state.active.then(|| state.clone());
             if !state.active {
@@ -234,8 +233,9 @@ async fn on(
             ));
         }
     };
-    // Deploys already running here stop at their next safe point; other replicas' stop at the
-    // safe point before their app wave, where every deploy reads the switch again.
+    // Deploys already running here stop at their next safe point; other replicas' stop as soon
+    // as their watch of the state ConfigMap sees the switch (or, with their watch down, at the
+    // safe point before their app wave, where every deploy reads the switch again).
     engine.stop_running_deploys();
     let mut text = match &was_active {
         None => format!(
@@ -318,7 +318,6 @@ async fn scale_all(engine: &Engine) -> String {
                 previews += 1;
                 let key = ns.to_string();
                 let saved = engine
-                    .ops
                     .update_kill_switch(|state| {
                         let entry = state.scaled.entry(key.clone()).or_default();
                         for (workload, replicas) in &counts {
@@ -384,7 +383,6 @@ async fn off(engine: &Engine, restore: bool, origin: &Origin) -> Outcome {
     let now = Utc::now();
     let mut was_active = false;
     let saved = engine
-        .ops
         .update_kill_switch(|state| {
             was_active = state.active;
             if !state.active {
@@ -450,7 +448,6 @@ async fn restore_all(engine: &Engine, state: &KillSwitchState) -> String {
         }
     }
     let forgotten = engine
-        .ops
         .update_kill_switch(|state| {
             for namespace in &restored {
                 state.scaled.remove(namespace);

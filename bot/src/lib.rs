@@ -12,6 +12,7 @@ pub mod exec;
 pub mod github;
 pub mod http;
 pub mod killswitch;
+pub mod killswitch_view;
 pub mod kube_client;
 pub mod lifecycle;
 pub mod lifetime;

@@ -223,15 +223,18 @@ async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
         .context("GitHub credentials are required")?;
     let github = GitHubApi::from_config(&config.github, github_auth)?;
     let notifier = Notifier::new(config.clone(), slack, Some(github.clone()), None);
-    let engine = Arc::new(
-        Engine::new(
-            config.clone(),
-            cluster.clone(),
-            SourceProvider::GitHub(github),
-            notifier,
-        )
-        .with_metrics(metrics),
-    );
+    // This replica's watch of the kill switch, until shutdown: deploys ask it instead of the
+    // API, and a kill switch turned on by any replica stops the deploys running here.
+    let stop_kill_switch_view = tokio_util::sync::CancellationToken::new();
+    let (engine, kill_switch_view) = Engine::new(
+        config.clone(),
+        cluster.clone(),
+        SourceProvider::GitHub(github),
+        notifier,
+    )
+    .with_metrics(metrics)
+    .watching_kill_switch(stop_kill_switch_view.clone());
+    let engine = Arc::new(engine);
     let mut bot = Bot::new(
         engine,
         secrets.slack_signing_secret.clone(),
@@ -295,6 +298,9 @@ async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
     stop_schedules.cancel();
     let _ = schedules.await;
     scheduler.leadership().stopped().await;
+    // The deploys still draining read the switch from the API from now on.
+    stop_kill_switch_view.cancel();
+    let _ = kill_switch_view.await;
     tracing::info!(running = background.running(), "draining background work");
     if tokio::time::timeout(Duration::from_secs(120), background.wait_idle())
         .await

@@ -56,12 +56,14 @@ pub async fn run(kubeconfig_out: Option<PathBuf>) -> anyhow::Result<()> {
         .await?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let notifier = Notifier::new(config.clone(), None, None, Some(tx));
-    let engine = Engine::new(
+    let stop_kill_switch_view = tokio_util::sync::CancellationToken::new();
+    let (engine, kill_switch_view) = Engine::new(
         config.clone(),
         cluster,
         SourceProvider::Local(repo.path().to_path_buf()),
         notifier,
-    );
+    )
+    .watching_kill_switch(stop_kill_switch_view.clone());
 
     println!("{BANNER}");
     println!("Simulated cluster: {}", kube.url());
@@ -156,6 +158,8 @@ pub async fn run(kubeconfig_out: Option<PathBuf>) -> anyhow::Result<()> {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+    stop_kill_switch_view.cancel();
+    let _ = kill_switch_view.await;
     drop(engine);
     let _ = printer.await;
     println!("Bye. The simulated cluster is gone with this process.");

@@ -169,17 +169,8 @@ impl OpsStore {
             .get_opt(STATE_CONFIG_MAP)
             .await
             .map_err(|e| DeployError::kube(action.clone(), e))?;
-        let state = match map
-            .as_ref()
-            .and_then(|m| m.data.as_ref())
-            .and_then(|d| d.get(key))
-        {
-            None => T::default(),
-            Some(text) => serde_json::from_str(text).map_err(|e| DeployError::Kube {
-                action,
-                message: format!("the `{key}` entry is not valid: {e}"),
-            })?,
-        };
+        let state =
+            entry_of(map.as_ref(), key).map_err(|message| DeployError::Kube { action, message })?;
         Ok((map, state))
     }
 
@@ -330,6 +321,25 @@ impl OpsStore {
         entries.sort_by_key(|e| std::cmp::Reverse(e.time));
         entries.truncate(limit);
         Ok(entries)
+    }
+}
+
+/// The kill switch a copy of the state ConfigMap holds (off when there is no ConfigMap or no
+/// entry), for a watch of the ConfigMap; the error says which entry does not parse.
+pub fn kill_switch_of(map: Option<&ConfigMap>) -> Result<KillSwitchState, String> {
+    entry_of(map, KILL_SWITCH_KEY)
+}
+
+/// The JSON entry `key` of the state ConfigMap (the default when absent).
+fn entry_of<T: serde::de::DeserializeOwned + Default>(
+    map: Option<&ConfigMap>,
+    key: &str,
+) -> Result<T, String> {
+    match map.and_then(|m| m.data.as_ref()).and_then(|d| d.get(key)) {
+        None => Ok(T::default()),
+        Some(text) => {
+            serde_json::from_str(text).map_err(|e| format!("the `{key}` entry is not valid: {e}"))
+        }
     }
 }
 

@@ -589,3 +589,79 @@ async fn the_kill_switch_stops_a_deploy_that_is_running() {
         "{message}"
     );
 }
+
+/// A kill switch turned on by another replica stops this replica's deploy at once, through
+/// this replica's watch of the state ConfigMap: not when the deploy next reads the switch
+/// (before its app wave, after the dependencies it waits for), and without reading it.
+#[tokio::test]
+async fn a_kill_switch_turned_on_by_another_replica_stops_a_deploy_here() {
+    let world = World::start().await;
+    let Some(kube) = &world.kube else {
+        eprintln!(
+            "SKIPPED on a real cluster: dependencies that never get ready need the simulated one"
+        );
+        return;
+    };
+    // The shop's database never starts: its deploy would wait for it until its timeout.
+    kube.set_unpullable_image("library/postgres");
+    let other = world.another_replica(std::sync::Arc::new(preview_bot::clock::SystemClock));
+    kube.clear_requests();
+    let (status, _) = world.slack_command(CHANNEL, "U0DEV", "up shop#7").await;
+    assert_eq!(status, StatusCode::OK);
+    let ns = world.ns.replace("hello-pr-2", "shop-pr-7");
+    let statefulsets: kube::Api<k8s_openapi::api::apps::v1::StatefulSet> =
+        kube::Api::namespaced(world.client.clone(), &ns);
+    let waiting = async {
+        while statefulsets
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+        .await
+        .expect("the deploy waits for its dependencies");
+
+    let started = std::time::Instant::now();
+    other
+        .ops
+        .update_kill_switch(|state| {
+            state.active = true;
+            state.by = Some("slack:U0ONCALL2".into());
+            state.reason = Some("INC-12".into());
+            state.since = Some(chrono::Utc::now());
+            true
+        })
+        .await
+        .unwrap();
+    world.settle().await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "the deploy waited for its dependencies ({:?})",
+        started.elapsed()
+    );
+    let record = world.namespace(&ns).await.expect("the shop preview");
+    assert_eq!(
+        World::annotation(&record, annotations::PHASE).as_deref(),
+        Some("failed")
+    );
+    let message = World::annotation(&record, annotations::MESSAGE).unwrap_or_default();
+    assert!(
+        message.contains("Stopped deploying") && message.contains("kill switch"),
+        "{message}"
+    );
+    // The one read of the switch is the other replica's read-modify-write.
+    let reads = kube
+        .requests()
+        .iter()
+        .filter(|r| r.verb() == "GET" && r.path.ends_with("/configmaps/preview-bot-state"))
+        .count();
+    assert_eq!(reads, 1, "this replica read the kill switch");
+    // New deploys here are refused from the watch too.
+    let refused = slack(&world, CHANNEL, "U0DEV", "up hello#2").await;
+    assert!(refused.contains("frozen by the kill switch"), "{refused}");
+}

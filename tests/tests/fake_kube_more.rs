@@ -579,3 +579,82 @@ async fn pods_get_the_namespace_limit_range_defaults() {
         json!({"requests": {"cpu": "250m", "memory": "64Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}})
     );
 }
+
+/// What the bot's kill-switch view relies on: a watch of one ConfigMap by name in a namespace
+/// (its list, then the create and the `replace` of `OpsStore`), faults on lists and watches
+/// only, and open watches broken on demand.
+#[tokio::test]
+async fn a_config_map_watch_by_name_sees_creates_and_replaces_and_breaks_on_demand() {
+    use kube::runtime::watcher::{self, Event};
+    use preview_deploy::ops::{OpsStore, STATE_CONFIG_MAP};
+    use preview_testkit::kube_api::{Fault, FaultResponse};
+    let (kube, client) = setup("bot").await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "bot");
+    cms.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "other"}})).unwrap(),
+    )
+    .await
+    .unwrap();
+    let config = watcher::Config::default().fields(&format!("metadata.name={STATE_CONFIG_MAP}"));
+    let mut events = watcher::watcher(cms.clone(), config).boxed();
+    let mut next = async || {
+        tokio::time::timeout(Duration::from_secs(5), events.next())
+            .await
+            .expect("an event in time")
+            .expect("the stream goes on")
+    };
+    assert!(matches!(next().await, Ok(Event::Init)));
+    // Only the named ConfigMap is listed (none yet).
+    assert!(matches!(next().await, Ok(Event::InitDone)));
+    let ops = OpsStore::new(client.clone(), "bot", "test");
+    let kill_switch =
+        |map: &ConfigMap| map.data.as_ref().unwrap()["kill-switch"].contains("\"active\":true");
+    // Created by the first save, replaced (PUT) by the next.
+    ops.update_kill_switch(|_| true).await.unwrap();
+    match next().await {
+        Ok(Event::Apply(map)) => {
+            assert_eq!(map.metadata.name.as_deref(), Some(STATE_CONFIG_MAP));
+            assert!(!kill_switch(&map));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    cms.patch(
+        "other",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"x": "y"}})),
+    )
+    .await
+    .unwrap();
+    ops.update_kill_switch(|state| {
+        state.active = true;
+        true
+    })
+    .await
+    .unwrap();
+    match next().await {
+        Ok(Event::Apply(map)) => assert!(kill_switch(&map), "{map:?}"),
+        other => panic!("the other ConfigMap is not seen: {other:?}"),
+    }
+    assert!(
+        kube.requests()
+            .iter()
+            .any(|r| r.method == "PUT" && r.path.ends_with(STATE_CONFIG_MAP)),
+        "the second save replaced the ConfigMap"
+    );
+
+    // Lists and watches of ConfigMaps fail; a read of the ConfigMap still works.
+    kube.inject_fault(
+        Fault::new("/namespaces/bot/configmaps", 0, FaultResponse::Status(500)).method("LIST"),
+    );
+    kube.inject_fault(
+        Fault::new("/namespaces/bot/configmaps", 0, FaultResponse::Status(500)).method("WATCH"),
+    );
+    assert!(cms.get(STATE_CONFIG_MAP).await.is_ok());
+    assert!(cms.list(&ListParams::default()).await.is_err());
+    // The open watch ends; watching again meets the fault.
+    assert_eq!(kube.break_watches(), 1);
+    assert!(next().await.is_err(), "the broken watch is an error");
+    kube.clear_faults();
+    assert!(cms.list(&ListParams::default()).await.is_ok());
+}

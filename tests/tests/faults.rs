@@ -683,3 +683,80 @@ async fn a_hung_slack_update_times_out_and_is_retried_and_a_hung_post_is_not_rep
     assert_eq!(slack_calls(&world, "chat.update").0, 1);
     assert_eq!(slack_calls(&world, "chat.postMessage").0, 1);
 }
+
+/// With the watch of the kill switch broken, the switch is read at each use: unknown never
+/// means "off" (an incident is no time to fail open), and an unreadable switch refuses too.
+/// Once the API lists again, the watch is back in sync.
+#[tokio::test]
+async fn with_the_kill_switch_watch_down_deploys_read_the_switch_and_never_fail_open() {
+    let world = World::start().await;
+    let Some(kube) = kube(&world) else { return };
+    let view = world
+        .bot
+        .engine
+        .kill_switch_view()
+        .expect("the world's replica watches the kill switch")
+        .clone();
+    assert_eq!(view.current().map(|s| s.active), Some(false));
+    // Lists and watches of the bot's ConfigMaps fail, and the open watch breaks (the watch that
+    // follows the first list may also not be open yet: it then meets the fault).
+    let config_maps = format!("/namespaces/{BOT_NAMESPACE}/configmaps");
+    for verb in ["LIST", "WATCH"] {
+        kube.inject_fault(
+            KubeFault::new(&config_maps, 0, KubeFaultResponse::Status(500)).method(verb),
+        );
+    }
+    kube.break_watches();
+    tokio::time::timeout(std::time::Duration::from_secs(5), view.until_unsynced())
+        .await
+        .expect("the view knows it is out of sync");
+    // Meanwhile another replica turns the switch on: the watch cannot tell.
+    let other = world.another_replica(std::sync::Arc::new(preview_bot::clock::SystemClock));
+    other
+        .ops
+        .update_kill_switch(|state| {
+            state.active = true;
+            state.by = Some("slack:U0ONCALL2".into());
+            state.reason = Some("INC-13".into());
+            true
+        })
+        .await
+        .unwrap();
+    assert!(!view.synced());
+    kube.clear_requests();
+    let refused = world
+        .slack_conversation(CHANNEL, "U0DEV", "up hello#2")
+        .await;
+    assert!(
+        refused.contains("frozen by the kill switch") && refused.contains("INC-13"),
+        "{refused}"
+    );
+    assert!(
+        kube.count_requests("GET", "/configmaps/preview-bot-state") >= 1,
+        "the switch was read"
+    );
+    assert!(world.preview().await.is_none(), "nothing was deployed");
+    // The read fails too: refused, with the reason.
+    kube.inject_fault(
+        KubeFault::new(
+            "/configmaps/preview-bot-state",
+            0,
+            KubeFaultResponse::Status(500),
+        )
+        .method("GET"),
+    );
+    let refused = world
+        .slack_conversation(CHANNEL, "U0DEV", "up hello#2")
+        .await;
+    assert!(
+        refused.contains("the kill switch could not be read"),
+        "{refused}"
+    );
+    assert!(world.preview().await.is_none(), "nothing was deployed");
+    // The API answers again: the watch lists, and is back in sync with the switch on.
+    kube.clear_faults();
+    tokio::time::timeout(std::time::Duration::from_secs(15), view.until_synced())
+        .await
+        .expect("the watch is back");
+    assert_eq!(view.current().map(|s| s.active), Some(true));
+}

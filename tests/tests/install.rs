@@ -207,6 +207,9 @@ async fn run_flows(world: &World) {
         world.slack_command(OPS_CHANNEL, ONCALL_USER, command).await;
         world.settle().await;
     }
+    // A replica starting: its watch of the kill switch lists, then watches, the state ConfigMap
+    // (the world's own replica did so before the request log was cleared).
+    let _replica = world.another_watching_replica().await;
     // The schedules: each job once (digest and orphan sweep claim their slot in a ConfigMap),
     // and the leader election's Lease taken and released.
     world

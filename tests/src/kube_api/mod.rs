@@ -96,32 +96,38 @@ impl RecordedRequest {
     /// (`GET`, `PATCH`, ...). A collection is recognised by the absence of a name after the
     /// resource, which holds for the paths the bot uses.
     pub fn verb(&self) -> &str {
-        if self.method != "GET" {
-            return &self.method;
-        }
-        if self
-            .query_param("watch")
-            .is_some_and(|w| w == "true" || w == "1")
-        {
-            return "WATCH";
-        }
-        let segs: Vec<&str> = self.path.split('/').filter(|s| !s.is_empty()).collect();
-        // /api/v1/RES, /api/v1/namespaces/NS/RES, /apis/G/V/RES, /apis/G/V/namespaces/NS/RES
-        let rest = match segs.as_slice() {
-            ["api", _, rest @ ..] => rest,
-            ["apis", _, _, rest @ ..] => rest,
-            _ => return "GET",
-        };
-        if matches!(rest, [_] | ["namespaces", _, _]) {
-            "LIST"
-        } else {
-            "GET"
-        }
+        verb_of(&self.method, &self.path, &self.query)
     }
 
     /// The body parsed as JSON, when it is JSON.
     pub fn json(&self) -> Option<serde_json::Value> {
         serde_json::from_str(&self.body).ok()
+    }
+}
+
+/// See [`RecordedRequest::verb`].
+pub(crate) fn verb_of<'a>(method: &'a str, path: &str, query: &str) -> &'a str {
+    if method != "GET" {
+        return method;
+    }
+    let watch = serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        .unwrap_or_default()
+        .into_iter()
+        .any(|(k, v)| k == "watch" && (v == "true" || v == "1"));
+    if watch {
+        return "WATCH";
+    }
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    // /api/v1/RES, /api/v1/namespaces/NS/RES, /apis/G/V/RES, /apis/G/V/namespaces/NS/RES
+    let rest = match segs.as_slice() {
+        ["api", _, rest @ ..] => rest,
+        ["apis", _, _, rest @ ..] => rest,
+        _ => return "GET",
+    };
+    if matches!(rest, [_] | ["namespaces", _, _]) {
+        "LIST"
+    } else {
+        "GET"
     }
 }
 
@@ -139,7 +145,8 @@ pub enum FaultResponse {
 /// A fault injected into matching requests, checked before normal handling.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fault {
-    /// Only this method (e.g. `"PATCH"`); None = any.
+    /// Only this method (e.g. `"PATCH"`; `"GET"` includes lists and watches), or only this
+    /// collection read (`"LIST"` or `"WATCH"`, see [`RecordedRequest::verb`]); None = any.
     pub method: Option<String>,
     /// Only paths containing this (empty = every path).
     pub path_contains: String,
@@ -160,7 +167,7 @@ impl Fault {
         }
     }
 
-    /// Restricts the fault to one method.
+    /// Restricts the fault to one method, or to lists (`"LIST"`) or watches (`"WATCH"`).
     pub fn method(mut self, method: &str) -> Fault {
         self.method = Some(method.to_ascii_uppercase());
         self
@@ -175,6 +182,8 @@ pub(crate) struct Inner {
     pub opts: FakeKubeOptions,
     pub state: Mutex<State>,
     pub rv_tx: watch::Sender<u64>,
+    /// Bumped to end every open watch (see [`FakeKube::break_watches`]).
+    pub watch_breaks: watch::Sender<u64>,
     pub wake: Notify,
     /// Injected latency per request, in microseconds (0 = none).
     pub latency_micros: std::sync::atomic::AtomicU64,
@@ -273,6 +282,7 @@ impl FakeKube {
             opts: opts.clone(),
             state: Mutex::new(state),
             rv_tx,
+            watch_breaks: watch::channel(0).0,
             wake: Notify::new(),
             latency_micros: std::sync::atomic::AtomicU64::new(0),
         });
@@ -409,6 +419,14 @@ preferences: {{}}
     /// Adds a fault (checked in insertion order, before normal handling).
     pub fn inject_fault(&self, fault: Fault) {
         self.inner.lock().faults.push(fault);
+    }
+
+    /// Ends every open watch stream, as a restarting API server or a dropped connection does
+    /// (clients watch again, and meet any fault injected meanwhile). Returns how many were open.
+    pub fn break_watches(&self) -> usize {
+        let open = self.inner.watch_breaks.receiver_count();
+        self.inner.watch_breaks.send_modify(|n| *n += 1);
+        open
     }
 
     /// Removes all faults.

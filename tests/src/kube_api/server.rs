@@ -145,7 +145,7 @@ async fn respond(
     if header_str(headers, header::AUTHORIZATION) != expected {
         return error_response(&ApiError::unauthorized());
     }
-    if let Some(fault) = take_fault(inner, method, path) {
+    if let Some(fault) = take_fault(inner, method, path, raw_query) {
         return match fault {
             FaultResponse::Hang => std::future::pending().await,
             FaultResponse::Status(code) => json_response(
@@ -184,12 +184,13 @@ async fn respond(
     route(inner, path, req)
 }
 
-fn take_fault(inner: &Inner, method: &str, path: &str) -> Option<FaultResponse> {
+fn take_fault(inner: &Inner, method: &str, path: &str, query: &str) -> Option<FaultResponse> {
+    let verb = super::verb_of(method, path, query);
     let mut s = inner.lock();
     let idx = s.faults.iter().position(|f| {
         f.method
             .as_deref()
-            .is_none_or(|m| m.eq_ignore_ascii_case(method))
+            .is_none_or(|m| m.eq_ignore_ascii_case(method) || m.eq_ignore_ascii_case(verb))
             && path.contains(&f.path_contains)
     })?;
     let fault = s.faults[idx].clone();
@@ -934,6 +935,7 @@ fn watch(inner: &Arc<Inner>, t: &Target, req: &Req) -> Response {
         }
     };
     let mut rv_rx = inner.rv_tx.subscribe();
+    let mut breaks = inner.watch_breaks.subscribe();
     // the initial state and the starting point under the same lock
     let (initial, start, expired) = {
         let s = inner.lock();
@@ -1014,6 +1016,7 @@ fn watch(inner: &Arc<Inner>, t: &Target, req: &Req) -> Response {
             last = last.max(current);
             tokio::select! {
                 changed = rv_rx.changed() => if changed.is_err() { return },
+                _ = breaks.changed() => return,
                 _ = tokio::time::sleep_until(deadline) => return,
                 _ = tx.closed() => return,
                 _ = tick.tick(), if bookmarks => {

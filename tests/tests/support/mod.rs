@@ -231,12 +231,29 @@ pub struct World {
     github_auth: GitHubAuth,
     /// Stops the Socket Mode client (when there is one) as the world ends.
     pub socket_stop: tokio_util::sync::CancellationToken,
+    /// Stops the replicas' watches of the kill switch as the world ends.
+    pub kill_switch_view_stop: tokio_util::sync::CancellationToken,
 }
 
 impl Drop for World {
     fn drop(&mut self) {
         self.socket_stop.cancel();
+        self.kill_switch_view_stop.cancel();
     }
+}
+
+/// Gives `engine` its watch of the kill switch, as `serve` does, and waits until it is in sync
+/// (a world starts from a known state).
+pub async fn watching_kill_switch(
+    engine: Engine,
+    stop: &tokio_util::sync::CancellationToken,
+) -> Engine {
+    let (engine, _task) = engine.watching_kill_switch(stop.clone());
+    let view = engine.kill_switch_view().expect("a view").clone();
+    tokio::time::timeout(Duration::from_secs(10), view.until_synced())
+        .await
+        .expect("the watch of the kill switch syncs");
+    engine
 }
 
 pub fn config_text(
@@ -573,7 +590,8 @@ impl World {
         if let Some(clock) = options.clock {
             engine = engine.with_clock(clock);
         }
-        let engine = Arc::new(engine);
+        let kill_switch_view_stop = tokio_util::sync::CancellationToken::new();
+        let engine = Arc::new(watching_kill_switch(engine, &kill_switch_view_stop).await);
         let bot = Arc::new(
             Bot::new(
                 engine,
@@ -600,6 +618,7 @@ impl World {
         }
         World {
             socket_stop,
+            kill_switch_view_stop,
             kube,
             ns,
             slack,
@@ -616,8 +635,19 @@ impl World {
         self.bot.engine.clone()
     }
 
-    /// A second bot replica: its own engine and clients, the same config, cluster and fakes.
+    /// A second bot replica: its own engine and clients, the same config, cluster and fakes
+    /// (without a watch of the kill switch: [`World::another_watching_replica`] has one).
     pub fn another_replica(&self, clock: Arc<dyn Clock>) -> Arc<Engine> {
+        Arc::new(self.another_engine(clock))
+    }
+
+    /// A second bot replica with its own watch of the kill switch, in sync, as `serve` runs it.
+    pub async fn another_watching_replica(&self) -> Arc<Engine> {
+        let engine = self.another_engine(Arc::new(preview_bot::clock::SystemClock));
+        Arc::new(watching_kill_switch(engine, &self.kill_switch_view_stop).await)
+    }
+
+    fn another_engine(&self, clock: Arc<dyn Clock>) -> Engine {
         let slack_api =
             SlackApi::from_config(&self.config.slack, &Secret::new(slack_api::SLACK_BOT_TOKEN))
                 .unwrap();
@@ -632,15 +662,13 @@ impl World {
             self.client.clone(),
             &self.config.bot.namespace_prefix,
         ));
-        Arc::new(
-            Engine::new(
-                self.config.clone(),
-                cluster,
-                SourceProvider::GitHub(github_api),
-                notifier,
-            )
-            .with_clock(clock),
+        Engine::new(
+            self.config.clone(),
+            cluster,
+            SourceProvider::GitHub(github_api),
+            notifier,
         )
+        .with_clock(clock)
     }
 
     /// Sends a request through the bot's router.
