@@ -263,30 +263,54 @@ fn is_object_apply(r: &RecordedRequest, ns: &str) -> bool {
         && r.path.contains(&format!("/namespaces/{ns}/"))
 }
 
-/// How long the bot waited for the cluster to roll the waves out: from the first list or watch
-/// of a workload in `ns` to the next request that is not one (the waits of a wave run at once).
+/// How long the bot waited for the cluster to roll the waves out. A wave's wait starts with
+/// the list of a workload kind in `ns` and ends at the bot's first request after that kind's
+/// last watch (the watch that saw the workloads ready). Requests the bot made meanwhile (the
+/// record saved while the app rolls out) do not end it; waits that overlap count once.
 fn readiness_waits(log: &[RecordedRequest], ns: &str) -> Duration {
     let mut sorted: Vec<&RecordedRequest> = log.iter().collect();
     sorted.sort_by_key(|r| r.at);
+    let workloads = [
+        format!("/apis/apps/v1/namespaces/{ns}/"),
+        format!("/apis/batch/v1/namespaces/{ns}/"),
+    ];
     let watching = |r: &RecordedRequest| {
-        matches!(r.verb(), "LIST" | "WATCH")
-            && r.path
-                .starts_with(&format!("/apis/apps/v1/namespaces/{ns}/"))
-            || r.path
-                .starts_with(&format!("/apis/batch/v1/namespaces/{ns}/"))
-                && matches!(r.verb(), "LIST" | "WATCH")
+        matches!(r.verb(), "LIST" | "WATCH") && workloads.iter().any(|w| r.path.starts_with(w))
     };
-    let mut total = Duration::ZERO;
-    let mut started: Option<std::time::Instant> = None;
-    for r in sorted {
-        match (started, watching(r)) {
-            (None, true) => started = Some(r.at),
-            (Some(since), false) => {
-                total += r.at - since;
-                started = None;
-            }
-            _ => {}
+    let mut intervals = Vec::new();
+    for (i, list) in sorted.iter().enumerate() {
+        if !(watching(list) && list.verb() == "LIST") {
+            continue;
         }
+        // This kind's requests up to its next list (the next wave).
+        let last_watch = sorted[i + 1..]
+            .iter()
+            .take_while(|r| !(r.verb() == "LIST" && r.path == list.path))
+            .filter(|r| r.path == list.path)
+            .map(|r| r.at)
+            .max()
+            .unwrap_or(list.at);
+        let end = sorted
+            .iter()
+            .find(|r| r.at > last_watch && !watching(r))
+            .map_or(last_watch, |r| r.at);
+        intervals.push((list.at, end));
+    }
+    intervals.sort();
+    let mut total = Duration::ZERO;
+    let mut current: Option<(Instant, Instant)> = None;
+    for (start, end) in intervals {
+        current = match current {
+            Some((s, e)) if start <= e => Some((s, e.max(end))),
+            Some((s, e)) => {
+                total += e - s;
+                Some((start, end))
+            }
+            None => Some((start, end)),
+        };
+    }
+    if let Some((s, e)) = current {
+        total += e - s;
     }
     total
 }
