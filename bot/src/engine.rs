@@ -125,8 +125,12 @@ struct DeployStart {
 
 /// A deploy rendered and transformed, nothing applied yet.
 struct Rendering {
-    /// The namespace's policies, the copied Secrets and the dependencies.
-    first_wave: Vec<serde_json::Value>,
+    /// The namespace's policies (quota, default requests) and the copied Secrets.
+    policies: Vec<serde_json::Value>,
+    dependencies: Vec<serde_json::Value>,
+    /// Every dependency is built in: its pods ask for their resources and pull public images,
+    /// so they need neither the default requests nor the copied Secrets first.
+    dependencies_self_contained: bool,
     app: Transformed,
 }
 
@@ -856,33 +860,43 @@ impl Engine {
             .await
             .map_err(|e| format!("rendering crashed: {e}"))??
         };
-        let mut first_wave = plan::policies(&self.config, ctx)?;
-        first_wave.extend(copies);
-        first_wave.extend(plan.dependencies);
+        let mut policies = plan::policies(&self.config, ctx)?;
+        policies.extend(copies);
+        let first_wave: Vec<_> = policies.iter().chain(&plan.dependencies).cloned().collect();
         if let Some(clash) = name_clash(&first_wave, &plan.app.objects) {
             return Err(replies::dependency_clash(&clash));
         }
         Ok(Rendering {
-            first_wave,
+            policies,
+            dependencies: plan.dependencies,
+            dependencies_self_contained: app.dependencies.values().all(|d| d.manifests.is_none()),
             app: plan.app,
         })
     }
 
-    /// The namespace's policies (quota, default requests, copied Secrets) go out in one wave
-    /// with the dependencies, whose pods ask for their resources themselves.
+    /// The namespace's policies (quota, default requests, copied Secrets) and the
+    /// dependencies: in one wave when the dependencies are all built in, otherwise the
+    /// policies first (a team's template may rely on the default requests or pull with a
+    /// copied Secret).
     async fn apply_first_wave(
         &self,
         ns: &preview_deploy::PreviewNamespace,
         rendered: Rendering,
     ) -> Result<Prepared, String> {
-        let applied = if rendered.first_wave.is_empty() {
-            Vec::new()
+        let waves = if rendered.dependencies_self_contained {
+            vec![[rendered.policies, rendered.dependencies].concat()]
         } else {
-            self.cluster
-                .apply(ns, &rendered.first_wave)
-                .await
-                .map_err(|e| e.to_string())?
+            vec![rendered.policies, rendered.dependencies]
         };
+        let mut applied = Vec::new();
+        for wave in waves.iter().filter(|w| !w.is_empty()) {
+            applied.extend(
+                self.cluster
+                    .apply(ns, wave)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            );
+        }
         Ok(Prepared {
             applied,
             app: rendered.app,

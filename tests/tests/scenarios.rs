@@ -1484,6 +1484,8 @@ async fn a_restart_resumes_a_preview_left_mid_deploy() {
 }
 
 /// A team's own dependency (a search engine) from its repository, with outputs feeding the app.
+/// Unlike the built-in ones (which go out with the namespace's policies), it is applied only
+/// once the default requests and the copied Secrets are in place.
 #[tokio::test]
 async fn a_template_dependency_comes_up_first_and_feeds_the_app() {
     const SEARCH_SHA: &str = "5ea5c05ea5c05ea5c05ea5c05ea5c05ea5c05ea5";
@@ -1539,6 +1541,12 @@ outputs = { ENGINE_URL = "http://engine.{namespace}.svc:9200", ENGINE_TOKEN = { 
             ("deploy-deps/engine/engine.yaml".into(), engine.into_bytes()),
         ],
     );
+    // Every request takes a while, so requests sent together arrive together and a request
+    // sent after another's answer arrives at least that much later.
+    const LATENCY: std::time::Duration = std::time::Duration::from_millis(40);
+    if let Some(kube) = &world.kube {
+        kube.set_latency(LATENCY);
+    }
     let answer = slack_answer(&world, "up search#5", "template-dep").await;
     assert!(answer.contains("is ready"), "{answer}");
     let prefix = &world.bot.engine.config.bot.namespace_prefix;
@@ -1590,6 +1598,20 @@ outputs = { ENGINE_URL = "http://engine.{namespace}.svc:9200", ENGINE_TOKEN = { 
             .collect();
         let first = |name: &str| applies.iter().position(|p| p.ends_with(name)).unwrap();
         assert!(first("/engine") < first("/search"), "{applies:?}");
+        let arrived = |suffix: &str| {
+            kube.requests()
+                .into_iter()
+                .find(|r| r.method == "PATCH" && r.path.ends_with(suffix))
+                .map(|r| r.at)
+                .unwrap_or_else(|| panic!("no apply of {suffix}"))
+        };
+        let engine = arrived(&format!("{ns}/deployments/engine"));
+        for policy in ["limitranges/preview-limits", "secrets/registry-token"] {
+            assert!(
+                engine >= arrived(&format!("{ns}/{policy}")) + LATENCY,
+                "the template dependency went out with {policy}"
+            );
+        }
     }
 }
 
