@@ -32,7 +32,7 @@ pub struct Orphan {
 /// repository with PR previews are listed (100 a page, a few repositories at once), and a PR
 /// preview whose PR is among them is kept without another request. Only the others have their
 /// PR read on its own, which tells merged from closed (and keeps a PR reopened meanwhile). When
-/// a repository's list cannot be read, all its previews are kept, as when a single read fails.
+/// a repository's list cannot be read, all its PR previews are kept, as when a single read fails.
 /// Branch previews are read one branch at a time: they are made by hand (a push never creates
 /// one), so a repository has few, while listing its branches costs a request per 100 branches
 /// of the repository, most of them without a preview.
@@ -119,7 +119,7 @@ async fn open_pulls(
                     (key, Some(open.pulls.iter().map(|p| p.number).collect()))
                 }
                 Err(e) => {
-                    tracing::warn!(repo = %key, error = %e, "cannot list the open pull requests; keeping every preview of the repository");
+                    tracing::warn!(repo = %key, error = %e, "cannot list the open pull requests; keeping every PR preview of the repository");
                     (key, None)
                 }
             }
