@@ -40,6 +40,33 @@ struct PullResponse {
     head: Head,
 }
 
+impl PullResponse {
+    fn into_pull_request(self) -> PullRequest {
+        PullRequest {
+            number: self.number,
+            head_sha: self.head.sha,
+            head_ref: self.head.reference,
+            author: self.user.map(|u| u.login).unwrap_or_default(),
+            open: self.state == "open",
+            merged: self.merged,
+            html_url: self.html_url,
+        }
+    }
+}
+
+/// Pages of open pull requests read at most: 10,000 PRs.
+pub const MAX_PULL_PAGES: usize = 100;
+
+/// A repository's open pull requests, newest first (GitHub's order).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OpenPulls {
+    /// As listed; a listed PR has no `merged` (false here), it is open.
+    pub pulls: Vec<PullRequest>,
+    /// False when there were more than [`MAX_PULL_PAGES`] pages: a PR missing from `pulls` may
+    /// still be open.
+    pub complete: bool,
+}
+
 #[derive(Deserialize)]
 struct Head {
     sha: String,
@@ -241,14 +268,40 @@ impl GitHubApi {
             .await?
             .get_retrying(format!("/repos/{owner}/{repo}/pulls/{number}"), None::<&()>)
             .await?;
-        Ok(PullRequest {
-            number: pr.number,
-            head_sha: pr.head.sha,
-            head_ref: pr.head.reference,
-            author: pr.user.map(|u| u.login).unwrap_or_default(),
-            open: pr.state == "open",
-            merged: pr.merged,
-            html_url: pr.html_url,
+        Ok(pr.into_pull_request())
+    }
+
+    /// The open pull requests of `owner/repo`: `GET /pulls?state=open&per_page=100`, following
+    /// GitHub's `Link: <...>; rel="next"` from page to page (at most [`MAX_PULL_PAGES`] pages;
+    /// `complete` says whether the list ended there). One request per 100 open PRs, where reading
+    /// them one by one costs one per PR.
+    pub async fn open_pull_requests(&self, owner: &str, repo: &str) -> anyhow::Result<OpenPulls> {
+        let client = self.client(owner, repo).await?;
+        let mut route = format!("/repos/{owner}/{repo}/pulls?state=open&per_page=100");
+        let mut pulls = Vec::new();
+        for _ in 0..MAX_PULL_PAGES {
+            let mut page: octocrab::Page<PullResponse> =
+                client.get_retrying(&route, None::<&()>).await?;
+            pulls.extend(
+                page.take_items()
+                    .into_iter()
+                    .map(PullResponse::into_pull_request),
+            );
+            // Only the path and query of the next page's URL are taken, relative to the
+            // configured API URL: the token never goes to another host.
+            match page.next.as_ref().and_then(|next| next.path_and_query()) {
+                Some(next) => route = next.as_str().to_string(),
+                None => {
+                    return Ok(OpenPulls {
+                        pulls,
+                        complete: true,
+                    });
+                }
+            }
+        }
+        Ok(OpenPulls {
+            pulls,
+            complete: false,
         })
     }
 

@@ -1,7 +1,7 @@
 //! Where an app's manifests come from at a commit: GitHub's tarball endpoint in production, a
 //! local directory in the try-out mode and for `render --repo-dir`.
 
-use crate::github::{GitHubApi, PullRequest};
+use crate::github::{GitHubApi, OpenPulls, PullRequest};
 use preview_deploy::archive::{ArchiveLimits, SourceTree};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -38,6 +38,15 @@ impl SourceProvider {
                 merged: false,
                 html_url: format!("https://github.com/{owner}/{repo}/pull/{number}"),
             }),
+        }
+    }
+
+    /// The open pull requests of `owner/repo`, every page. A local checkout lists none (its
+    /// simulated PRs exist only when asked for one by one, and are open then).
+    pub async fn open_pull_requests(&self, owner: &str, repo: &str) -> anyhow::Result<OpenPulls> {
+        match self {
+            SourceProvider::GitHub(api) => api.open_pull_requests(owner, repo).await,
+            SourceProvider::Local(_) => Ok(OpenPulls::default()),
         }
     }
 

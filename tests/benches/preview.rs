@@ -759,8 +759,9 @@ where
     (quantile(&times, 0.5), log)
 }
 
-/// Measurement 4: idle sweep, `list`, status page and digest over `--previews` previews; the
-/// list requests they make and the resident memory.
+/// Measurement 4: idle sweep, `list`, status page, digest and orphan sweep over `--previews`
+/// previews; the list requests they make (and GitHub requests of the last two) and the resident
+/// memory.
 async fn many_previews_benchmark(world: &World, kube: &FakeKube, args: &Args, report: &mut Report) {
     println!("\n## 4. {} running previews\n", args.previews);
     let (rss_before, _) = memory();
@@ -852,6 +853,27 @@ async fn many_previews_benchmark(world: &World, kube: &FakeKube, args: &Args, re
     let github_calls = (world.github.calls().len() - calls_before) / 3;
     rows.push((
         "daily digest".into(),
+        time,
+        log,
+        format!("{github_calls} GitHub requests"),
+    ));
+
+    // Every PR is open: the sweep finds nothing (and claims no slot), after asking GitHub for
+    // the open PRs of the one repository, a page per 100.
+    let calls_before = world.github.calls().len();
+    let (time, log) = measure(kube, |_| {
+        let scheduler = scheduler.clone();
+        async move {
+            let run = scheduler
+                .run_job(Job::OrphanSweep, chrono::Utc::now())
+                .await;
+            assert_eq!(run.summary, "no orphans", "{run:?}");
+        }
+    })
+    .await;
+    let github_calls = (world.github.calls().len() - calls_before) / 3;
+    rows.push((
+        "orphan sweep".into(),
         time,
         log,
         format!("{github_calls} GitHub requests"),

@@ -788,3 +788,180 @@ async fn github_app_installation_flow() {
         .unwrap_err();
     assert_eq!(status_of(&err), 401);
 }
+
+/// `GET /pulls`: state filter, `per_page` (default 30, at most 100), `page` and GitHub's `Link`
+/// header, items shaped like the fixture's pull request without its detail-only fields.
+#[tokio::test]
+async fn pull_requests_are_listed_page_by_page_with_link_headers() {
+    let fake = FakeGitHub::start().await;
+    fake.add_repo(O, R);
+    for n in 1..=160 {
+        fake.add_pull(PullSpec::new(
+            O,
+            R,
+            n,
+            SHA,
+            &format!("branch-{n}"),
+            "octo-dev",
+        ));
+    }
+    // 5 closed (two merged): 155 open.
+    for n in [3, 40, 99, 120, 158] {
+        fake.close_pull(O, R, n, n % 2 == 0);
+    }
+    let gh = octocrab(&fake, GITHUB_TOKEN);
+    let get = |route: String| {
+        let gh = gh.clone();
+        async move {
+            let response = gh._get(route).await.unwrap();
+            assert_eq!(response.status(), 200);
+            let link = response
+                .headers()
+                .get("link")
+                .map(|v| v.to_str().unwrap().to_string());
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            let items: Vec<Value> = serde_json::from_slice(&body).unwrap();
+            (items, link)
+        }
+    };
+    let base = format!("{}/repos/{O}/{R}/pulls", fake.url());
+
+    // Defaults: open ones, 30 a page, newest first.
+    let (items, link) = get(format!("/repos/{O}/{R}/pulls")).await;
+    assert_eq!(items.len(), 30);
+    assert_eq!(items[0]["number"], 160);
+    assert_eq!(items[1]["number"], 159, "158 is closed");
+    assert!(items.iter().all(|i| i["state"] == "open"));
+    assert_eq!(
+        link.as_deref(),
+        Some(format!(r#"<{base}?page=2>; rel="next", <{base}?page=6>; rel="last""#).as_str())
+    );
+    // A list item is the fixture's pull request without the fields only a single read has.
+    let item = &items[0];
+    assert_eq!(item["head"]["ref"], "branch-160");
+    assert_eq!(item["head"]["sha"], SHA);
+    assert_eq!(item["user"]["login"], "octo-dev");
+    assert_eq!(
+        item["html_url"],
+        format!("https://github.com/{O}/{R}/pull/160")
+    );
+    for absent in [
+        "merged",
+        "mergeable",
+        "comments",
+        "commits",
+        "changed_files",
+    ] {
+        assert!(item.get(absent).is_none(), "{absent} in {item}");
+    }
+    let fixture = fixtures::json("github/api/get-pull-request.json");
+    for key in item.as_object().unwrap().keys() {
+        assert!(fixture.get(key).is_some(), "{key} is not in the fixture");
+    }
+
+    // per_page=100: two pages; the query is kept in the links.
+    let (first, link) = get(format!("/repos/{O}/{R}/pulls?state=open&per_page=100")).await;
+    assert_eq!(first.len(), 100);
+    assert_eq!(
+        link.as_deref(),
+        Some(
+            format!(
+                r#"<{base}?state=open&per_page=100&page=2>; rel="next", <{base}?state=open&per_page=100&page=2>; rel="last""#
+            )
+            .as_str()
+        )
+    );
+    let (second, link) = get(format!(
+        "/repos/{O}/{R}/pulls?state=open&per_page=100&page=2"
+    ))
+    .await;
+    assert_eq!(second.len(), 55);
+    assert_eq!(
+        link.as_deref(),
+        Some(
+            format!(
+                r#"<{base}?state=open&per_page=100&page=1>; rel="prev", <{base}?state=open&per_page=100&page=1>; rel="first""#
+            )
+            .as_str()
+        )
+    );
+    let mut numbers: Vec<u64> = first
+        .iter()
+        .chain(&second)
+        .map(|i| i["number"].as_u64().unwrap())
+        .collect();
+    numbers.sort_unstable();
+    let open: Vec<u64> = (1..=160)
+        .filter(|n| ![3, 40, 99, 120, 158].contains(n))
+        .collect();
+    assert_eq!(numbers, open);
+
+    // A middle page links every way; per_page above 100 is 100.
+    let (items, link) = get(format!("/repos/{O}/{R}/pulls?per_page=50&page=2")).await;
+    assert_eq!(items.len(), 50);
+    let link = link.unwrap();
+    for rel in ["prev", "next", "last", "first"] {
+        assert!(link.contains(&format!(r#"rel="{rel}""#)), "{link}");
+    }
+    assert!(link.contains("per_page=50&page=4>; rel=\"last\""), "{link}");
+    let (items, _) = get(format!("/repos/{O}/{R}/pulls?per_page=500")).await;
+    assert_eq!(items.len(), 100);
+
+    // Closed, all, a lone page without a Link header, a page past the end.
+    let (closed, link) = get(format!("/repos/{O}/{R}/pulls?state=closed")).await;
+    let closed: Vec<(u64, &str)> = closed
+        .iter()
+        .map(|i| (i["number"].as_u64().unwrap(), i["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        closed,
+        [
+            (158, "closed"),
+            (120, "closed"),
+            (99, "closed"),
+            (40, "closed"),
+            (3, "closed")
+        ]
+    );
+    assert_eq!(link, None);
+    let (all, _) = get(format!(
+        "/repos/{O}/{R}/pulls?state=all&per_page=100&page=2"
+    ))
+    .await;
+    assert_eq!(all.len(), 60);
+    let (past, _) = get(format!("/repos/{O}/{R}/pulls?page=9")).await;
+    assert!(past.is_empty());
+    let err = gh
+        .get::<Value, _, _>(format!("/repos/{O}/{R}/pulls?state=merged"), None::<&()>)
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&err), 422);
+
+    // octocrab's typed list and its pagination helpers follow the links to the end.
+    let page = gh
+        .pulls(O, R)
+        .list()
+        .state(octocrab::params::State::Open)
+        .per_page(100)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 100);
+    assert!(page.next.is_some());
+    let everything = gh.all_pages(page).await.unwrap();
+    assert_eq!(everything.len(), 155);
+
+    // The listing is faulted like any other route (the query is part of what faults match).
+    fake.inject_fault(Fault::new("/pulls?", 1, FaultResponse::Status(403)));
+    let err = gh
+        .get::<Value, _, _>(format!("/repos/{O}/{R}/pulls?state=open"), None::<&()>)
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&err), 403);
+    let listed = fake
+        .calls_to("GET /repos/Codertocat/Hello-World/pulls")
+        .into_iter()
+        .filter(|c| c.path.ends_with("/pulls"))
+        .count();
+    assert!(listed >= 10, "{listed}");
+}

@@ -531,6 +531,80 @@ async fn github_5xx_on_reads_is_retried() {
     assert_eq!((faulted, answered >= 1), (2, true));
 }
 
+/// The orphan check lists each repository's open PRs: when that list fails (an error after
+/// the retries, no access, not found), every preview of the repository is kept and none is
+/// reported, exactly as when a single PR cannot be read.
+#[tokio::test]
+async fn a_repository_whose_open_prs_cannot_be_listed_keeps_all_its_previews() {
+    use preview_bot::schedule::leader::Leadership;
+    use preview_bot::schedule::{Job, Scheduler};
+    let world = World::start_with_options(WorldOptions {
+        max_previews: Some(50),
+        ..WorldOptions::default()
+    })
+    .await;
+    if world.kube.is_none() {
+        return;
+    }
+    world.add_open_pulls(1000, 160);
+    world.seed_previews(100, 4);
+    world.github.close_pull(OWNER, REPO, 101, true);
+    world.github.close_pull(OWNER, REPO, 102, false);
+    let engine = world.engine();
+    let scheduler = Scheduler::new(engine.clone(), Leadership::always());
+    let list = format!("/repos/{OWNER}/{REPO}/pulls?");
+    let faults = [
+        HttpFaultResponse::Status(500),
+        HttpFaultResponse::Status(403),
+        HttpFaultResponse::Status(404),
+    ];
+    for fault in faults {
+        world.github.clear_calls();
+        // The first page, or the second after a good first one.
+        for after_first_page in [false, true] {
+            world.github.clear_faults();
+            let path = if after_first_page {
+                format!("{list}state=open&per_page=100&page=2")
+            } else {
+                list.clone()
+            };
+            world
+                .github
+                .inject_fault(HttpFault::new(path, 100, fault.clone()).with_method("GET"));
+            let digest = preview_bot::schedule::digest::gather(&engine, chrono::Utc::now())
+                .await
+                .unwrap();
+            assert!(digest.orphans.is_empty(), "{fault:?}: {:?}", digest.orphans);
+            assert_eq!(digest.rows.len(), 4);
+            let sweep = scheduler
+                .run_job(Job::OrphanSweep, chrono::Utc::now())
+                .await;
+            assert!(!sweep.acted, "{fault:?}: {sweep:?}");
+            assert_eq!(sweep.summary, "no orphans");
+        }
+        let (faulted, _) = github_calls(&world, "GET", "/pulls");
+        assert!(faulted >= 4, "{fault:?}: {faulted}");
+        // Not even the closed ones' PRs are read: nothing is decided on a failed list.
+        assert_eq!(
+            github_calls(&world, "GET", "/pulls/10"),
+            (0, 0),
+            "{fault:?}"
+        );
+    }
+    for pr in 100..104 {
+        assert!(world.namespace(&world.hello_ns(pr)).await.is_some());
+    }
+
+    // Listed again: both are found.
+    world.github.clear_faults();
+    let sweep = scheduler
+        .run_job(Job::OrphanSweep, chrono::Utc::now())
+        .await;
+    assert!(sweep.acted, "{sweep:?}");
+    assert!(sweep.summary.contains("#101 was merged"), "{sweep:?}");
+    assert!(sweep.summary.contains("#102 was closed"), "{sweep:?}");
+}
+
 #[tokio::test]
 async fn github_5xx_on_creating_a_comment_never_duplicates_it() {
     let world = World::start().await;

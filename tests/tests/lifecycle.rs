@@ -971,13 +971,141 @@ async fn scans_make_as_many_list_requests_for_many_previews_as_for_few() {
     };
     let scheduler = Scheduler::new(world.engine(), Leadership::always());
     let slot = Utc::now();
+    // A busy repository: 100 open PRs without previews, and the 60 PRs that get previews later
+    // already open, so the open list is the same (164 PRs, two pages of 100) both times.
+    world.add_open_pulls(1000, 100);
+    world.add_open_pulls(200, 60);
     world.seed_previews(100, 3);
     let few = scan_lists(&world, &kube, &scheduler, slot).await;
+    let few_github = github_scans(&world, &scheduler, slot).await;
     world.seed_previews(200, 60);
-    let many = scan_lists(&world, &kube, &scheduler, slot + chrono::Duration::days(1)).await;
+    let later = slot + chrono::Duration::days(1);
+    let many = scan_lists(&world, &kube, &scheduler, later).await;
+    let many_github = github_scans(&world, &scheduler, later).await;
     assert_eq!(
         few, many,
         "LIST requests of the idle sweep, list, status page and digest for 3 and 63 previews"
     );
     assert!(many.iter().all(|n| *n <= 3), "{many:?}");
+    assert_eq!(
+        few_github, many_github,
+        "GitHub requests of the digest and the orphan sweep for 3 and 63 previews"
+    );
+    assert_eq!(
+        many_github,
+        [(2, 2), (2, 2)],
+        "(requests, pages of open PRs) of the digest and the sweep: one repository, 164 open PRs"
+    );
+}
+
+/// GitHub requests of the digest and of the orphan sweep (`slot + 12 h`, after the digest of
+/// `slot` that [`scan_lists`] posted), with how many of them list a page of open PRs.
+async fn github_scans(
+    world: &World,
+    scheduler: &Scheduler,
+    slot: DateTime<Utc>,
+) -> Vec<(usize, usize)> {
+    let counted = || {
+        let calls = world.github.calls();
+        let pages = calls
+            .iter()
+            .filter(|c| c.path == format!("/repos/{OWNER}/{REPO}/pulls"))
+            .count();
+        (calls.len(), pages)
+    };
+    world.github.clear_calls();
+    let digest = scheduler.run_job(Job::Digest, slot + hours(12)).await;
+    assert!(digest.acted, "{digest:?}");
+    assert!(digest.summary.contains(" 0 orphans"), "{digest:?}");
+    let after_digest = counted();
+    world.github.clear_calls();
+    let sweep = scheduler.run_job(Job::OrphanSweep, slot).await;
+    assert_eq!(sweep.summary, "no orphans", "{sweep:?}");
+    vec![after_digest, counted()]
+}
+
+/// The open PRs are listed a page at a time; a preview whose PR is not among them (here behind
+/// two pages of newer open PRs) has its PR read on its own, which tells merged from closed.
+#[tokio::test]
+async fn previews_of_prs_missing_from_the_open_list_are_orphans_merged_or_closed() {
+    let world = World::start_with_options(WorldOptions {
+        max_previews: Some(50),
+        ..WorldOptions::default()
+    })
+    .await;
+    if world.kube.is_none() {
+        return;
+    }
+    world.add_open_pulls(1000, 160);
+    world.seed_previews(100, 5);
+    world.github.close_pull(OWNER, REPO, 101, false);
+    world.github.close_pull(OWNER, REPO, 103, true);
+    world.github.clear_calls();
+
+    let engine = world.engine();
+    let digest = preview_bot::schedule::digest::gather(&engine, Utc::now())
+        .await
+        .unwrap();
+    let orphans: Vec<(String, String)> = digest
+        .orphans
+        .iter()
+        .map(|o| (o.namespace.clone(), o.why.clone()))
+        .collect();
+    assert_eq!(
+        orphans,
+        [
+            (
+                world.hello_ns(101),
+                format!("pull request {OWNER}/{REPO}#101 was closed")
+            ),
+            (
+                world.hello_ns(103),
+                format!("pull request {OWNER}/{REPO}#103 was merged")
+            ),
+        ]
+    );
+    let mut asked: Vec<String> = world
+        .github
+        .calls()
+        .iter()
+        .map(|c| format!("{} {}?{}", c.method, c.path, c.query))
+        .collect();
+    asked.sort();
+    assert_eq!(
+        asked,
+        [
+            format!("GET /repos/{OWNER}/{REPO}/pulls/101?"),
+            format!("GET /repos/{OWNER}/{REPO}/pulls/103?"),
+            format!("GET /repos/{OWNER}/{REPO}/pulls?state=open&per_page=100"),
+            format!("GET /repos/{OWNER}/{REPO}/pulls?state=open&per_page=100&page=2"),
+        ],
+        "two pages of 164 open PRs, then the two PRs not among them"
+    );
+
+    // The sweep removes both and says why.
+    let sweep = Scheduler::new(engine, Leadership::always())
+        .run_job(Job::OrphanSweep, Utc::now())
+        .await;
+    assert!(sweep.acted, "{sweep:?}");
+    world.wait_namespace_gone(&world.hello_ns(101)).await;
+    world.wait_namespace_gone(&world.hello_ns(103)).await;
+    for kept in [100, 102, 104] {
+        assert!(world.namespace(&world.hello_ns(kept)).await.is_some());
+    }
+    let reports = world
+        .slack
+        .messages(OPS_CHANNEL)
+        .into_iter()
+        .map(|m| m.text)
+        .collect::<Vec<_>>()
+        .join("\n");
+    for (pr, how) in [(101, "closed"), (103, "merged")] {
+        assert!(
+            reports.contains(&format!(
+                "`{}`: pull request {OWNER}/{REPO}#{pr} was {how}",
+                world.hello_ns(pr)
+            )),
+            "{reports}"
+        );
+    }
 }

@@ -1,7 +1,8 @@
 //! The orphan sweep: a managed namespace whose pull request is closed or merged (asked of
 //! GitHub), or whose record is unreadable, is reported and torn down; at most
 //! `schedule.max_orphans_per_sweep` per sweep, so a bad day never deletes everything at once.
-//! A PR that cannot be read (GitHub down, no access) is never taken for closed.
+//! A PR that cannot be read (GitHub down, no access) is never taken for closed. GitHub is asked
+//! once per repository (its open pull requests, paged), not once per preview: see [`find`].
 
 use crate::engine::Engine;
 use crate::notify::DeploymentState;
@@ -12,9 +13,12 @@ use futures::StreamExt;
 use preview_deploy::cluster::Inventory;
 use preview_deploy::ops::AuditOutcome;
 use preview_deploy::{DeployError, Phase, PreviewNamespace, PreviewRecord, Subject};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-/// How many pull requests are read at once.
-const PR_READ_CONCURRENCY: usize = 16;
+/// How many repositories have their open pull requests listed at once.
+const REPO_LIST_CONCURRENCY: usize = 8;
+/// How many single reads (a PR missing from its repository's open list, a branch) run at once.
+const READ_CONCURRENCY: usize = 16;
 
 pub struct Orphan {
     pub namespace: PreviewNamespace,
@@ -23,6 +27,15 @@ pub struct Orphan {
 }
 
 /// The orphans in `inventory`.
+///
+/// GitHub is asked once per repository, not once per preview: the open pull requests of every
+/// repository with PR previews are listed (100 a page, a few repositories at once), and a PR
+/// preview whose PR is among them is kept without another request. Only the others have their
+/// PR read on its own, which tells merged from closed (and keeps a PR reopened meanwhile). When
+/// a repository's list cannot be read, all its PR previews are kept, as when a single read fails.
+/// Branch previews are read one branch at a time: they are made by hand (a push never creates
+/// one), so a repository has few, while listing its branches costs a request per 100 branches
+/// of the repository, most of them without a preview.
 pub async fn find(engine: &Engine, inventory: &Inventory) -> Vec<Orphan> {
     let prefix = &engine.config.bot.namespace_prefix;
     let mut out = Vec::new();
@@ -36,24 +49,34 @@ pub async fn find(engine: &Engine, inventory: &Inventory) -> Vec<Orphan> {
             why: format!("its record is unreadable ({})", unreadable.problem),
         });
     }
-    // One PR read per preview, a few at a time: with a thousand previews one after another
-    // would take seconds.
+    let checked: Vec<(&PreviewRecord, &str, &str)> = inventory
+        .previews
+        .iter()
+        .filter(|record| record.phase != Phase::Terminating)
+        .filter_map(|record| {
+            let (owner, repo) = record.repo.split_once('/')?;
+            Some((record, owner, repo))
+        })
+        .collect();
+    let open = open_pulls(engine, &checked).await;
     // Boxed futures rather than a closure over the stream: keeps the future `Send`.
     type Read<'a> =
         futures::future::BoxFuture<'a, (&'a PreviewRecord, anyhow::Result<Option<String>>)>;
-    let mut candidates: Vec<Read<'_>> = Vec::new();
-    for record in &inventory.previews {
-        if record.phase == Phase::Terminating {
-            continue;
+    let mut reads: Vec<Read<'_>> = Vec::new();
+    for (record, owner, repo) in checked {
+        if let Subject::Pr(pr) = &record.id.subject {
+            match open.get(&repo_key(owner, repo)) {
+                Some(Some(numbers)) if numbers.contains(pr) => continue,
+                Some(Some(_)) => {}
+                // The list could not be read (warned about): kept.
+                _ => continue,
+            }
         }
-        let Some((owner, repo)) = record.repo.split_once('/') else {
-            continue;
-        };
-        candidates.push(Box::pin(async move {
+        reads.push(Box::pin(async move {
             (record, gone(engine, owner, repo, record).await)
         }));
     }
-    let mut reads = futures::stream::iter(candidates).buffered(PR_READ_CONCURRENCY);
+    let mut reads = futures::stream::iter(reads).buffered(READ_CONCURRENCY);
     while let Some((record, gone)) = reads.next().await {
         match gone {
             Ok(Some(why)) => out.push(Orphan {
@@ -68,6 +91,49 @@ pub async fn find(engine: &Engine, inventory: &Inventory) -> Vec<Orphan> {
         }
     }
     out
+}
+
+/// The open PR numbers of each repository (by [`repo_key`]) with PR previews in `checked`;
+/// None for a repository whose list could not be read.
+async fn open_pulls(
+    engine: &Engine,
+    checked: &[(&PreviewRecord, &str, &str)],
+) -> HashMap<String, Option<HashSet<u64>>> {
+    let mut repos: BTreeMap<String, (&str, &str)> = BTreeMap::new();
+    for (record, owner, repo) in checked {
+        if matches!(record.id.subject, Subject::Pr(_)) {
+            repos
+                .entry(repo_key(owner, repo))
+                .or_insert((*owner, *repo));
+        }
+    }
+    type List<'a> = futures::future::BoxFuture<'a, (String, Option<HashSet<u64>>)>;
+    let mut lists: Vec<List<'_>> = Vec::new();
+    for (key, (owner, repo)) in repos {
+        lists.push(Box::pin(async move {
+            match engine.source.open_pull_requests(owner, repo).await {
+                Ok(open) => {
+                    if !open.complete && engine.source.github().is_some() {
+                        tracing::warn!(repo = %key, listed = open.pulls.len(), "more open pull requests than are listed; the others are read one by one");
+                    }
+                    (key, Some(open.pulls.iter().map(|p| p.number).collect()))
+                }
+                Err(e) => {
+                    tracing::warn!(repo = %key, error = %e, "cannot list the open pull requests; keeping every PR preview of the repository");
+                    (key, None)
+                }
+            }
+        }));
+    }
+    futures::stream::iter(lists)
+        .buffer_unordered(REPO_LIST_CONCURRENCY)
+        .collect()
+        .await
+}
+
+/// `owner/repo` in lower case: GitHub's names are case-insensitive.
+fn repo_key(owner: &str, repo: &str) -> String {
+    format!("{owner}/{repo}").to_ascii_lowercase()
 }
 
 /// Why the preview's PR or branch is gone (closed, merged, deleted); None while it is there.

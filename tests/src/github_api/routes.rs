@@ -293,6 +293,8 @@ fn repo_route(
     let post = *m == Method::POST;
     let patch = *m == Method::PATCH;
     match rest {
+        // `GET /repos/{owner}/{repo}/pulls` (pulls/list).
+        ["pulls"] if get => list_pulls(inner, state, incoming, owner, repo),
         ["pulls", number] if get => match number.parse::<u64>() {
             Ok(n) => get_pull(state, owner, repo, n),
             Err(_) => not_found(),
@@ -616,6 +618,123 @@ fn pull_json(repo: &Repo, pull: &Pull) -> Value {
     base["user"] = user_json(o, login_id(o));
     base["repo"] = base_repo;
     pr
+}
+
+/// Fields of the full pull request that a list item (`pull-request-simple`) does not have.
+const DETAIL_ONLY_PULL_FIELDS: &[&str] = &[
+    "merged",
+    "mergeable",
+    "rebaseable",
+    "mergeable_state",
+    "merged_by",
+    "comments",
+    "review_comments",
+    "maintainer_can_modify",
+    "commits",
+    "additions",
+    "deletions",
+    "changed_files",
+];
+
+/// Items per page unless `per_page` says otherwise, and the most GitHub gives.
+const DEFAULT_PER_PAGE: usize = 30;
+const MAX_PER_PAGE: usize = 100;
+
+/// `GET /pulls?state=open|closed|all` (default open), newest first (GitHub's default
+/// `sort=created&direction=desc`; numbers stand for creation order here), `per_page` (default
+/// 30, at most 100) and `page` (from 1), with GitHub's `Link` header (`prev`, `next`, `last`,
+/// `first`, those that apply; none when everything fits one page).
+fn list_pulls(
+    inner: &Inner,
+    state: &GitHubState,
+    incoming: &Incoming,
+    owner: &str,
+    repo: &str,
+) -> Response {
+    let Some(repo_state) = state.repo(owner, repo) else {
+        return not_found();
+    };
+    let wanted = incoming
+        .query_param("state")
+        .unwrap_or_else(|| "open".to_string());
+    if !["open", "closed", "all"].contains(&wanted.as_str()) {
+        return invalid_request(&format!(
+            "{wanted:?} is not a member of [\"open\", \"closed\", \"all\"]."
+        ));
+    }
+    let per_page = incoming
+        .query_param("per_page")
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(DEFAULT_PER_PAGE)
+        .min(MAX_PER_PAGE);
+    let page = incoming
+        .query_param("page")
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(1);
+    let matching: Vec<&Pull> = repo_state
+        .pulls
+        .values()
+        .rev()
+        .filter(|p| wanted == "all" || p.spec.state == wanted)
+        .collect();
+    let items: Vec<Value> = matching
+        .iter()
+        .skip((page - 1).saturating_mul(per_page))
+        .take(per_page)
+        .map(|pull| {
+            let mut item = pull_json(repo_state, pull);
+            if let Some(fields) = item.as_object_mut() {
+                for field in DETAIL_ONLY_PULL_FIELDS {
+                    fields.remove(*field);
+                }
+            }
+            item
+        })
+        .collect();
+    let mut response = ok(&Value::Array(items));
+    let last = matching.len().div_ceil(per_page).max(1);
+    let link = page_links(
+        &format!(
+            "{}/repos/{}/{}/pulls",
+            inner.url, repo_state.owner, repo_state.name
+        ),
+        incoming,
+        page,
+        last,
+    );
+    if let Some(value) = link.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        response.headers_mut().insert(header::LINK, value);
+    }
+    response
+}
+
+/// GitHub's `Link` header for page `page` of `last`: the request's query with `page` replaced,
+/// relations in GitHub's order (`prev`, `next`, `last`, `first`); None on a lone page.
+fn page_links(base: &str, incoming: &Incoming, page: usize, last: usize) -> Option<String> {
+    let url = |n: usize| {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in incoming.query_pairs() {
+            if k != "page" {
+                query.append_pair(&k, &v);
+            }
+        }
+        query.append_pair("page", &n.to_string());
+        format!("<{base}?{}>", query.finish())
+    };
+    let mut links = Vec::new();
+    if page > 1 {
+        links.push(format!("{}; rel=\"prev\"", url(page - 1)));
+    }
+    if page < last {
+        links.push(format!("{}; rel=\"next\"", url(page + 1)));
+        links.push(format!("{}; rel=\"last\"", url(last)));
+    }
+    if page > 1 {
+        links.push(format!("{}; rel=\"first\"", url(1)));
+    }
+    (!links.is_empty()).then(|| links.join(", "))
 }
 
 fn get_pull(state: &GitHubState, owner: &str, repo: &str, number: u64) -> Response {

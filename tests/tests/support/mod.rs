@@ -939,6 +939,30 @@ impl World {
     }
 }
 
+impl World {
+    /// `count` open pull requests `from`, `from + 1`, ... in the fake GitHub without previews
+    /// (what a busy repository has besides its previews).
+    pub fn add_open_pulls(&self, from: u64, count: usize) {
+        for pr in from..from + count as u64 {
+            self.github.add_pull(PullSpec::new(
+                OWNER,
+                REPO,
+                pr,
+                HEAD_SHA,
+                &format!("branch-{pr}"),
+                "octocat",
+            ));
+        }
+    }
+
+    /// The namespace of preview `hello#pr`.
+    pub fn hello_ns(&self, pr: u64) -> String {
+        preview_deploy::PreviewId::new("hello", pr)
+            .namespace(&self.config.bot.namespace_prefix)
+            .to_string()
+    }
+}
+
 /// The `block_actions` payload of `user` pressing the kill switch's teardown confirmation
 /// button in the ops channel, answered on `response_id`.
 pub fn confirm_teardown_press(world: &World, user: &str, response_id: &str) -> Value {
