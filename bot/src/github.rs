@@ -3,6 +3,7 @@
 //! small response types, which keeps us independent of octocrab's models where they lag GitHub.
 
 use crate::retry::{RetryPolicy, Verdict, retry};
+use futures::{StreamExt, TryStreamExt};
 use http_body_util::BodyExt;
 use octocrab::Octocrab;
 use octocrab::models::{AppId, InstallationId};
@@ -56,6 +57,17 @@ impl PullResponse {
 
 /// Pages of open pull requests read at most: 10,000 PRs.
 pub const MAX_PULL_PAGES: usize = 100;
+/// Pages of a list read at once once the first names the last.
+const PAGES_AT_ONCE: usize = 8;
+
+/// The `page` parameter of a `Link` URL.
+fn page_number(uri: &http::Uri) -> Option<usize> {
+    uri.query()?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("page="))?
+        .parse()
+        .ok()
+}
 
 /// A repository's open pull requests, newest first (GitHub's order).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -271,37 +283,67 @@ impl GitHubApi {
         Ok(pr.into_pull_request())
     }
 
-    /// The open pull requests of `owner/repo`: `GET /pulls?state=open&per_page=100`, following
-    /// GitHub's `Link: <...>; rel="next"` from page to page (at most [`MAX_PULL_PAGES`] pages;
-    /// `complete` says whether the list ended there). One request per 100 open PRs, where reading
-    /// them one by one costs one per PR.
+    /// The open pull requests of `owner/repo`: `GET /pulls?state=open&per_page=100` (at most
+    /// [`MAX_PULL_PAGES`] pages; `complete` says whether the list ended there). One request per
+    /// 100 open PRs, where reading them one by one costs one per PR. When the first page's
+    /// `Link` names the last page, the others are read [`PAGES_AT_ONCE`] at a time; otherwise
+    /// the list follows `rel="next"` page by page.
     pub async fn open_pull_requests(&self, owner: &str, repo: &str) -> anyhow::Result<OpenPulls> {
         let client = self.client(owner, repo).await?;
-        let mut route = format!("/repos/{owner}/{repo}/pulls?state=open&per_page=100");
-        let mut pulls = Vec::new();
-        for _ in 0..MAX_PULL_PAGES {
+        let first_route = format!("/repos/{owner}/{repo}/pulls?state=open&per_page=100");
+        let mut first: octocrab::Page<PullResponse> =
+            client.get_retrying(&first_route, None::<&()>).await?;
+        let mut pulls: Vec<PullRequest> = first
+            .take_items()
+            .into_iter()
+            .map(PullResponse::into_pull_request)
+            .collect();
+        if let Some(last) = first.last.as_ref().and_then(page_number) {
+            let pages = last.min(MAX_PULL_PAGES);
+            let reads = (2..=pages).map(|page| {
+                let (client, route) = (&client, format!("{first_route}&page={page}"));
+                async move {
+                    let page: octocrab::Page<PullResponse> =
+                        client.get_retrying(&route, None::<&()>).await?;
+                    anyhow::Ok(page.items)
+                }
+            });
+            let rest: Vec<Vec<PullResponse>> = futures::stream::iter(reads)
+                .buffered(PAGES_AT_ONCE)
+                .try_collect()
+                .await?;
+            pulls.extend(
+                rest.into_iter()
+                    .flatten()
+                    .map(PullResponse::into_pull_request),
+            );
+            return Ok(OpenPulls {
+                pulls,
+                complete: last <= MAX_PULL_PAGES,
+            });
+        }
+        let mut next = first.next;
+        for _ in 1..MAX_PULL_PAGES {
+            // Only the path and query of the next page's URL are taken, relative to the
+            // configured API URL: the token never goes to another host.
+            let Some(route) = next.as_ref().and_then(|n| n.path_and_query()) else {
+                return Ok(OpenPulls {
+                    pulls,
+                    complete: true,
+                });
+            };
             let mut page: octocrab::Page<PullResponse> =
-                client.get_retrying(&route, None::<&()>).await?;
+                client.get_retrying(route.as_str(), None::<&()>).await?;
             pulls.extend(
                 page.take_items()
                     .into_iter()
                     .map(PullResponse::into_pull_request),
             );
-            // Only the path and query of the next page's URL are taken, relative to the
-            // configured API URL: the token never goes to another host.
-            match page.next.as_ref().and_then(|next| next.path_and_query()) {
-                Some(next) => route = next.as_str().to_string(),
-                None => {
-                    return Ok(OpenPulls {
-                        pulls,
-                        complete: true,
-                    });
-                }
-            }
+            next = page.next;
         }
         Ok(OpenPulls {
+            complete: next.is_none(),
             pulls,
-            complete: false,
         })
     }
 
@@ -843,5 +885,23 @@ impl CheckReport<'_> {
             body["details_url"] = json!(url);
         }
         body
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::page_number;
+
+    #[test]
+    fn the_page_of_a_link_url_is_its_page_parameter() {
+        let uri = |text: &str| text.parse::<http::Uri>().unwrap();
+        let last = "https://api.github.com/repositories/1/pulls?state=open&per_page=100&page=11";
+        assert_eq!(page_number(&uri(last)), Some(11));
+        let first = "https://api.github.com/repos/o/r/pulls?page=1&per_page=100";
+        assert_eq!(page_number(&uri(first)), Some(1));
+        // `per_page` is not `page`, and a link without one names no page.
+        assert_eq!(page_number(&uri("https://x/pulls?per_page=100")), None);
+        assert_eq!(page_number(&uri("https://x/pulls")), None);
+        assert_eq!(page_number(&uri("https://x/pulls?page=last")), None);
     }
 }

@@ -1024,6 +1024,48 @@ async fn github_scans(
     vec![after_digest, counted()]
 }
 
+/// Where GitHub's `Link` names no last page, the open PRs are listed by following `next`.
+#[tokio::test]
+async fn open_prs_are_listed_by_following_next_links_when_no_last_page_is_named() {
+    let world = World::start_with_options(WorldOptions {
+        max_previews: Some(50),
+        ..WorldOptions::default()
+    })
+    .await;
+    if world.kube.is_none() {
+        return;
+    }
+    world.add_open_pulls(1000, 260);
+    world.seed_previews(100, 3);
+    world.github.close_pull(OWNER, REPO, 101, true);
+    world.github.set_links_without_last(true);
+    world.github.clear_calls();
+    let digest = preview_bot::schedule::digest::gather(&world.engine(), Utc::now())
+        .await
+        .unwrap();
+    let orphans: Vec<&str> = digest.orphans.iter().map(|o| o.why.as_str()).collect();
+    assert_eq!(
+        orphans,
+        [format!("pull request {OWNER}/{REPO}#101 was merged").as_str()]
+    );
+    let pages: Vec<String> = world
+        .github
+        .calls()
+        .iter()
+        .filter(|c| c.path.ends_with("/pulls"))
+        .map(|c| c.query.clone())
+        .collect();
+    assert_eq!(
+        pages,
+        [
+            "state=open&per_page=100",
+            "state=open&per_page=100&page=2",
+            "state=open&per_page=100&page=3",
+        ],
+        "every page of the open PRs, one after another"
+    );
+}
+
 /// The open PRs are listed a page at a time; a preview whose PR is not among them (here behind
 /// two pages of newer open PRs) has its PR read on its own, which tells merged from closed.
 #[tokio::test]

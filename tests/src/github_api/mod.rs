@@ -315,6 +315,8 @@ pub(crate) struct GitHubState {
     /// (org, team slug, user), all lower-case -> membership state (`active` or `pending`)
     pub(crate) team_members: BTreeMap<(String, String, String), String>,
     pub(crate) next_id: u64,
+    /// List pages link to the next page only, as cursor-paged GitHub endpoints do.
+    pub(crate) links_without_last: bool,
 }
 
 impl GitHubState {
@@ -428,6 +430,7 @@ impl FakeGitHub {
                 default_role: "none".to_string(),
                 team_members: BTreeMap::new(),
                 next_id: 1000,
+                links_without_last: false,
             }),
             url: format!("http://{bound}"),
         });
@@ -564,6 +567,12 @@ impl FakeGitHub {
             pull.closed_at = Some(at.clone());
             pull.merged_at = merged.then_some(at);
         })
+    }
+
+    /// With `true`, list pages name only the next page in `Link` (no `rel="last"`), as
+    /// GitHub's cursor-paged endpoints do: a client must follow them one by one.
+    pub fn set_links_without_last(&self, without: bool) {
+        self.state().links_without_last = without;
     }
 
     /// Reopens a closed pull request. Returns false if unknown.

@@ -703,6 +703,7 @@ fn list_pulls(
         incoming,
         page,
         last,
+        !state.links_without_last,
     );
     if let Some(value) = link.and_then(|l| HeaderValue::from_str(&l).ok()) {
         response.headers_mut().insert(header::LINK, value);
@@ -711,8 +712,15 @@ fn list_pulls(
 }
 
 /// GitHub's `Link` header for page `page` of `last`: the request's query with `page` replaced,
-/// relations in GitHub's order (`prev`, `next`, `last`, `first`); None on a lone page.
-fn page_links(base: &str, incoming: &Incoming, page: usize, last: usize) -> Option<String> {
+/// relations in GitHub's order (`prev`, `next`, `last`, `first`; `last` only when `name_last`);
+/// None on a lone page.
+fn page_links(
+    base: &str,
+    incoming: &Incoming,
+    page: usize,
+    last: usize,
+    name_last: bool,
+) -> Option<String> {
     let url = |n: usize| {
         let mut query = url::form_urlencoded::Serializer::new(String::new());
         for (k, v) in incoming.query_pairs() {
@@ -729,7 +737,9 @@ fn page_links(base: &str, incoming: &Incoming, page: usize, last: usize) -> Opti
     }
     if page < last {
         links.push(format!("{}; rel=\"next\"", url(page + 1)));
-        links.push(format!("{}; rel=\"last\"", url(last)));
+        if name_last {
+            links.push(format!("{}; rel=\"last\"", url(last)));
+        }
     }
     if page > 1 {
         links.push(format!("{}; rel=\"first\"", url(1)));
