@@ -208,13 +208,22 @@ pub async fn execute(
         audit(AuditOutcome::Denied, denial.clone()).await;
         return vec![Outcome::refused(denial)];
     }
-    let outcomes = run(engine, command, previews, origin).await;
-    if let Some(first) = outcomes.first() {
-        match outcomes.iter().find(|o| !o.ok) {
-            Some(failed) => audit(AuditOutcome::Refused, failed.text.clone()).await,
-            None => audit(AuditOutcome::Succeeded, first.text.clone()).await,
+    let record = |outcomes: Vec<Outcome>| async move {
+        if let Some(first) = outcomes.first() {
+            match outcomes.iter().find(|o| !o.ok) {
+                Some(failed) => audit(AuditOutcome::Refused, failed.text.clone()).await,
+                None => audit(AuditOutcome::Succeeded, first.text.clone()).await,
+            }
         }
+    };
+    let work = run(engine, command, previews, origin);
+    // One preview: its outcome is the command's, and may be audited while the operation
+    // still saves and reports it.
+    if audited && previews.len() == 1 {
+        return crate::audit::while_running(work, record).await;
     }
+    let outcomes = work.await;
+    record(outcomes.clone()).await;
     outcomes
 }
 

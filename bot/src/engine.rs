@@ -596,16 +596,17 @@ impl Engine {
                 .await;
             self.notifier.sync(&mut record).await;
         };
+        // Unless a seed follows, this is the outcome: the audit entry is written meanwhile.
+        if !self.seeds_after(app, &outcome_record, &outcome) {
+            crate::audit::outcome_known(&outcome);
+        }
         tokio::join!(self.save_quietly(&outcome_record), report);
         if record != outcome_record {
             self.save_quietly(&record).await;
         }
         let mut outcome = outcome;
-        if let Some(seed_config) = app
-            .seed
-            .as_ref()
-            // Until one succeeded: a first deploy that failed is seeded by the next good one.
-            .filter(|s| s.on_create && record.seeded_at.is_none() && outcome.ok)
+        if self.seeds_after(app, &record, &outcome)
+            && let Some(seed_config) = &app.seed
         {
             self.seeding_lock().insert(id.clone());
             let seeded = self
@@ -619,6 +620,14 @@ impl Engine {
             };
         }
         Some(outcome)
+    }
+
+    /// Whether the creation seed runs after a deploy with this outcome: until one succeeded
+    /// (a first deploy that failed is seeded by the next good one).
+    fn seeds_after(&self, app: &AppConfig, record: &PreviewRecord, outcome: &Outcome) -> bool {
+        outcome.ok
+            && record.seeded_at.is_none()
+            && app.seed.as_ref().is_some_and(|seed| seed.on_create)
     }
 
     /// The refusal when a new preview would exceed `bot.max_previews` or the app's

@@ -437,6 +437,49 @@ async fn every_action_is_in_the_audit_log() {
     assert!(event.note.as_deref().unwrap_or_default().len() <= 1024);
 }
 
+/// An `up`'s audit entry is written while its outcome is saved and reported, not after; it
+/// records the outcome all the same.
+#[tokio::test]
+async fn an_ups_audit_entry_is_written_while_its_outcome_is_saved() {
+    let world = World::start().await;
+    let Some(kube) = world.kube.clone() else {
+        return;
+    };
+    // Every request takes a while: requests sent together arrive together, and one sent after
+    // another's answer arrives at least that much later.
+    const LATENCY: std::time::Duration = std::time::Duration::from_millis(40);
+    kube.set_latency(LATENCY);
+    kube.clear_requests();
+    let answer = slack(&world, CHANNEL, "U0DEV", "up hello#2").await;
+    assert!(answer.contains("is ready"), "{answer}");
+    let requests = kube.requests();
+    let namespace = format!("/api/v1/namespaces/{}", world.ns);
+    let outcome_saved = requests
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.path == namespace)
+        .map(|r| r.at)
+        .max()
+        .expect("the record saved");
+    let audited = requests
+        .iter()
+        .find(|r| r.method == "POST" && r.path.ends_with("/events"))
+        .map(|r| r.at)
+        .expect("the audit Event");
+    assert!(
+        audited < outcome_saved + LATENCY,
+        "the audit Event waited for the outcome's save"
+    );
+    let entries = audit_actions(&audit_events(&world).await);
+    assert_eq!(
+        entries,
+        [(
+            "slack:U0DEV".to_string(),
+            "up hello#2".to_string(),
+            "Succeeded".to_string()
+        )]
+    );
+}
+
 #[tokio::test]
 async fn slack_user_groups_restrict_changes_and_failures_refuse() {
     let world =
