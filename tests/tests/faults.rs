@@ -538,16 +538,9 @@ async fn github_5xx_on_reads_is_retried() {
 async fn a_repository_whose_open_prs_cannot_be_listed_keeps_all_its_previews() {
     use preview_bot::schedule::leader::Leadership;
     use preview_bot::schedule::{Job, Scheduler};
-    let world = World::start_with_options(WorldOptions {
-        max_previews: Some(50),
-        ..WorldOptions::default()
-    })
-    .await;
-    if world.kube.is_none() {
+    let Some(world) = World::with_previews_behind_open_pulls(100, 4, 160).await else {
         return;
-    }
-    world.add_open_pulls(1000, 160);
-    world.seed_previews(100, 4);
+    };
     world.github.close_pull(OWNER, REPO, 101, true);
     world.github.close_pull(OWNER, REPO, 102, false);
     let engine = world.engine();

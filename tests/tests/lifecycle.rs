@@ -1027,16 +1027,9 @@ async fn github_scans(
 /// Where GitHub's `Link` names no last page, the open PRs are listed by following `next`.
 #[tokio::test]
 async fn open_prs_are_listed_by_following_next_links_when_no_last_page_is_named() {
-    let world = World::start_with_options(WorldOptions {
-        max_previews: Some(50),
-        ..WorldOptions::default()
-    })
-    .await;
-    if world.kube.is_none() {
+    let Some(world) = World::with_previews_behind_open_pulls(100, 3, 260).await else {
         return;
-    }
-    world.add_open_pulls(1000, 260);
-    world.seed_previews(100, 3);
+    };
     world.github.close_pull(OWNER, REPO, 101, true);
     world.github.set_links_without_last(true);
     world.github.clear_calls();
@@ -1070,16 +1063,9 @@ async fn open_prs_are_listed_by_following_next_links_when_no_last_page_is_named(
 /// two pages of newer open PRs) has its PR read on its own, which tells merged from closed.
 #[tokio::test]
 async fn previews_of_prs_missing_from_the_open_list_are_orphans_merged_or_closed() {
-    let world = World::start_with_options(WorldOptions {
-        max_previews: Some(50),
-        ..WorldOptions::default()
-    })
-    .await;
-    if world.kube.is_none() {
+    let Some(world) = World::with_previews_behind_open_pulls(100, 5, 160).await else {
         return;
-    }
-    world.add_open_pulls(1000, 160);
-    world.seed_previews(100, 5);
+    };
     world.github.close_pull(OWNER, REPO, 101, false);
     world.github.close_pull(OWNER, REPO, 103, true);
     world.github.clear_calls();

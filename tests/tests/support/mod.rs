@@ -940,6 +940,25 @@ impl World {
 }
 
 impl World {
+    /// A simulated world with `previews` ready previews of `hello` (PRs `from`, `from + 1`, ...)
+    /// behind `newer` open PRs without previews (from PR 1000 on), for the orphan checks; None
+    /// on a real cluster, where previews are not seeded.
+    pub async fn with_previews_behind_open_pulls(
+        from: u64,
+        previews: usize,
+        newer: usize,
+    ) -> Option<World> {
+        let world = World::start_with_options(WorldOptions {
+            max_previews: Some(50),
+            ..WorldOptions::default()
+        })
+        .await;
+        world.kube.as_ref()?;
+        world.add_open_pulls(1000, newer);
+        world.seed_previews(from, previews);
+        Some(world)
+    }
+
     /// `count` open pull requests `from`, `from + 1`, ... in the fake GitHub without previews
     /// (what a busy repository has besides its previews).
     pub fn add_open_pulls(&self, from: u64, count: usize) {
