@@ -729,16 +729,7 @@ async fn webhook_benchmark(world: &World, args: &Args, report: &mut Report) {
 
 /// The resident set of this process (`VmRSS`, `VmHWM` in KiB).
 fn memory() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    memory_of(std::process::id())
 }
 
 /// Runs `op` three times; the median time and the Kubernetes requests of the last run.
