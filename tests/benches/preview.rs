@@ -590,18 +590,12 @@ async fn slack_ack_benchmark(world: &World, args: &Args, report: &mut Report) {
     for round in 0..=args.rounds {
         let requests: Vec<Request<Full<Bytes>>> = (0..args.commands)
             .map(|i| {
-                let mut command = SlashCommand::new(CHANNEL, "U0BENCH", texts[i % texts.len()]);
-                command.response_url = world.slack.response_url(&format!("ack-{round}-{i}"));
-                let (body, headers) = slack_api::signed_slash_command(
-                    SLACK_SIGNING_SECRET,
-                    chrono::Utc::now().timestamp(),
-                    &command,
-                );
-                let mut request = Request::post(format!("http://{addr}/slack/commands"));
-                for (name, value) in headers {
-                    request = request.header(name, value);
-                }
-                request.body(Full::new(Bytes::from(body))).unwrap()
+                signed_slash_request(
+                    world,
+                    &format!("http://{addr}"),
+                    texts[i % texts.len()],
+                    &format!("ack-{round}-{i}"),
+                )
             })
             .collect();
         let round_samples = futures::future::join_all(requests.into_iter().map(|request| {
@@ -725,6 +719,28 @@ async fn webhook_benchmark(world: &World, args: &Args, report: &mut Report) {
         "< 300 ms",
         d99 < Duration::from_millis(300),
     );
+}
+
+/// A signed `/preview TEXT` from `U0BENCH` in the app's channel, for the bot served at `base`;
+/// its later replies go to the fake Slack's response URL `response_id`.
+fn signed_slash_request(
+    world: &World,
+    base: &str,
+    text: &str,
+    response_id: &str,
+) -> Request<Full<Bytes>> {
+    let mut command = SlashCommand::new(CHANNEL, "U0BENCH", text);
+    command.response_url = world.slack.response_url(response_id);
+    let (body, headers) = slack_api::signed_slash_command(
+        SLACK_SIGNING_SECRET,
+        chrono::Utc::now().timestamp(),
+        &command,
+    );
+    let mut request = Request::post(format!("{base}/slack/commands"));
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    request.body(Full::new(Bytes::from(body))).unwrap()
 }
 
 /// The resident set of this process (`VmRSS`, `VmHWM` in KiB).
@@ -1008,18 +1024,7 @@ async fn binary_memory_benchmark(world: &World, kube: &FakeKube, args: &Args, re
     }
     let (idle_rss, _) = memory_of(pid);
     let slash = |text: &str, id: String| {
-        let mut command = SlashCommand::new(CHANNEL, "U0BENCH", text);
-        command.response_url = world.slack.response_url(&id);
-        let (body, headers) = slack_api::signed_slash_command(
-            SLACK_SIGNING_SECRET,
-            chrono::Utc::now().timestamp(),
-            &command,
-        );
-        let mut request = Request::post(format!("{base}/slack/commands"));
-        for (name, value) in headers {
-            request = request.header(name, value);
-        }
-        let request = request.body(Full::new(Bytes::from(body))).unwrap();
+        let request = signed_slash_request(world, &base, text, &id);
         let client = client.clone();
         async move {
             let response = client.request(request).await.unwrap();

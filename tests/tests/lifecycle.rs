@@ -696,13 +696,7 @@ async fn the_orphan_sweep_removes_a_merged_prs_preview_a_few_at_a_time() {
     world.wait_namespace_gone(&ghost).await;
     assert!(world.namespace(&foreign).await.is_some());
 
-    let reports: Vec<String> = world
-        .slack
-        .messages(OPS_CHANNEL)
-        .into_iter()
-        .map(|m| m.text)
-        .collect();
-    let all = reports.join("\n");
+    let all = channel_text(&world, OPS_CHANNEL);
     assert!(
         all.contains(&format!(
             "`{}`: pull request Codertocat/Hello-World#2 was merged",
@@ -753,13 +747,7 @@ async fn the_orphan_sweep_removes_a_branch_preview_whose_branch_was_deleted() {
     let swept = run(&scheduler, &clock, Job::OrphanSweep).await;
     assert!(swept.acted, "{swept:?}");
     world.wait_namespace_gone(&ns).await;
-    let reports = world
-        .slack
-        .messages(OPS_CHANNEL)
-        .into_iter()
-        .map(|m| m.text)
-        .collect::<Vec<_>>()
-        .join("\n");
+    let reports = channel_text(&world, OPS_CHANNEL);
     assert!(
         reports.contains(&format!(
             "`{ns}`: branch `beta` of Codertocat/Hello-World was deleted"
@@ -1120,13 +1108,7 @@ async fn previews_of_prs_missing_from_the_open_list_are_orphans_merged_or_closed
     for kept in [100, 102, 104] {
         assert!(world.namespace(&world.hello_ns(kept)).await.is_some());
     }
-    let reports = world
-        .slack
-        .messages(OPS_CHANNEL)
-        .into_iter()
-        .map(|m| m.text)
-        .collect::<Vec<_>>()
-        .join("\n");
+    let reports = channel_text(&world, OPS_CHANNEL);
     for (pr, how) in [(101, "closed"), (103, "merged")] {
         assert!(
             reports.contains(&format!(

@@ -1000,6 +1000,17 @@ pub fn confirm_teardown_press(world: &World, user: &str, response_id: &str) -> V
     })
 }
 
+/// Every message posted in `channel`, roots and replies, one after another.
+pub fn channel_text(world: &World, channel: &str) -> String {
+    world
+        .slack
+        .messages(channel)
+        .into_iter()
+        .map(|m| m.text)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// The texts of the first preview's Slack thread in the app's channel (root message first).
 pub fn thread_texts(world: &World) -> Vec<String> {
     let messages = world.slack.messages(CHANNEL);
