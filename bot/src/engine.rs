@@ -496,9 +496,30 @@ impl Engine {
             woke: !asleep.is_empty(),
         };
 
-        let result = match &app.wait_for_check {
-            // The deploy waits for CI before it takes a slot: announced first, then the wait.
-            Some(_) => {
+        // With no check to wait for and a deploy slot free, the namespace is saved while the
+        // manifests render (neither needs the other), and the start is announced while the
+        // first wave goes out: Slack and GitHub are not on the deploy's path. Otherwise the
+        // start is announced first, then the deploy waits for CI and for a slot.
+        let free_slot = match app.wait_for_check {
+            None => self.deploy_slots.try_acquire().ok(),
+            Some(_) => None,
+        };
+        let result = match free_slot {
+            Some(_slot) => {
+                let started = std::time::Instant::now();
+                let (saved, rendered) =
+                    tokio::join!(save, self.render(&record, &ctx, app, created, copies));
+                if let Err(e) = saved {
+                    return Some(Outcome::refused(replies::cannot_deploy(&id, &e)));
+                }
+                let deployed = self
+                    .deploy(&mut record, rendered, app, &ticket, &start, true)
+                    .await;
+                self.metrics
+                    .deploy_finished(&id.app, deployed.is_ok(), started.elapsed());
+                deployed
+            }
+            None => {
                 if let Err(e) = save.await {
                     return Some(Outcome::refused(replies::cannot_deploy(&id, &e)));
                 }
@@ -518,24 +539,6 @@ impl Engine {
                     }
                     Err(reason) => Err(reason),
                 }
-            }
-            // The namespace is saved while the manifests render (neither needs the other),
-            // and the start is announced while the first wave goes out: Slack and GitHub are
-            // not on the deploy's path.
-            None => {
-                let _slot = self.deploy_slots.acquire().await;
-                let started = std::time::Instant::now();
-                let (saved, rendered) =
-                    tokio::join!(save, self.render(&record, &ctx, app, created, copies));
-                if let Err(e) = saved {
-                    return Some(Outcome::refused(replies::cannot_deploy(&id, &e)));
-                }
-                let deployed = self
-                    .deploy(&mut record, rendered, app, &ticket, &start, true)
-                    .await;
-                self.metrics
-                    .deploy_finished(&id.app, deployed.is_ok(), started.elapsed());
-                deployed
             }
         };
         record.last_activity = self.now();

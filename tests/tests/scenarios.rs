@@ -2147,3 +2147,77 @@ async fn point_sends_an_upstream_to_a_branch_preview_and_keeps_it_across_redeplo
     assert!(answer.contains("payments@gamma"), "{answer}");
     assert_eq!(external_name().await.as_deref(), Some(expected.as_str()));
 }
+
+/// With every deploy slot taken, an `up` is announced and recorded at once and deploys when a
+/// slot frees up.
+#[tokio::test]
+async fn a_deploy_waiting_for_a_slot_is_announced_at_once() {
+    let world = World::start_with_options(WorldOptions {
+        max_parallel_deploys: Some(1),
+        ..WorldOptions::default()
+    })
+    .await;
+    let Some(kube) = &world.kube else {
+        eprintln!(
+            "SKIPPED on a real cluster: a database that never starts needs the simulated one"
+        );
+        return;
+    };
+    // The shop's database never starts: its deploy holds the one slot until it is stopped.
+    kube.set_unpullable_image("library/postgres");
+    let (status, _) = world.slack_command(CHANNEL, "U0DEV", "up shop#7").await;
+    assert_eq!(status, StatusCode::OK);
+    let shop = world.ns.replace("hello-pr-2", "shop-pr-7");
+    let statefulsets: kube::Api<k8s_openapi::api::apps::v1::StatefulSet> =
+        kube::Api::namespaced(world.client.clone(), &shop);
+    let holding = async {
+        while statefulsets
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), holding)
+        .await
+        .expect("the shop's deploy holds the slot");
+
+    let (status, _) = world.slack_command(CHANNEL, "U0DEV", "up hello#2").await;
+    assert_eq!(status, StatusCode::OK);
+    let announced = async {
+        loop {
+            let deploying = world.preview().await.is_some_and(|ns| {
+                World::annotation(&ns, annotations::PHASE).as_deref() == Some("deploying")
+            });
+            let said = channel_text(&world, CHANNEL);
+            if deploying && said.contains("hello#2") && said.matches("Deploying `").count() == 2 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), announced)
+        .await
+        .expect("the waiting deploy is recorded and announced before it has a slot");
+    assert!(
+        hello_deployment_opt(&world).await.is_none(),
+        "nothing of hello is applied while the slot is taken"
+    );
+
+    let (status, _) = world.slack_command(CHANNEL, "U0DEV", "down shop#7").await;
+    assert_eq!(status, StatusCode::OK);
+    world.settle().await;
+    let ns = world.preview().await.expect("hello's preview");
+    assert_eq!(
+        World::annotation(&ns, annotations::PHASE).as_deref(),
+        Some("ready")
+    );
+}
+
+async fn hello_deployment_opt(world: &World) -> Option<Deployment> {
+    let api: kube::Api<Deployment> = kube::Api::namespaced(world.client.clone(), &world.ns);
+    api.get_opt("hello").await.unwrap()
+}

@@ -215,6 +215,8 @@ pub struct WorldOptions {
     pub kube: Option<FakeKubeOptions>,
     /// `bot.max_previews` (default 2).
     pub max_previews: Option<usize>,
+    /// `bot.max_parallel_deploys` (default: the bot's).
+    pub max_parallel_deploys: Option<usize>,
 }
 
 pub struct World {
@@ -547,6 +549,12 @@ impl World {
         let mut text = config_text(&slack.api_url(), &github.url(), &prefix, image_template);
         if options.socket_mode {
             text = text.replacen("[slack]\n", "[slack]\nmode = \"socket\"\n", 1);
+        }
+        if let Some(parallel) = options.max_parallel_deploys {
+            text = text.replace(
+                "max_previews = 2\n",
+                &format!("max_previews = 2\nmax_parallel_deploys = {parallel}\n"),
+            );
         }
         if let Some(max) = options.max_previews {
             text = text.replace("max_previews = 2\n", &format!("max_previews = {max}\n"));
