@@ -715,11 +715,12 @@ impl Engine {
             }
         };
         let first_wave = async {
+            // `shared` dependencies are only a URL: nothing to start or wait for.
+            let has_dependencies = rendered.as_ref().is_ok_and(|r| !r.dependencies.is_empty());
             let prepared = match rendered {
                 Ok(rendered) => self.apply_first_wave(&ns, rendered).await,
                 Err(reason) => Err(reason),
             };
-            let has_dependencies = !app.dependencies.is_empty();
             let _ = dependencies_applied.send(prepared.is_ok() && has_dependencies);
             let prepared = prepared?;
             if has_dependencies {

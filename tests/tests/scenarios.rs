@@ -2221,3 +2221,33 @@ async fn hello_deployment_opt(world: &World) -> Option<Deployment> {
     let api: kube::Api<Deployment> = kube::Api::namespaced(world.client.clone(), &world.ns);
     api.get_opt("hello").await.unwrap()
 }
+
+/// A `shared` dependency is only a URL: the app gets it, and nothing is said to be starting.
+#[tokio::test]
+async fn a_shared_dependency_is_a_url_and_starts_nothing() {
+    const STAGING: &str = "postgres://app@staging-db.example.com:5432/app";
+    let world = World::start_configured(
+        false,
+        &format!(
+            "\n[apps.hello.dependencies.db]\nkind = \"shared\"\nenv = \"DATABASE_URL\"\nurl = \"{STAGING}\"\n"
+        ),
+    )
+    .await;
+    let answer = slack_answer(&world, "up hello#2", "shared-dependency").await;
+    assert!(answer.contains("is ready"), "{answer}");
+    let thread = thread_texts(&world).join("\n");
+    assert!(
+        !thread.contains("Starting dependencies"),
+        "nothing starts for a shared dependency: {thread}"
+    );
+    let deployment = hello_deployment(&world).await;
+    let env = deployment.spec.unwrap().template.spec.unwrap().containers[0]
+        .env
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        env.iter()
+            .any(|e| e.name == "DATABASE_URL" && e.value.as_deref() == Some(STAGING)),
+        "{env:?}"
+    );
+}
