@@ -13,11 +13,20 @@ use kube::api::{Api, ListParams, PostParams};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// The ConfigMap in the bot's namespace holding global state.
+/// The ConfigMap in the bot's namespace holding the kill switch (every replica watches it).
 pub const STATE_CONFIG_MAP: &str = "preview-bot-state";
-const KILL_SWITCH_KEY: &str = "kill-switch";
-const DELIVERIES_KEY: &str = "github-deliveries";
-/// GitHub delivery ids remembered across replicas (about 40 KB of the ConfigMap).
+/// The ConfigMap of the GitHub delivery ids seen, apart from the kill switch: it changes with
+/// every webhook, and the replicas' watches of the kill switch need not hear of that.
+pub const DELIVERIES_CONFIG_MAP: &str = "preview-bot-deliveries";
+const KILL_SWITCH: Entry = Entry {
+    map: STATE_CONFIG_MAP,
+    key: "kill-switch",
+};
+const DELIVERIES: Entry = Entry {
+    map: DELIVERIES_CONFIG_MAP,
+    key: "github-deliveries",
+};
+/// GitHub delivery ids remembered across replicas (about 40 KB of their ConfigMap).
 pub const REMEMBERED_DELIVERIES: usize = 1000;
 /// Marks the bot's audit Events (a label, so one list request finds them).
 pub const AUDIT_LABEL: &str = "preview-bot.dev/audit";
@@ -155,23 +164,28 @@ impl OpsStore {
     }
 
     async fn read_state(&self) -> Result<(Option<ConfigMap>, KillSwitchState), DeployError> {
-        self.read_entry(KILL_SWITCH_KEY).await
+        self.read_entry(KILL_SWITCH).await
     }
 
-    /// The state ConfigMap and its JSON entry `key` (the default when absent).
+    /// The entry's ConfigMap and its JSON value (the default when absent).
     async fn read_entry<T: serde::de::DeserializeOwned + Default>(
         &self,
-        key: &str,
+        entry: Entry,
     ) -> Result<(Option<ConfigMap>, T), DeployError> {
-        let action = format!("read `{key}` ({self})");
+        let action = format!("read `{}` ({})", entry.key, self.describe(entry));
         let map = self
             .config_maps()
-            .get_opt(STATE_CONFIG_MAP)
+            .get_opt(entry.map)
             .await
             .map_err(|e| DeployError::kube(action.clone(), e))?;
-        let state =
-            entry_of(map.as_ref(), key).map_err(|message| DeployError::Kube { action, message })?;
+        let state = entry_of(map.as_ref(), entry.key)
+            .map_err(|message| DeployError::Kube { action, message })?;
         Ok((map, state))
+    }
+
+    /// `ConfigMap NAMESPACE/NAME` of the entry, for errors.
+    fn describe(&self, entry: Entry) -> String {
+        format!("ConfigMap {}/{}", self.namespace, entry.map)
     }
 
     /// Read-modify-write of the kill switch with optimistic concurrency: a concurrent writer
@@ -181,15 +195,15 @@ impl OpsStore {
         &self,
         change: impl FnMut(&mut KillSwitchState) -> bool,
     ) -> Result<KillSwitchState, DeployError> {
-        self.update_entry(KILL_SWITCH_KEY, change).await
+        self.update_entry(KILL_SWITCH, change).await
     }
 
     /// True the first time any replica sees this GitHub delivery id: the ids of the last
-    /// [`REMEMBERED_DELIVERIES`] deliveries are kept in the state ConfigMap, so a redelivery
+    /// [`REMEMBERED_DELIVERIES`] deliveries are kept in [`DELIVERIES_CONFIG_MAP`], so a redelivery
     /// that reaches another replica is still recognised.
     pub async fn claim_delivery(&self, id: &str) -> Result<bool, DeployError> {
         let mut first = false;
-        self.update_entry(DELIVERIES_KEY, |seen: &mut Vec<String>| {
+        self.update_entry(DELIVERIES, |seen: &mut Vec<String>| {
             first = !seen.iter().any(|s| s == id);
             if first {
                 seen.push(id.to_string());
@@ -204,12 +218,12 @@ impl OpsStore {
 
     async fn update_entry<T: Serialize + serde::de::DeserializeOwned + Default>(
         &self,
-        key: &str,
+        entry: Entry,
         mut change: impl FnMut(&mut T) -> bool,
     ) -> Result<T, DeployError> {
-        let action = format!("save `{key}` ({self})");
+        let action = format!("save `{}` ({})", entry.key, self.describe(entry));
         for _ in 0..UPDATE_ATTEMPTS {
-            let (existing, mut state) = self.read_entry::<T>(key).await?;
+            let (existing, mut state) = self.read_entry::<T>(entry).await?;
             if !change(&mut state) {
                 return Ok(state);
             }
@@ -221,15 +235,15 @@ impl OpsStore {
                 Some(mut map) => {
                     map.data
                         .get_or_insert_with(BTreeMap::new)
-                        .insert(key.into(), text);
+                        .insert(entry.key.into(), text);
                     self.config_maps()
-                        .replace(STATE_CONFIG_MAP, &PostParams::default(), &map)
+                        .replace(entry.map, &PostParams::default(), &map)
                         .await
                 }
                 None => {
                     let map = ConfigMap {
                         metadata: ObjectMeta {
-                            name: Some(STATE_CONFIG_MAP.into()),
+                            name: Some(entry.map.into()),
                             namespace: Some(self.namespace.clone()),
                             labels: Some(BTreeMap::from([(
                                 labels::MANAGED_BY.to_string(),
@@ -237,7 +251,7 @@ impl OpsStore {
                             )])),
                             ..ObjectMeta::default()
                         },
-                        data: Some(BTreeMap::from([(key.to_string(), text)])),
+                        data: Some(BTreeMap::from([(entry.key.to_string(), text)])),
                         ..ConfigMap::default()
                     };
                     self.config_maps()
@@ -306,7 +320,12 @@ impl OpsStore {
         let api: Api<Event> = Api::namespaced(self.client.clone(), &self.namespace);
         api.create(&PostParams::default(), &event)
             .await
-            .map_err(|e| DeployError::kube(format!("write the audit log ({self})"), e))?;
+            .map_err(|e| {
+                DeployError::kube(
+                    format!("write the audit log (Events in {})", self.namespace),
+                    e,
+                )
+            })?;
         Ok(())
     }
 
@@ -316,7 +335,12 @@ impl OpsStore {
         let list = api
             .list(&ListParams::default().labels(&format!("{AUDIT_LABEL}=true")))
             .await
-            .map_err(|e| DeployError::kube(format!("read the audit log ({self})"), e))?;
+            .map_err(|e| {
+                DeployError::kube(
+                    format!("read the audit log (Events in {})", self.namespace),
+                    e,
+                )
+            })?;
         let mut entries: Vec<AuditEntry> = list.items.iter().filter_map(audit_entry).collect();
         entries.sort_by_key(|e| std::cmp::Reverse(e.time));
         entries.truncate(limit);
@@ -327,7 +351,7 @@ impl OpsStore {
 /// The kill switch a copy of the state ConfigMap holds (off when there is no ConfigMap or no
 /// entry), for a watch of the ConfigMap; the error says which entry does not parse.
 pub fn kill_switch_of(map: Option<&ConfigMap>) -> Result<KillSwitchState, String> {
-    entry_of(map, KILL_SWITCH_KEY)
+    entry_of(map, KILL_SWITCH.key)
 }
 
 /// The JSON entry `key` of the state ConfigMap (the default when absent).
@@ -343,10 +367,11 @@ fn entry_of<T: serde::de::DeserializeOwned + Default>(
     }
 }
 
-impl std::fmt::Display for OpsStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ConfigMap {}/{STATE_CONFIG_MAP}", self.namespace)
-    }
+/// A JSON entry of the bot's state: its ConfigMap and key.
+#[derive(Clone, Copy)]
+struct Entry {
+    map: &'static str,
+    key: &'static str,
 }
 
 fn audit_entry(event: &Event) -> Option<AuditEntry> {

@@ -426,6 +426,37 @@ async fn duplicate_deliveries_have_one_effect() {
     }
     world.settle().await;
     assert_eq!(world.github.deployments(OWNER, REPO).len(), 1);
+    // The delivery id is kept for every replica, apart from the kill switch, whose ConfigMap
+    // each replica watches: a webhook does not wake those watches.
+    let delivery = headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("x-github-delivery"))
+        .map(|(_, value)| value.to_string())
+        .expect("a delivery id");
+    let config_maps: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(world.client.clone(), BOT_NAMESPACE);
+    let deliveries = config_maps
+        .get(preview_deploy::ops::DELIVERIES_CONFIG_MAP)
+        .await
+        .expect("the deliveries ConfigMap");
+    assert!(
+        deliveries.data.unwrap_or_default()["github-deliveries"].contains(&delivery),
+        "the delivery id is remembered"
+    );
+    if let Some(kube) = &world.kube {
+        let state_writes = kube
+            .requests()
+            .into_iter()
+            .filter(|r| {
+                matches!(r.method.as_str(), "POST" | "PUT" | "PATCH")
+                    && r.path
+                        .starts_with(&format!("/api/v1/namespaces/{BOT_NAMESPACE}/configmaps"))
+                    && (r.path.ends_with(preview_deploy::ops::STATE_CONFIG_MAP)
+                        || r.body.contains(preview_deploy::ops::STATE_CONFIG_MAP))
+            })
+            .count();
+        assert_eq!(state_writes, 0, "the kill switch's ConfigMap was written");
+    }
 }
 
 #[tokio::test]
