@@ -532,21 +532,6 @@ impl Cluster {
         applied: &[AppliedRef],
         timeout: Duration,
     ) -> Result<ReadyReport, DeployError> {
-        // Each kind's wait ends with its workloads as last seen: `(succeeded, state)` each.
-        type Waited = Result<Vec<(bool, WorkloadState)>, String>;
-        let state_of = |kind: &str, name: &str, value: Option<Value>| {
-            let (ready, detail) = match value {
-                Some(value) => workload_state(kind, value),
-                None => (false, "missing".to_string()),
-            };
-            WorkloadState {
-                kind: kind.to_string(),
-                name: name.to_string(),
-                ready,
-                detail,
-                logs: Vec::new(),
-            }
-        };
         // One watch per kind for the whole wave, not one per workload.
         let named = |kind: &str| -> Vec<String> {
             applied
@@ -555,58 +540,35 @@ impl Cluster {
                 .map(|a| a.name.clone())
                 .collect()
         };
-        let (deployments, statefulsets, jobs) =
-            (named("Deployment"), named("StatefulSet"), named("Job"));
-        let mut waits: Vec<futures::future::BoxFuture<'static, Waited>> = Vec::new();
-        let namespaced = |ns: &PreviewNamespace| (self.client.clone(), ns.as_str().to_string());
-        if !deployments.is_empty() {
-            let (client, ns) = namespaced(ns);
-            waits.push(Box::pin(async move {
-                let api: Api<Deployment> = Api::namespaced(client, &ns);
-                let seen = await_all(api, &deployments, deployment_rolled_out()).await?;
-                Ok(deployments
-                    .iter()
-                    .map(|name| {
-                        let value = seen.get(name).and_then(|d| serde_json::to_value(d).ok());
-                        (true, state_of("Deployment", name, value))
-                    })
-                    .collect())
-            }));
-        }
-        if !statefulsets.is_empty() {
-            let (client, ns) = namespaced(ns);
-            waits.push(Box::pin(async move {
-                let api: Api<StatefulSet> = Api::namespaced(client, &ns);
-                let seen = await_all(api, &statefulsets, statefulset_rolled_out()).await?;
-                Ok(statefulsets
-                    .iter()
-                    .map(|name| {
-                        let value = seen.get(name).and_then(|s| serde_json::to_value(s).ok());
-                        (true, state_of("StatefulSet", name, value))
-                    })
-                    .collect())
-            }));
-        }
-        if !jobs.is_empty() {
-            let (client, ns) = namespaced(ns);
-            waits.push(Box::pin(async move {
-                let api: Api<Job> = Api::namespaced(client, &ns);
-                let seen = await_all(api, &jobs, job_finished()).await?;
-                Ok(jobs
-                    .iter()
-                    .map(|name| {
-                        let job = seen.get(name);
-                        let ok = !job.is_some_and(|j| job_condition(j, "Failed"));
-                        let value = job.and_then(|j| serde_json::to_value(j).ok());
-                        (ok, state_of("Job", name, value))
-                    })
-                    .collect())
-            }));
-        }
         let all = async {
-            futures::future::try_join_all(waits)
-                .await
-                .map(|kinds| kinds.into_iter().flatten().collect::<Vec<_>>())
+            let (deployments, statefulsets, jobs) = futures::future::try_join3(
+                await_kind::<Deployment>(
+                    self.client.clone(),
+                    ns.as_str(),
+                    "Deployment",
+                    named("Deployment"),
+                    deployment_rolled_out(),
+                    |_| true,
+                ),
+                await_kind::<StatefulSet>(
+                    self.client.clone(),
+                    ns.as_str(),
+                    "StatefulSet",
+                    named("StatefulSet"),
+                    statefulset_rolled_out(),
+                    |_| true,
+                ),
+                await_kind::<Job>(
+                    self.client.clone(),
+                    ns.as_str(),
+                    "Job",
+                    named("Job"),
+                    job_finished(),
+                    |job| !job_condition(job, "Failed"),
+                ),
+            )
+            .await?;
+            Ok::<_, String>([deployments, statefulsets, jobs].concat())
         };
         match tokio::time::timeout(timeout, all).await {
             // Every workload got where it should: the states the waits ended on are the report,
@@ -1026,6 +988,51 @@ fn humanize(d: Duration) -> String {
     } else {
         format!("{secs}s")
     }
+}
+
+/// Waits for the workloads `names` of one kind in `ns` to meet `done` (nothing to do for none)
+/// and returns `(succeeded, state)` of each as last seen; `succeeded` tells a finished Job
+/// that failed from one that completed.
+async fn await_kind<K>(
+    client: Client,
+    ns: &str,
+    kind: &str,
+    names: Vec<String>,
+    done: impl Condition<K>,
+    succeeded: fn(&K) -> bool,
+) -> Result<Vec<(bool, WorkloadState)>, String>
+where
+    K: Clone
+        + fmt::Debug
+        + Send
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + 'static,
+    K::DynamicType: Default,
+{
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let seen = await_all(Api::<K>::namespaced(client, ns), &names, done).await?;
+    Ok(names
+        .iter()
+        .map(|name| {
+            let object = seen.get(name);
+            let (ready, detail) = match object.and_then(|o| serde_json::to_value(o).ok()) {
+                Some(value) => workload_state(kind, value),
+                None => (false, "missing".to_string()),
+            };
+            let state = WorkloadState {
+                kind: kind.to_string(),
+                name: name.clone(),
+                ready,
+                detail,
+                logs: Vec::new(),
+            };
+            (object.is_some_and(succeeded), state)
+        })
+        .collect())
 }
 
 /// Waits until every object of `names` meets `done`, with one watch of the kind in the
