@@ -645,29 +645,10 @@ async fn a_kill_switch_turned_on_by_another_replica_stops_a_deploy_here() {
         );
         return;
     };
-    // The shop's database never starts: its deploy would wait for it until its timeout.
-    kube.set_unpullable_image("library/postgres");
     let other = world.another_replica(std::sync::Arc::new(preview_bot::clock::SystemClock));
     kube.clear_requests();
-    let (status, _) = world.slack_command(CHANNEL, "U0DEV", "up shop#7").await;
-    assert_eq!(status, StatusCode::OK);
-    let ns = world.ns.replace("hello-pr-2", "shop-pr-7");
-    let statefulsets: kube::Api<k8s_openapi::api::apps::v1::StatefulSet> =
-        kube::Api::namespaced(world.client.clone(), &ns);
-    let waiting = async {
-        while statefulsets
-            .list(&Default::default())
-            .await
-            .unwrap()
-            .items
-            .is_empty()
-        {
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
-        .await
-        .expect("the deploy waits for its dependencies");
+    // The shop's deploy would wait for its database until its timeout.
+    let ns = world.start_shop_stuck_on_its_database(kube).await;
 
     let started = std::time::Instant::now();
     other

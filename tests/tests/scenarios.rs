@@ -2194,27 +2194,8 @@ async fn a_deploy_waiting_for_a_slot_is_announced_at_once() {
         );
         return;
     };
-    // The shop's database never starts: its deploy holds the one slot until it is stopped.
-    kube.set_unpullable_image("library/postgres");
-    let (status, _) = world.slack_command(CHANNEL, "U0DEV", "up shop#7").await;
-    assert_eq!(status, StatusCode::OK);
-    let shop = world.ns.replace("hello-pr-2", "shop-pr-7");
-    let statefulsets: kube::Api<k8s_openapi::api::apps::v1::StatefulSet> =
-        kube::Api::namespaced(world.client.clone(), &shop);
-    let holding = async {
-        while statefulsets
-            .list(&Default::default())
-            .await
-            .unwrap()
-            .items
-            .is_empty()
-        {
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(10), holding)
-        .await
-        .expect("the shop's deploy holds the slot");
+    // The shop's deploy holds the one slot until it is stopped.
+    world.start_shop_stuck_on_its_database(kube).await;
 
     let (status, _) = world.slack_command(CHANNEL, "U0DEV", "up hello#2").await;
     assert_eq!(status, StatusCode::OK);

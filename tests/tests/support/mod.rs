@@ -967,6 +967,33 @@ impl World {
         Some(world)
     }
 
+    /// Starts `up shop#7` with a database that never starts (its image cannot be pulled) and
+    /// returns the shop's namespace once its deploy waits for the database, where it stays
+    /// until its timeout or until it is stopped. Simulated cluster only.
+    pub async fn start_shop_stuck_on_its_database(&self, kube: &FakeKube) -> String {
+        kube.set_unpullable_image("library/postgres");
+        let (status, _) = self.slack_command(CHANNEL, "U0DEV", "up shop#7").await;
+        assert_eq!(status, http::StatusCode::OK);
+        let shop = self.ns.replace("hello-pr-2", "shop-pr-7");
+        let statefulsets: kube::Api<k8s_openapi::api::apps::v1::StatefulSet> =
+            kube::Api::namespaced(self.client.clone(), &shop);
+        let waiting = async {
+            while statefulsets
+                .list(&Default::default())
+                .await
+                .unwrap()
+                .items
+                .is_empty()
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), waiting)
+            .await
+            .expect("the shop's deploy waits for its database");
+        shop
+    }
+
     /// `count` open pull requests `from`, `from + 1`, ... in the fake GitHub without previews
     /// (what a busy repository has besides its previews).
     pub fn add_open_pulls(&self, from: u64, count: usize) {
