@@ -541,31 +541,33 @@ impl Cluster {
                 .collect()
         };
         let all = async {
+            // Boxed: the three watches are large futures, and this one runs inside every
+            // deploy's.
             let (deployments, statefulsets, jobs) = futures::future::try_join3(
-                await_kind::<Deployment>(
+                Box::pin(await_kind::<Deployment>(
                     self.client.clone(),
                     ns.as_str(),
                     "Deployment",
                     named("Deployment"),
                     deployment_rolled_out(),
                     |_| true,
-                ),
-                await_kind::<StatefulSet>(
+                )),
+                Box::pin(await_kind::<StatefulSet>(
                     self.client.clone(),
                     ns.as_str(),
                     "StatefulSet",
                     named("StatefulSet"),
                     statefulset_rolled_out(),
                     |_| true,
-                ),
-                await_kind::<Job>(
+                )),
+                Box::pin(await_kind::<Job>(
                     self.client.clone(),
                     ns.as_str(),
                     "Job",
                     named("Job"),
                     job_finished(),
                     |job| !job_condition(job, "Failed"),
-                ),
+                )),
             )
             .await?;
             Ok::<_, String>([deployments, statefulsets, jobs].concat())
